@@ -1,0 +1,1 @@
+//! Routing of captured events into the queues of subscribed services.
