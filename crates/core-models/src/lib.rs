@@ -1,5 +1,28 @@
 //! Shared schema, row types, event vocabulary and database access for both backends.
+//!
+//! Everything is synchronous diesel (see [`db`] for how async daemons should call it). Queries
+//! are written once and run on MySQL/MariaDB or SQLite through [`with_conn!`].
 
+pub mod config_store;
+pub mod db;
+pub mod error;
 pub mod event;
+pub mod models;
+pub mod queue_view;
+pub mod schema;
+pub mod seed;
+pub mod services;
+pub mod sessions;
+mod sql_text;
+pub mod status;
+pub mod text;
+pub mod validate;
 
+pub use db::{Backend, Db, DbConn, DbError, DbUrl, PoolOptions, PooledConn};
+pub use error::{ModelError, ModelResult};
 pub use event::{CapturedEvent, EventType, Streak, StreakStatus, UnknownName};
+pub use models::{
+    ConfigEntry, LiveEvent, LiveSession, QueueItem, Service, ServiceEventConfig,
+};
+pub use status::{QueueStatus, ServiceKind, SessionStatus};
+pub use validate::{EventRoute, MaxQueueSize, Priority, Setting, Slug};

@@ -1,0 +1,548 @@
+//! Database access for both backends: URL resolution, connections, transactions, the pool and
+//! the embedded migrations.
+//!
+//! Everything here is synchronous diesel. MySQL/MariaDB goes through diesel-async's
+//! [`AsyncConnectionWrapper`] over the pure-Rust `mysql_async` driver, so no MySQL client library
+//! or cmake is needed to build; it blocks on its own small runtime, so async callers must run
+//! database work on a blocking thread (`tokio::task::spawn_blocking`), never directly on a
+//! runtime worker.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::{Connection, SimpleConnection, TransactionManager};
+use diesel::sqlite::SqliteConnection;
+use diesel::RunQueryDsl;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::AsyncMysqlConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// A synchronous MySQL/MariaDB connection over the pure-Rust driver.
+pub type MysqlConnection = AsyncConnectionWrapper<AsyncMysqlConnection>;
+
+/// Default location of the embedded database when no URL is given.
+pub const DEFAULT_SQLITE_PATH: &str = "data/tiklive.sqlite3";
+
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Errors from connecting, migrating or querying.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL could not be understood.
+    #[error("invalid database URL '{url}': {reason}")]
+    InvalidUrl {
+        /// The URL, password masked.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database did not accept a connection.
+    #[error("cannot connect to {url}: {reason}. {hint}")]
+    Connect {
+        /// The URL, password masked.
+        url: String,
+        /// The driver's message.
+        reason: String,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// No pooled connection became free (or could be made) in time.
+    #[error("no database connection available for {url}: {reason}")]
+    Pool {
+        /// The URL, password masked.
+        url: String,
+        /// The pool's message.
+        reason: String,
+    },
+    /// Applying migrations failed.
+    #[error("migration failed on {url}: {reason}")]
+    Migration {
+        /// The URL, password masked.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A query failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Which database engine a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// MySQL 8.0+ or MariaDB 10.6+.
+    Mysql,
+    /// The embedded SQLite file.
+    Sqlite,
+}
+
+/// A resolved database location.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl {
+    backend: Backend,
+    /// What the driver is given: a `mysql://` URL or a file path.
+    target: String,
+}
+
+impl std::fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DbUrl({})", self.masked())
+    }
+}
+
+impl DbUrl {
+    /// Resolves `--database-url` / `DATABASE_URL`: `mysql://…` (or `mariadb://…`), `sqlite://PATH`,
+    /// `sqlite:PATH` or a plain path. `None` or empty means the embedded default file
+    /// [`DEFAULT_SQLITE_PATH`] under the current directory.
+    pub fn resolve(given: Option<&str>) -> Result<DbUrl, DbError> {
+        let given = given.map(str::trim).filter(|s| !s.is_empty());
+        let Some(url) = given else {
+            return Ok(DbUrl {
+                backend: Backend::Sqlite,
+                target: DEFAULT_SQLITE_PATH.to_owned(),
+            });
+        };
+        if let Some(rest) = url
+            .strip_prefix("mysql://")
+            .or_else(|| url.strip_prefix("mariadb://"))
+        {
+            let target = format!("mysql://{rest}");
+            let parsed = url::Url::parse(&target).map_err(|e| DbError::InvalidUrl {
+                url: mask_password(url),
+                reason: e.to_string(),
+            })?;
+            if parsed.host_str().unwrap_or("").is_empty() {
+                return Err(DbError::InvalidUrl {
+                    url: mask_password(url),
+                    reason: "no host".into(),
+                });
+            }
+            if parsed.path().trim_matches('/').is_empty() {
+                return Err(DbError::InvalidUrl {
+                    url: mask_password(url),
+                    reason: "no database name (expected mysql://user:password@host:3306/database)"
+                        .into(),
+                });
+            }
+            return Ok(DbUrl {
+                backend: Backend::Mysql,
+                target,
+            });
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if url.contains("://") && !url.starts_with("sqlite://") {
+            return Err(DbError::InvalidUrl {
+                url: mask_password(url),
+                reason: "unsupported scheme (use mysql://…, sqlite://PATH or a file path)".into(),
+            });
+        }
+        if path.is_empty() {
+            return Err(DbError::InvalidUrl {
+                url: url.to_owned(),
+                reason: "empty SQLite path".into(),
+            });
+        }
+        Ok(DbUrl {
+            backend: Backend::Sqlite,
+            target: path.to_owned(),
+        })
+    }
+
+    /// Resolves the URL from the environment (`DATABASE_URL`) when `given` is `None`.
+    pub fn from_env_or(given: Option<&str>) -> Result<DbUrl, DbError> {
+        match given {
+            Some(g) => DbUrl::resolve(Some(g)),
+            None => DbUrl::resolve(std::env::var("DATABASE_URL").ok().as_deref()),
+        }
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL or path, with any password replaced by `****`: safe to print and log.
+    pub fn masked(&self) -> String {
+        match self.backend {
+            Backend::Mysql => mask_password(&self.target),
+            Backend::Sqlite => format!("sqlite://{}", self.target),
+        }
+    }
+
+    /// For SQLite, the database file.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        (self.backend == Backend::Sqlite).then(|| Path::new(&self.target))
+    }
+
+    /// The directory for files that belong with this database (capture spools): the SQLite
+    /// file's directory, or `./data` for a server database.
+    pub fn data_dir(&self) -> PathBuf {
+        match self.sqlite_path().and_then(Path::parent) {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            Some(_) => PathBuf::from("."),
+            None => PathBuf::from("data"),
+        }
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with `****`.
+pub fn mask_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:****{}",
+            &url[..scheme_end + 3],
+            &userinfo[..colon],
+            &rest[at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// One connection to either backend. Write queries once with [`with_conn!`](crate::with_conn)
+/// and they compile for both.
+pub enum DbConn {
+    /// MySQL/MariaDB.
+    Mysql(MysqlConnection),
+    /// SQLite.
+    Sqlite(SqliteConnection),
+}
+
+/// Runs the same diesel code against whichever backend `$conn` holds: the body is expanded
+/// once per backend, with `$c` bound to the concrete connection.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Mysql($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+impl DbConn {
+    /// Opens one connection and prepares its session (isolation, charset, pragmas).
+    pub fn establish(url: &DbUrl) -> Result<DbConn, DbError> {
+        match url.backend {
+            Backend::Mysql => {
+                let mut conn = MysqlConnection::establish(&url.target).map_err(|e| {
+                    DbError::Connect {
+                        url: url.masked(),
+                        reason: e.to_string(),
+                        hint: "Check that the server is running and reachable, and that the user, password and database in DATABASE_URL / --database-url are right.",
+                    }
+                })?;
+                // READ COMMITTED: under REPEATABLE READ, concurrent claimers block on gap locks
+                // and deadlock. Strict mode turns silent truncation into errors; UTC keeps
+                // DATETIME values comparable across servers.
+                conn.batch_execute(
+                    "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci; \
+                     SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+                     SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'; \
+                     SET SESSION time_zone = '+00:00';",
+                )
+                .map_err(|e| DbError::Connect {
+                    url: url.masked(),
+                    reason: e.to_string(),
+                    hint: "The server accepted the connection but refused the session settings; MySQL 8.0+ or MariaDB 10.6+ is required.",
+                })?;
+                Ok(DbConn::Mysql(conn))
+            }
+            Backend::Sqlite => {
+                let path = Path::new(&url.target);
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| DbError::Connect {
+                        url: url.masked(),
+                        reason: format!("cannot create directory {}: {e}", dir.display()),
+                        hint: "Check the path and its permissions.",
+                    })?;
+                }
+                let mut conn =
+                    SqliteConnection::establish(&url.target).map_err(|e| DbError::Connect {
+                        url: url.masked(),
+                        reason: e.to_string(),
+                        hint: "Check the path and its permissions.",
+                    })?;
+                // WAL lets readers (ctl, workers) run beside the capture writer; the busy
+                // timeout makes writers wait for each other instead of failing at once.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; \
+                     PRAGMA busy_timeout = 15000; \
+                     PRAGMA foreign_keys = ON; \
+                     PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|e| DbError::Connect {
+                    url: url.masked(),
+                    reason: e.to_string(),
+                    hint: "Is this file a SQLite database?",
+                })?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    /// The engine of this connection.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Mysql(_) => Backend::Mysql,
+            DbConn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    ///
+    /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front,
+    /// so two writers queue on the busy timeout instead of failing on a lock upgrade.
+    pub fn transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        self.begin()?;
+        match f(self) {
+            Ok(value) => match self.commit() {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    // A failed COMMIT leaves the transaction open on some engines.
+                    let _ = self.rollback();
+                    Err(e.into())
+                }
+            },
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn begin(&mut self) -> diesel::QueryResult<()> {
+        match self {
+            DbConn::Mysql(c) => {
+                <MysqlConnection as Connection>::TransactionManager::begin_transaction(c)
+            }
+            DbConn::Sqlite(c) => {
+                diesel::connection::AnsiTransactionManager::begin_transaction_sql(
+                    c,
+                    "BEGIN IMMEDIATE",
+                )
+            }
+        }
+    }
+
+    fn commit(&mut self) -> diesel::QueryResult<()> {
+        with_conn!(self, |c| commit_on(c))
+    }
+
+    fn rollback(&mut self) -> diesel::QueryResult<()> {
+        with_conn!(self, |c| rollback_on(c))
+    }
+
+    /// Applies every pending migration of this backend; returns the versions applied.
+    pub fn run_migrations(&mut self) -> Result<Vec<String>, String> {
+        let applied = match self {
+            DbConn::Mysql(c) => c.run_pending_migrations(MYSQL_MIGRATIONS),
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(applied.into_iter().map(|v| v.to_string()).collect())
+    }
+
+    /// Migrations of this backend not applied yet.
+    pub fn pending_migrations(&mut self) -> Result<Vec<String>, String> {
+        match self {
+            DbConn::Mysql(c) => pending_names(c, MYSQL_MIGRATIONS),
+            DbConn::Sqlite(c) => pending_names(c, SQLITE_MIGRATIONS),
+        }
+    }
+
+    /// The id generated by this connection's last single-row INSERT.
+    pub fn last_insert_id(&mut self) -> diesel::QueryResult<i64> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::BigInt;
+        match self {
+            // LAST_INSERT_ID() is unsigned; cast so it reads as a signed BIGINT.
+            DbConn::Mysql(c) => diesel::select(sql::<BigInt>("CAST(LAST_INSERT_ID() AS SIGNED)"))
+                .get_result(c),
+            DbConn::Sqlite(c) => diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result(c),
+        }
+    }
+
+    /// A cheap round trip, used to check a pooled connection is still alive.
+    pub fn ping(&mut self) -> diesel::QueryResult<()> {
+        with_conn!(self, |c| diesel::sql_query("SELECT 1").execute(c).map(|_| ()))
+    }
+}
+
+fn pending_names<C>(c: &mut C, migrations: EmbeddedMigrations) -> Result<Vec<String>, String>
+where
+    C: MigrationHarness<C::Backend> + Connection,
+{
+    let pending = c.pending_migrations(migrations).map_err(|e| e.to_string())?;
+    Ok(pending.iter().map(|m| m.name().to_string()).collect())
+}
+
+fn commit_on<C: Connection>(c: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::commit_transaction(c)
+}
+
+fn rollback_on<C: Connection>(c: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::rollback_transaction(c)
+}
+
+/// Opens connections for the pool.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    url: DbUrl,
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        DbConn::establish(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.ping().map_err(DbError::Query)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// A pooled connection; dereferences to [`DbConn`].
+pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
+
+/// A pool of connections to one database, for long-running processes.
+///
+/// Connections are checked before use, so a database restart costs one failed checkout at
+/// most, not a poisoned pool.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<ConnectionManager>,
+    url: DbUrl,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Db({})", self.url.masked())
+    }
+}
+
+/// How a [`Db`] pool is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Most connections open at once.
+    pub max_size: u32,
+    /// How long a checkout waits for a free or new connection.
+    pub checkout_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_size: 8,
+            checkout_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Db {
+    /// Connects once (so a wrong URL or a down server fails here, with one clear error), then
+    /// builds the pool.
+    pub fn connect(url: &DbUrl, options: PoolOptions) -> Result<Db, DbError> {
+        let first = DbConn::establish(url)?;
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_size)
+            .min_idle(Some(0))
+            .connection_timeout(options.checkout_timeout)
+            .test_on_check_out(true)
+            // r2d2 logs connection errors itself at error level; they surface to callers
+            // through `get` anyway.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(ConnectionManager { url: url.clone() });
+        Ok(Db {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    /// Takes a connection from the pool, waiting up to the checkout timeout.
+    pub fn get(&self) -> Result<PooledConn, DbError> {
+        self.pool.get().map_err(|e| DbError::Pool {
+            url: self.url.masked(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Where this pool connects.
+    pub fn url(&self) -> &DbUrl {
+        &self.url
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.url.backend
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(
+            mask_password("mysql://app:s3cret@db:3306/tiklive"),
+            "mysql://app:****@db:3306/tiklive"
+        );
+        assert_eq!(
+            mask_password("mysql://root@127.0.0.1/x"),
+            "mysql://root@127.0.0.1/x"
+        );
+        assert_eq!(mask_password("data/x.sqlite3"), "data/x.sqlite3");
+        assert_eq!(
+            mask_password("mysql://u:p@ss@h/d"),
+            "mysql://u:****@h/d",
+            "the last @ ends the user info"
+        );
+    }
+
+    #[test]
+    fn resolves_urls() {
+        let default = DbUrl::resolve(None).unwrap();
+        assert_eq!(default.backend(), Backend::Sqlite);
+        assert_eq!(default.sqlite_path(), Some(Path::new(DEFAULT_SQLITE_PATH)));
+        assert_eq!(default.data_dir(), PathBuf::from("data"));
+
+        let file = DbUrl::resolve(Some("sqlite:///tmp/a/b.db")).unwrap();
+        assert_eq!(file.sqlite_path(), Some(Path::new("/tmp/a/b.db")));
+
+        let my = DbUrl::resolve(Some("mysql://u:pw@localhost:3306/db")).unwrap();
+        assert_eq!(my.backend(), Backend::Mysql);
+        assert_eq!(my.masked(), "mysql://u:****@localhost:3306/db");
+        assert!(!format!("{my:?}").contains("pw"));
+
+        for bad in ["postgres://x/y", "mysql://u:pw@localhost:3306"] {
+            let err = DbUrl::resolve(Some(bad)).unwrap_err().to_string();
+            assert!(!err.contains("pw@"), "password leaked: {err}");
+            assert!(err.starts_with("invalid database URL"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Diesel table definitions, one logical schema for MySQL and SQLite (see `migrations/`).
+
+diesel::table! {
+    /// One capture run against one LIVE.
+    live_sessions (id) {
+        id -> BigInt,
+        name -> Nullable<Text>,
+        started_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        status -> Text,
+        room_id -> Text,
+        streamer_unique_id -> Text,
+        total_events -> BigInt,
+        notes -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Every event received from a LIVE.
+    live_events (id) {
+        id -> BigInt,
+        session_id -> BigInt,
+        event_type -> Text,
+        timestamp -> Timestamp,
+        room_id -> Text,
+        streamer_unique_id -> Text,
+        user_id -> Nullable<Text>,
+        user_unique_id -> Nullable<Text>,
+        user_nickname -> Nullable<Text>,
+        is_streaking -> Bool,
+        streak_id -> Nullable<Text>,
+        streak_status -> Nullable<Text>,
+        event_data -> Text,
+        msg_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Consumers of events, each of a registered kind (`service_class`).
+    services (id) {
+        id -> BigInt,
+        name -> Text,
+        slug -> Text,
+        service_class -> Text,
+        description -> Text,
+        is_active -> Bool,
+        max_queue_size -> Integer,
+        settings -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Which event types a service receives, and how they are queued.
+    service_event_configs (id) {
+        id -> BigInt,
+        service_id -> BigInt,
+        event_type -> Text,
+        is_enabled -> Bool,
+        priority -> Integer,
+        is_async -> Bool,
+        is_discardable -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// One row per (service, event) delivery.
+    event_queue (id) {
+        id -> BigInt,
+        service_id -> BigInt,
+        live_event_id -> BigInt,
+        session_id -> BigInt,
+        status -> Text,
+        priority -> Integer,
+        is_async -> Bool,
+        is_discardable -> Bool,
+        attempts -> Integer,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        processed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The worker daemon that currently owns each service.
+    service_leases (service_id) {
+        service_id -> BigInt,
+        owner -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Key-value settings (`tiktok_user`, ...).
+    app_config (id) {
+        id -> BigInt,
+        meta_key -> Text,
+        meta_value -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(live_events -> live_sessions (session_id));
+diesel::joinable!(service_event_configs -> services (service_id));
+diesel::joinable!(event_queue -> services (service_id));
+diesel::joinable!(event_queue -> live_events (live_event_id));
+diesel::joinable!(service_leases -> services (service_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    live_sessions,
+    live_events,
+    services,
+    service_event_configs,
+    event_queue,
+    service_leases,
+    app_config,
+);

@@ -1,0 +1,418 @@
+//! Services and their event configs: creation, inspection and changes, each one transaction.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::DbConn;
+use crate::error::{ModelError, ModelResult};
+use crate::event::EventType;
+use crate::models::{now, Service, ServiceEventConfig};
+use crate::schema::{service_event_configs as sec, services as sv};
+use crate::status::ServiceKind;
+use crate::text::{clean_line, clean_text};
+use crate::validate::{EventRoute, MaxQueueSize, Priority, Setting, Slug};
+use crate::with_conn;
+
+impl ServiceKind {
+    /// Settings a service of this kind cannot run without.
+    pub fn required_settings(self) -> &'static [&'static str] {
+        match self {
+            ServiceKind::Exec => &["command"],
+            ServiceKind::Webhook => &["url"],
+            _ => &[],
+        }
+    }
+}
+
+/// Everything needed to create a service.
+#[derive(Debug, Clone)]
+pub struct NewService {
+    /// Display name.
+    pub name: String,
+    /// Unique handle.
+    pub slug: Slug,
+    /// The kind that runs it.
+    pub kind: ServiceKind,
+    /// Free text.
+    pub description: String,
+    /// Start active.
+    pub is_active: bool,
+    /// Queue limit.
+    pub max_queue_size: MaxQueueSize,
+    /// Kind-specific parameters.
+    pub settings: Vec<Setting>,
+    /// Event types it receives.
+    pub routes: Vec<EventRoute>,
+}
+
+/// A service with its event configs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceDetail {
+    /// The service.
+    #[serde(flatten)]
+    pub service: Service,
+    /// Parsed settings.
+    pub settings_json: serde_json::Value,
+    /// Its event configs, highest priority first.
+    pub event_configs: Vec<ServiceEventConfig>,
+}
+
+fn apply_settings(
+    mut map: serde_json::Map<String, serde_json::Value>,
+    settings: &[Setting],
+) -> serde_json::Map<String, serde_json::Value> {
+    for s in settings {
+        match &s.value {
+            Some(v) => {
+                let mut v = v.clone();
+                crate::text::clean_json(&mut v);
+                map.insert(s.key.clone(), v);
+            }
+            None => {
+                map.remove(&s.key);
+            }
+        }
+    }
+    map
+}
+
+fn check_required(
+    kind: ServiceKind,
+    settings: &serde_json::Map<String, serde_json::Value>,
+) -> ModelResult<()> {
+    for key in kind.required_settings() {
+        let present = match settings.get(*key) {
+            Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
+            Some(serde_json::Value::Null) | None => false,
+            Some(_) => true,
+        };
+        if !present {
+            return Err(ModelError::Invalid(format!(
+                "service class '{kind}' needs the setting '{key}': add --setting {key}=…"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> ModelResult<String> {
+    let name = clean_line(name.trim(), 255);
+    if name.is_empty() {
+        return Err(ModelError::Invalid(
+            "the service name is empty: pass --name \"My service\"".into(),
+        ));
+    }
+    Ok(name)
+}
+
+fn check_unique_routes(routes: &[EventRoute]) -> ModelResult<()> {
+    for (i, r) in routes.iter().enumerate() {
+        if routes[..i].iter().any(|o| o.event_type == r.event_type) {
+            return Err(ModelError::Invalid(format!(
+                "event type {} is given twice: give each event type once",
+                r.event_type
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a service and its event configs in one transaction.
+pub fn add(conn: &mut DbConn, new: &NewService) -> ModelResult<ServiceDetail> {
+    let name = check_name(&new.name)?;
+    let settings = apply_settings(serde_json::Map::new(), &new.settings);
+    check_required(new.kind, &settings)?;
+    check_unique_routes(&new.routes)?;
+    let settings_text = serde_json::Value::Object(settings).to_string();
+    let description = clean_text(&new.description);
+    conn.transaction(|conn| {
+        if find_opt(conn, new.slug.as_str())?.is_some() {
+            return Err(ModelError::Invalid(format!(
+                "a service with slug '{}' already exists: choose another slug or change it with `ctl service set {}`",
+                new.slug, new.slug
+            )));
+        }
+        let t = now();
+        with_conn!(conn, |c| diesel::insert_into(sv::table)
+            .values((
+                sv::name.eq(&name),
+                sv::slug.eq(new.slug.as_str()),
+                sv::service_class.eq(new.kind.as_str()),
+                sv::description.eq(&description),
+                sv::is_active.eq(new.is_active),
+                sv::max_queue_size.eq(new.max_queue_size.get()),
+                sv::settings.eq(&settings_text),
+                sv::created_at.eq(t),
+                sv::updated_at.eq(t),
+            ))
+            .execute(c))?;
+        let service = find(conn, new.slug.as_str())?;
+        for route in &new.routes {
+            insert_config(conn, service.id, route)?;
+        }
+        detail(conn, new.slug.as_str())
+    })
+}
+
+fn insert_config(conn: &mut DbConn, service_id: i64, r: &EventRoute) -> ModelResult<()> {
+    let t = now();
+    with_conn!(conn, |c| diesel::insert_into(sec::table)
+        .values((
+            sec::service_id.eq(service_id),
+            sec::event_type.eq(r.event_type),
+            sec::is_enabled.eq(r.is_enabled),
+            sec::priority.eq(r.priority.get()),
+            sec::is_async.eq(r.is_async),
+            sec::is_discardable.eq(r.is_discardable),
+            sec::created_at.eq(t),
+            sec::updated_at.eq(t),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Every service, by id.
+pub fn list(conn: &mut DbConn) -> ModelResult<Vec<Service>> {
+    Ok(with_conn!(conn, |c| sv::table
+        .order(sv::id.asc())
+        .select(Service::as_select())
+        .load(c))?)
+}
+
+/// The service with this slug, if any.
+pub fn find_opt(conn: &mut DbConn, slug: &str) -> ModelResult<Option<Service>> {
+    Ok(with_conn!(conn, |c| sv::table
+        .filter(sv::slug.eq(slug))
+        .select(Service::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// The service with this slug, or a not-found error that says how to list them.
+pub fn find(conn: &mut DbConn, slug: &str) -> ModelResult<Service> {
+    find_opt(conn, slug)?.ok_or_else(|| {
+        ModelError::NotFound(format!(
+            "unknown service '{slug}': `ctl service list` shows the existing ones"
+        ))
+    })
+}
+
+/// A service's event configs, highest priority first.
+pub fn configs(conn: &mut DbConn, service_id: i64) -> ModelResult<Vec<ServiceEventConfig>> {
+    Ok(with_conn!(conn, |c| sec::table
+        .filter(sec::service_id.eq(service_id))
+        .order((sec::priority.desc(), sec::event_type.asc()))
+        .select(ServiceEventConfig::as_select())
+        .load(c))?)
+}
+
+/// A service with its settings and event configs.
+pub fn detail(conn: &mut DbConn, slug: &str) -> ModelResult<ServiceDetail> {
+    let service = find(conn, slug)?;
+    let event_configs = configs(conn, service.id)?;
+    Ok(ServiceDetail {
+        settings_json: serde_json::Value::Object(service.settings_map()),
+        service,
+        event_configs,
+    })
+}
+
+/// Activates or deactivates a service; returns it and whether anything changed.
+pub fn set_active(conn: &mut DbConn, slug: &str, active: bool) -> ModelResult<(Service, bool)> {
+    conn.transaction(|conn| {
+        let service = find(conn, slug)?;
+        if service.is_active == active {
+            return Ok((service, false));
+        }
+        with_conn!(conn, |c| diesel::update(sv::table.find(service.id))
+            .set((sv::is_active.eq(active), sv::updated_at.eq(now())))
+            .execute(c))?;
+        Ok((find(conn, slug)?, true))
+    })
+}
+
+/// What removing a service deleted with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    /// The service as it was.
+    pub service: Service,
+    /// Event configs deleted.
+    pub event_configs: usize,
+    /// Queue rows deleted.
+    pub queue_items: usize,
+}
+
+/// Deletes a service with its event configs and queue rows.
+pub fn remove(conn: &mut DbConn, slug: &str) -> ModelResult<Removed> {
+    use crate::schema::{event_queue as eq, service_leases as sl};
+    conn.transaction(|conn| {
+        let service = find(conn, slug)?;
+        let id = service.id;
+        let (queue_items, event_configs) = with_conn!(conn, |c| {
+            let q = diesel::delete(eq::table.filter(eq::service_id.eq(id))).execute(c)?;
+            let e = diesel::delete(sec::table.filter(sec::service_id.eq(id))).execute(c)?;
+            diesel::delete(sl::table.filter(sl::service_id.eq(id))).execute(c)?;
+            diesel::delete(sv::table.find(id)).execute(c)?;
+            Ok::<_, diesel::result::Error>((q, e))
+        })?;
+        Ok(Removed {
+            service,
+            event_configs,
+            queue_items,
+        })
+    })
+}
+
+/// Changes to a service; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceChanges {
+    /// New display name.
+    pub name: Option<String>,
+    /// New kind.
+    pub kind: Option<ServiceKind>,
+    /// New queue limit.
+    pub max_queue_size: Option<MaxQueueSize>,
+    /// New description.
+    pub description: Option<String>,
+    /// Settings to set or (with an empty value) remove.
+    pub settings: Vec<Setting>,
+}
+
+impl ServiceChanges {
+    /// True when nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.kind.is_none()
+            && self.max_queue_size.is_none()
+            && self.description.is_none()
+            && self.settings.is_empty()
+    }
+}
+
+/// Applies changes to a service in one transaction; returns the updated service.
+pub fn update(conn: &mut DbConn, slug: &str, changes: &ServiceChanges) -> ModelResult<Service> {
+    if changes.is_empty() {
+        return Err(ModelError::Invalid(
+            "nothing to change: pass at least one of --name, --class, --max-queue-size, --description, --setting".into(),
+        ));
+    }
+    let name = changes.name.as_deref().map(check_name).transpose()?;
+    conn.transaction(|conn| {
+        let service = find(conn, slug)?;
+        let kind = match changes.kind {
+            Some(k) => k,
+            None => service.kind()?,
+        };
+        let settings = apply_settings(service.settings_map(), &changes.settings);
+        check_required(kind, &settings)?;
+        let settings_text = serde_json::Value::Object(settings).to_string();
+        let t = now();
+        with_conn!(conn, |c| diesel::update(sv::table.find(service.id))
+            .set((
+                sv::name.eq(name.as_deref().unwrap_or(&service.name)),
+                sv::service_class.eq(kind.as_str()),
+                sv::max_queue_size.eq(changes
+                    .max_queue_size
+                    .map_or(service.max_queue_size, MaxQueueSize::get)),
+                sv::description.eq(changes
+                    .description
+                    .as_deref()
+                    .map(clean_text)
+                    .unwrap_or_else(|| service.description.clone())),
+                sv::settings.eq(&settings_text),
+                sv::updated_at.eq(t),
+            ))
+            .execute(c))?;
+        find(conn, slug)
+    })
+}
+
+/// Changes to one event config; `None` leaves a field as it is (or at its default when the
+/// config is created: priority 5, SYNC, discardable, enabled).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConfigChanges {
+    /// New priority.
+    pub priority: Option<Priority>,
+    /// ASYNC (`true`) or SYNC (`false`).
+    pub is_async: Option<bool>,
+    /// Discardable (`true`) or kept (`false`).
+    pub is_discardable: Option<bool>,
+    /// Enabled or disabled.
+    pub is_enabled: Option<bool>,
+}
+
+/// Creates or updates a service's config for one event type; returns it and whether it was
+/// created.
+pub fn set_config(
+    conn: &mut DbConn,
+    slug: &str,
+    event_type: EventType,
+    changes: ConfigChanges,
+) -> ModelResult<(ServiceEventConfig, bool)> {
+    conn.transaction(|conn| {
+        let service = find(conn, slug)?;
+        let existing = find_config(conn, service.id, event_type)?;
+        let created = existing.is_none();
+        match existing {
+            None => insert_config(
+                conn,
+                service.id,
+                &EventRoute {
+                    event_type,
+                    priority: changes.priority.unwrap_or(Priority::DEFAULT),
+                    is_async: changes.is_async.unwrap_or(false),
+                    is_discardable: changes.is_discardable.unwrap_or(true),
+                    is_enabled: changes.is_enabled.unwrap_or(true),
+                },
+            )?,
+            Some(cfg) => {
+                with_conn!(conn, |c| diesel::update(sec::table.find(cfg.id))
+                    .set((
+                        sec::priority.eq(changes.priority.map_or(cfg.priority, Priority::get)),
+                        sec::is_async.eq(changes.is_async.unwrap_or(cfg.is_async)),
+                        sec::is_discardable
+                            .eq(changes.is_discardable.unwrap_or(cfg.is_discardable)),
+                        sec::is_enabled.eq(changes.is_enabled.unwrap_or(cfg.is_enabled)),
+                        sec::updated_at.eq(now()),
+                    ))
+                    .execute(c))?;
+            }
+        }
+        let cfg = find_config(conn, service.id, event_type)?.ok_or_else(|| {
+            ModelError::NotFound(format!("event config {event_type} vanished while being set"))
+        })?;
+        Ok((cfg, created))
+    })
+}
+
+fn find_config(
+    conn: &mut DbConn,
+    service_id: i64,
+    event_type: EventType,
+) -> ModelResult<Option<ServiceEventConfig>> {
+    Ok(with_conn!(conn, |c| sec::table
+        .filter(sec::service_id.eq(service_id))
+        .filter(sec::event_type.eq(event_type))
+        .select(ServiceEventConfig::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Deletes a service's config for one event type.
+pub fn remove_config(conn: &mut DbConn, slug: &str, event_type: EventType) -> ModelResult<()> {
+    conn.transaction(|conn| {
+        let service = find(conn, slug)?;
+        let n = with_conn!(conn, |c| diesel::delete(
+            sec::table
+                .filter(sec::service_id.eq(service.id))
+                .filter(sec::event_type.eq(event_type))
+        )
+        .execute(c))?;
+        if n == 0 {
+            return Err(ModelError::NotFound(format!(
+                "service '{slug}' has no config for {event_type}: `ctl event-config list {slug}` shows its configs"
+            )));
+        }
+        Ok(())
+    })
+}

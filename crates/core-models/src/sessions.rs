@@ -1,0 +1,113 @@
+//! Capture sessions: their lifecycle (used by the capture daemon) and inspection.
+
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::error::{ModelError, ModelResult};
+use crate::models::{now, LiveSession};
+use crate::schema::live_sessions as ls;
+use crate::status::SessionStatus;
+use crate::text::{clean_line, clean_text};
+use crate::with_conn;
+
+/// Opens a new `active` session.
+pub fn start(
+    conn: &mut DbConn,
+    name: Option<&str>,
+    room_id: &str,
+    streamer_unique_id: &str,
+) -> ModelResult<LiveSession> {
+    let name = name.map(|n| clean_line(n, 255)).filter(|n| !n.is_empty());
+    conn.transaction(|conn| {
+        let t = now();
+        with_conn!(conn, |c| diesel::insert_into(ls::table)
+            .values((
+                ls::name.eq(&name),
+                ls::started_at.eq(t),
+                ls::status.eq(SessionStatus::Active),
+                ls::room_id.eq(clean_line(room_id, 64)),
+                ls::streamer_unique_id.eq(clean_line(streamer_unique_id, 255)),
+                ls::total_events.eq(0i64),
+                ls::created_at.eq(t),
+                ls::updated_at.eq(t),
+            ))
+            .execute(c))?;
+        let id = conn.last_insert_id()?;
+        get(conn, id)
+    })
+}
+
+/// Ends a session with a final status and an optional note.
+pub fn finish(
+    conn: &mut DbConn,
+    id: i64,
+    status: SessionStatus,
+    notes: Option<&str>,
+) -> ModelResult<()> {
+    let t = now();
+    let notes = notes.map(clean_text);
+    with_conn!(conn, |c| diesel::update(ls::table.find(id))
+        .set((
+            ls::status.eq(status),
+            ls::ended_at.eq(Some(t)),
+            ls::notes.eq(notes),
+            ls::updated_at.eq(t),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Marks as `aborted` the sessions of this streamer still `active` (left by a killed
+/// daemon); returns how many.
+pub fn abort_orphans(conn: &mut DbConn, streamer_unique_id: &str) -> ModelResult<usize> {
+    let t = now();
+    Ok(with_conn!(conn, |c| diesel::update(
+        ls::table
+            .filter(ls::streamer_unique_id.eq(streamer_unique_id))
+            .filter(ls::status.eq(SessionStatus::Active))
+    )
+    .set((
+        ls::status.eq(SessionStatus::Aborted),
+        ls::ended_at.eq(Some(t)),
+        ls::notes.eq(Some("capture daemon stopped without closing the session")),
+        ls::updated_at.eq(t),
+    ))
+    .execute(c))?)
+}
+
+/// Adds `n` to a session's `total_events`.
+pub fn add_events(conn: &mut DbConn, id: i64, n: i64) -> ModelResult<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    with_conn!(conn, |c| diesel::update(ls::table.find(id))
+        .set((
+            ls::total_events.eq(ls::total_events + n),
+            ls::updated_at.eq(now()),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// One session by id.
+pub fn get(conn: &mut DbConn, id: i64) -> ModelResult<LiveSession> {
+    with_conn!(conn, |c| ls::table
+        .find(id)
+        .select(LiveSession::as_select())
+        .first(c)
+        .optional())?
+    .ok_or_else(|| {
+        ModelError::NotFound(format!(
+            "unknown session {id}: `ctl session list` shows the existing ones"
+        ))
+    })
+}
+
+/// The most recent sessions first.
+pub fn list(conn: &mut DbConn, limit: i64) -> ModelResult<Vec<LiveSession>> {
+    Ok(with_conn!(conn, |c| ls::table
+        .order(ls::id.desc())
+        .limit(limit)
+        .select(LiveSession::as_select())
+        .load(c))?)
+}

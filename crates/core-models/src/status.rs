@@ -1,0 +1,51 @@
+//! Status vocabularies stored as text, and the service kinds the worker daemon knows.
+
+use crate::event::string_enum;
+
+string_enum! {
+    /// Where a queue item stands in its lifecycle.
+    QueueStatus, "queue status" {
+        /// Waiting to be claimed.
+        Pending => "pending",
+        /// Claimed by a worker holding a lease (`locked_by` / `locked_until`).
+        Processing => "processing",
+        /// Processed successfully.
+        Completed => "completed",
+        /// Processing failed (error in `last_error`), or attempts ran out.
+        Failed => "failed",
+        /// Dropped by the overflow policy; never processed.
+        Discarded => "discarded",
+    }
+}
+
+string_enum! {
+    /// The state of a capture session.
+    SessionStatus, "session status" {
+        /// A capture daemon is (or was, if it was killed) running it.
+        Active => "active",
+        /// Ended normally: Ctrl+C, SIGTERM or the stream ended.
+        Completed => "completed",
+        /// Ended by a fatal error, or found orphaned after a crash.
+        Aborted => "aborted",
+    }
+}
+
+string_enum! {
+    /// The kinds of service the worker daemon can run (`services.service_class`).
+    ServiceKind, "service class" {
+        /// The Chrome dino runner browser source (SYNC).
+        DinoChrome => "dinochrome",
+        /// On-stream alerts and chat browser source (ASYNC).
+        Overlays => "overlays",
+        /// Logs each event; for testing.
+        Dummy => "dummy",
+        /// Sleeps per event to simulate slow work; for testing.
+        Slow => "slow",
+        /// Logs every field of each event; for testing.
+        Verbose => "verbose",
+        /// Hands each event to a user's program as a JSON line.
+        Exec => "exec",
+        /// POSTs each event as JSON to a URL.
+        Webhook => "webhook",
+    }
+}
