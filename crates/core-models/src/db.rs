@@ -304,8 +304,9 @@ impl DbConn {
 
     /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
     ///
-    /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front,
-    /// so two writers queue on the busy timeout instead of failing on a lock upgrade.
+    /// Nested calls become savepoints of the outer transaction. On SQLite the outermost
+    /// transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front, so two writers
+    /// queue on the busy timeout instead of failing on a lock upgrade.
     pub fn transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E>,
@@ -334,10 +335,15 @@ impl DbConn {
                 <MysqlConnection as Connection>::TransactionManager::begin_transaction(c)
             }
             DbConn::Sqlite(c) => {
-                diesel::connection::AnsiTransactionManager::begin_transaction_sql(
-                    c,
-                    "BEGIN IMMEDIATE",
-                )
+                use diesel::connection::AnsiTransactionManager;
+                let depth = AnsiTransactionManager::transaction_manager_status_mut(c)
+                    .transaction_depth()?;
+                if depth.is_none() {
+                    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+                } else {
+                    // Nested: a savepoint inside the outer transaction.
+                    AnsiTransactionManager::begin_transaction(c)
+                }
             }
         }
     }

@@ -1,0 +1,315 @@
+//! The command line: every command, its arguments and its help text.
+
+use clap::{Args, Parser, Subcommand};
+use core_models::{EventRoute, EventType, MaxQueueSize, Priority, QueueStatus, ServiceKind, Setting, Slug};
+
+/// Administration of the TikTok LIVE event system.
+///
+/// Works on the database given by --database-url or DATABASE_URL: `mysql://user:pass@host:3306/db`
+/// for MySQL 8+/MariaDB 10.6+, or a SQLite file path. Without either, the embedded SQLite file
+/// data/tiklive.sqlite3 (created on demand).
+#[derive(Debug, Parser)]
+#[command(name = "ctl", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Database URL (mysql://user:password@host:3306/db, sqlite://PATH or a file path).
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the database schema (idempotent).
+    ///
+    /// Example: ctl migrate
+    Migrate,
+
+    /// Create the original system's initial data where missing (idempotent).
+    ///
+    /// Config tiktok_user = "" and the services DinoChrome (dinochrome, SYNC, max 50) and
+    /// Overlays (overlays, ASYNC, max 100) with their 7 event configs each. Existing rows are
+    /// never changed.
+    ///
+    /// Example: ctl populate-initial-data
+    PopulateInitialData,
+
+    /// Manage services (the consumers of events).
+    #[command(subcommand)]
+    Service(ServiceCommand),
+
+    /// Manage which event types a service receives and how they are queued.
+    #[command(subcommand, name = "event-config")]
+    EventConfig(EventConfigCommand),
+
+    /// Read and write key-value settings (e.g. tiktok_user, the default streamer).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
+    /// Inspect and maintain the per-service queues.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+
+    /// Inspect capture sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+}
+
+/// `--json` for commands that print data.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Output {
+    /// Print JSON instead of a table (shapes documented in the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Create a service.
+    ///
+    /// Example: ctl service add --name "My service" --slug my_service --class exec
+    ///   --setting command='python3 my_service.py' --event GiftEvent:10:sync:keep
+    ///   --event CommentEvent:5:async:discard
+    Add(ServiceAdd),
+
+    /// List every service.
+    ///
+    /// Example: ctl service list --json
+    List(Output),
+
+    /// Show a service with its settings, event configs and queue counts.
+    ///
+    /// Example: ctl service show dinochrome
+    Show {
+        /// The service's slug.
+        slug: String,
+        #[command(flatten)]
+        output: Output,
+    },
+
+    /// Activate a service (workers run it, dispatch feeds it).
+    ///
+    /// Example: ctl service enable overlays
+    Enable {
+        /// The service's slug.
+        slug: String,
+    },
+
+    /// Deactivate a service (no new queue items; workers stop it).
+    ///
+    /// Example: ctl service disable overlays
+    Disable {
+        /// The service's slug.
+        slug: String,
+    },
+
+    /// Delete a service with its event configs and queue items.
+    ///
+    /// Example: ctl service remove my_service
+    Remove {
+        /// The service's slug.
+        slug: String,
+    },
+
+    /// Change a service's name, class, queue limit, description or settings.
+    ///
+    /// Example: ctl service set dinochrome --max-queue-size 80 --setting timeout_ms=5000
+    Set(ServiceSet),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceAdd {
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Unique handle: a-z, 0-9, '_' and '-'.
+    #[arg(long)]
+    pub slug: Slug,
+    /// Kind of service: dinochrome, overlays, dummy, slow, verbose, exec, webhook.
+    #[arg(long = "class", default_value = "dummy")]
+    pub kind: ServiceKind,
+    /// Pending items above which the overflow policy applies (at least 1).
+    #[arg(long, default_value = "100", value_parser = parse_max_queue)]
+    pub max_queue_size: MaxQueueSize,
+    /// Free text.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Create it inactive.
+    #[arg(long)]
+    pub inactive: bool,
+    /// A kind-specific setting, KEY=VALUE (repeatable; VALUE is JSON if it parses as JSON).
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<Setting>,
+    /// An event type it receives, TYPE:PRIORITY:sync|async:keep|discard (repeatable).
+    #[arg(long = "event", value_name = "TYPE:PRIORITY:MODE:DROP")]
+    pub events: Vec<EventRoute>,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceSet {
+    /// The service's slug.
+    pub slug: String,
+    /// New display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New kind.
+    #[arg(long = "class")]
+    pub kind: Option<ServiceKind>,
+    /// New queue limit (at least 1).
+    #[arg(long, value_parser = parse_max_queue)]
+    pub max_queue_size: Option<MaxQueueSize>,
+    /// New description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Set a setting, KEY=VALUE; KEY= removes it (repeatable).
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<Setting>,
+}
+
+fn parse_max_queue(s: &str) -> Result<MaxQueueSize, String> {
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a whole number: use at least 1"))?;
+    MaxQueueSize::new(n).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventConfigCommand {
+    /// Create or update a service's config for one event type.
+    ///
+    /// New configs default to priority 5, SYNC, discardable, enabled.
+    ///
+    /// Example: ctl event-config set overlays GiftEvent --priority 10 --async --keep
+    Set(EventConfigSet),
+
+    /// List a service's event configs, highest priority first.
+    ///
+    /// Example: ctl event-config list dinochrome
+    List {
+        /// The service's slug.
+        slug: String,
+        #[command(flatten)]
+        output: Output,
+    },
+
+    /// Delete a service's config for one event type (it stops receiving that type).
+    ///
+    /// Example: ctl event-config remove dinochrome JoinEvent
+    Remove {
+        /// The service's slug.
+        slug: String,
+        /// The event type, e.g. JoinEvent.
+        event_type: EventType,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EventConfigSet {
+    /// The service's slug.
+    pub slug: String,
+    /// The event type: CommentEvent, GiftEvent, LikeEvent, ShareEvent, FollowEvent, JoinEvent,
+    /// SubscribeEvent, ViewerCountEvent, LiveEndEvent.
+    pub event_type: EventType,
+    /// 1 (lowest) to 10 (highest).
+    #[arg(long)]
+    pub priority: Option<Priority>,
+    /// Process one at a time.
+    #[arg(long, conflicts_with = "is_async")]
+    pub sync: bool,
+    /// Process in parallel.
+    #[arg(long = "async", id = "is_async")]
+    pub is_async: bool,
+    /// May be dropped when the queue is full.
+    #[arg(long, conflicts_with = "keep")]
+    pub discardable: bool,
+    /// Never dropped: enqueued even over the limit.
+    #[arg(long)]
+    pub keep: bool,
+    /// Dispatch this type.
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    /// Stop dispatching this type (keeps the config).
+    #[arg(long)]
+    pub disable: bool,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print one setting's value.
+    ///
+    /// Example: ctl config get tiktok_user
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Set a setting.
+    ///
+    /// Example: ctl config set tiktok_user some_streamer
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// List every setting.
+    ///
+    /// Example: ctl config list --json
+    List(Output),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Items per status for every service, or one.
+    ///
+    /// Example: ctl queue stats overlays
+    Stats {
+        /// Only this service.
+        slug: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// A service's queue items in claim order (priority, then age).
+    ///
+    /// Example: ctl queue list dinochrome --status pending --limit 20
+    List {
+        /// The service's slug.
+        slug: String,
+        /// Only items in this status: pending, processing, completed, failed, discarded.
+        #[arg(long)]
+        status: Option<QueueStatus>,
+        /// At most this many items.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Recent capture sessions, newest first.
+    ///
+    /// Example: ctl session list --limit 10
+    List {
+        /// At most this many sessions.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// One session.
+    ///
+    /// Example: ctl session show 3
+    Show {
+        /// The session id.
+        id: i64,
+        #[command(flatten)]
+        output: Output,
+    },
+}

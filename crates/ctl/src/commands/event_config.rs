@@ -1,0 +1,70 @@
+//! `event-config set | list | remove`.
+
+use core_models::services::{self, ConfigChanges};
+use core_models::DbConn;
+
+use crate::cli::{EventConfigCommand, EventConfigSet};
+use crate::output;
+
+/// `true`, `false` or unchanged, from a pair of opposite flags.
+fn flag(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+pub fn run(conn: &mut DbConn, cmd: EventConfigCommand) -> anyhow::Result<()> {
+    match cmd {
+        EventConfigCommand::Set(EventConfigSet {
+            slug,
+            event_type,
+            priority,
+            sync,
+            is_async,
+            discardable,
+            keep,
+            enable,
+            disable,
+            output: out,
+        }) => {
+            let (cfg, created) = services::set_config(
+                conn,
+                &slug,
+                event_type,
+                ConfigChanges {
+                    priority,
+                    is_async: flag(is_async, sync),
+                    is_discardable: flag(discardable, keep),
+                    is_enabled: flag(enable, disable),
+                },
+            )?;
+            if out.json {
+                return output::json(&cfg);
+            }
+            println!(
+                "{} {slug} {}: priority {}, {}, {}, {}.",
+                if created { "Created" } else { "Updated" },
+                cfg.event_type,
+                cfg.priority,
+                if cfg.is_async { "async" } else { "sync" },
+                if cfg.is_discardable { "discardable" } else { "kept when full" },
+                if cfg.is_enabled { "enabled" } else { "disabled" },
+            );
+        }
+        EventConfigCommand::List { slug, output: out } => {
+            let service = services::find(conn, &slug)?;
+            let configs = services::configs(conn, service.id)?;
+            if out.json {
+                return output::json(&configs);
+            }
+            super::service::print_configs(&configs, &slug);
+        }
+        EventConfigCommand::Remove { slug, event_type } => {
+            services::remove_config(conn, &slug, event_type)?;
+            println!("Removed {slug} {event_type}: the service no longer receives it.");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! `migrate` and `populate-initial-data`.
+
+use anyhow::Context;
+use core_models::{seed, DbConn, DbUrl};
+
+pub fn migrate(url: &DbUrl) -> anyhow::Result<()> {
+    let mut conn = DbConn::establish(url)?;
+    let names = conn
+        .pending_migrations()
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot read the schema version of {}", url.masked()))?;
+    let applied = conn
+        .run_migrations()
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("migration failed on {}", url.masked()))?;
+    if applied.is_empty() {
+        println!("Database {} is up to date.", url.masked());
+    } else {
+        for name in &names {
+            println!("Applied migration {name}");
+        }
+        println!(
+            "Database {} migrated ({} migration(s) applied).",
+            url.masked(),
+            applied.len()
+        );
+    }
+    Ok(())
+}
+
+pub fn populate(conn: &mut DbConn) -> anyhow::Result<()> {
+    let report = seed::populate_initial_data(conn)?;
+    if report.is_unchanged() {
+        println!("Initial data already present: nothing changed.");
+        return Ok(());
+    }
+    for key in &report.config_created {
+        println!("Created config {key} = \"\"");
+    }
+    for slug in &report.services_created {
+        println!("Created service {slug} with its 7 event configs");
+    }
+    for cfg in &report.event_configs_created {
+        println!("Added missing event config {cfg}");
+    }
+    println!("Initial data populated. `ctl service list` shows the services.");
+    Ok(())
+}

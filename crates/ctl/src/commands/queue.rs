@@ -1,0 +1,66 @@
+//! `queue stats | list`.
+
+use core_models::{queue_view, services, DbConn};
+
+use crate::cli::QueueCommand;
+use crate::output::{self, Table};
+
+pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
+    match cmd {
+        QueueCommand::Stats { slug, output: out } => {
+            let service_id = match &slug {
+                Some(s) => Some(services::find(conn, s)?.id),
+                None => None,
+            };
+            let stats = queue_view::stats(conn, service_id)?;
+            if out.json {
+                return output::json(&stats);
+            }
+            let mut t = Table::new(&[
+                "SERVICE", "PENDING", "PROCESSING", "COMPLETED", "FAILED", "DISCARDED",
+            ]);
+            for s in &stats {
+                t.row(vec![
+                    s.slug.clone(),
+                    s.pending.to_string(),
+                    s.processing.to_string(),
+                    s.completed.to_string(),
+                    s.failed.to_string(),
+                    s.discarded.to_string(),
+                ]);
+            }
+            t.print("No services.");
+        }
+        QueueCommand::List {
+            slug,
+            status,
+            limit,
+            output: out,
+        } => {
+            let service = services::find(conn, &slug)?;
+            let entries = queue_view::list(conn, service.id, status, i64::from(limit))?;
+            if out.json {
+                return output::json(&entries);
+            }
+            let mut t = Table::new(&[
+                "ID", "STATUS", "PRIO", "EVENT", "USER", "MODE", "ATTEMPTS", "QUEUED (UTC)", "ERROR",
+            ]);
+            for e in &entries {
+                let i = &e.item;
+                t.row(vec![
+                    i.id.to_string(),
+                    i.status.to_string(),
+                    i.priority.to_string(),
+                    e.event_type.to_string(),
+                    output::cell(e.user_unique_id.as_deref().unwrap_or("-"), 24),
+                    if i.is_async { "async" } else { "sync" }.into(),
+                    i.attempts.to_string(),
+                    output::time(&i.created_at),
+                    output::cell(i.last_error.as_deref().unwrap_or(""), 40),
+                ]);
+            }
+            t.print(&format!("No queue items for {slug}."));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! `service add | list | show | enable | disable | remove | set`.
+
+use core_models::services::{self, NewService, ServiceChanges, ServiceDetail};
+use core_models::{queue_view, DbConn, ServiceEventConfig};
+
+use crate::cli::ServiceCommand;
+use crate::output::{self, Table};
+
+pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
+    match cmd {
+        ServiceCommand::Add(a) => {
+            let detail = services::add(
+                conn,
+                &NewService {
+                    name: a.name,
+                    slug: a.slug,
+                    kind: a.kind,
+                    description: a.description,
+                    is_active: !a.inactive,
+                    max_queue_size: a.max_queue_size,
+                    settings: a.settings,
+                    routes: a.events,
+                },
+            )?;
+            if a.output.json {
+                return output::json(&detail);
+            }
+            println!(
+                "Created service {} ({}, class {}, max queue {}, {}) with {} event config(s).",
+                detail.service.slug,
+                detail.service.name,
+                detail.service.service_class,
+                detail.service.max_queue_size,
+                if detail.service.is_active { "active" } else { "inactive" },
+                detail.event_configs.len()
+            );
+            if detail.event_configs.is_empty() {
+                println!(
+                    "It receives no events yet: `ctl event-config set {} GiftEvent --priority 10` adds one.",
+                    detail.service.slug
+                );
+            }
+        }
+        ServiceCommand::List(out) => {
+            let list = services::list(conn)?;
+            if out.json {
+                return output::json(&list);
+            }
+            let mut t = Table::new(&["SLUG", "NAME", "CLASS", "ACTIVE", "MAX QUEUE", "SETTINGS"]);
+            for s in &list {
+                t.row(vec![
+                    s.slug.clone(),
+                    output::cell(&s.name, 40),
+                    s.service_class.clone(),
+                    output::yes_no(s.is_active),
+                    s.max_queue_size.to_string(),
+                    output::cell(&s.settings, 50),
+                ]);
+            }
+            t.print("No services. `ctl populate-initial-data` creates DinoChrome and Overlays.");
+        }
+        ServiceCommand::Show { slug, output: out } => {
+            let detail = services::detail(conn, &slug)?;
+            let stats = queue_view::stats(conn, Some(detail.service.id))?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            if out.json {
+                #[derive(serde::Serialize)]
+                struct Shown<'a> {
+                    #[serde(flatten)]
+                    detail: &'a ServiceDetail,
+                    queue: &'a queue_view::QueueStats,
+                }
+                return output::json(&Shown {
+                    detail: &detail,
+                    queue: &stats,
+                });
+            }
+            let s = &detail.service;
+            println!("Service {} ({})", s.slug, s.name);
+            println!("  class:          {}", s.service_class);
+            if let Err(e) = s.kind() {
+                println!("  WARNING:        {e}");
+            }
+            println!("  active:         {}", output::yes_no(s.is_active));
+            println!("  max queue size: {}", s.max_queue_size);
+            println!("  settings:       {}", detail.settings_json);
+            if !s.description.is_empty() {
+                println!("  description:    {}", output::cell(&s.description, 200));
+            }
+            println!(
+                "  queue:          {} pending, {} processing, {} completed, {} failed, {} discarded",
+                stats.pending, stats.processing, stats.completed, stats.failed, stats.discarded
+            );
+            println!();
+            print_configs(&detail.event_configs, &s.slug);
+        }
+        ServiceCommand::Enable { slug } => {
+            let (s, changed) = services::set_active(conn, &slug, true)?;
+            println!(
+                "Service {} {}.",
+                s.slug,
+                if changed { "enabled" } else { "was already enabled" }
+            );
+        }
+        ServiceCommand::Disable { slug } => {
+            let (s, changed) = services::set_active(conn, &slug, false)?;
+            println!(
+                "Service {} {}.",
+                s.slug,
+                if changed { "disabled" } else { "was already disabled" }
+            );
+        }
+        ServiceCommand::Remove { slug } => {
+            let r = services::remove(conn, &slug)?;
+            println!(
+                "Removed service {} with {} event config(s) and {} queue item(s).",
+                r.service.slug, r.event_configs, r.queue_items
+            );
+        }
+        ServiceCommand::Set(a) => {
+            let s = services::update(
+                conn,
+                &a.slug,
+                &ServiceChanges {
+                    name: a.name,
+                    kind: a.kind,
+                    max_queue_size: a.max_queue_size,
+                    description: a.description,
+                    settings: a.settings,
+                },
+            )?;
+            println!(
+                "Updated service {} ({}, class {}, max queue {}, settings {}).",
+                s.slug, s.name, s.service_class, s.max_queue_size, s.settings
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The event configs of a service as a table.
+pub fn print_configs(configs: &[ServiceEventConfig], slug: &str) {
+    let mut t = Table::new(&["EVENT TYPE", "PRIORITY", "MODE", "WHEN FULL", "ENABLED"]);
+    for c in configs {
+        t.row(vec![
+            c.event_type.to_string(),
+            c.priority.to_string(),
+            if c.is_async { "async" } else { "sync" }.into(),
+            if c.is_discardable { "discard" } else { "keep" }.into(),
+            output::yes_no(c.is_enabled),
+        ]);
+    }
+    t.print(&format!(
+        "No event configs. `ctl event-config set {slug} GiftEvent --priority 10` adds one."
+    ));
+}

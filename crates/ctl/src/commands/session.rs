@@ -1,0 +1,60 @@
+//! `session list | show`.
+
+use core_models::{sessions, DbConn, LiveSession};
+
+use crate::cli::SessionCommand;
+use crate::output::{self, Table};
+
+pub fn run(conn: &mut DbConn, cmd: SessionCommand) -> anyhow::Result<()> {
+    match cmd {
+        SessionCommand::List { limit, output: out } => {
+            let list = sessions::list(conn, i64::from(limit))?;
+            if out.json {
+                return output::json(&list);
+            }
+            let mut t = Table::new(&[
+                "ID", "STATUS", "STREAMER", "ROOM", "NAME", "EVENTS", "STARTED (UTC)", "ENDED (UTC)",
+            ]);
+            for s in &list {
+                t.row(vec![
+                    s.id.to_string(),
+                    s.status.to_string(),
+                    s.streamer_unique_id.clone(),
+                    s.room_id.clone(),
+                    output::cell(s.name.as_deref().unwrap_or("-"), 30),
+                    s.total_events.to_string(),
+                    output::time(&s.started_at),
+                    s.ended_at.as_ref().map_or("-".into(), output::time),
+                ]);
+            }
+            t.print("No capture sessions yet. `capture-daemon --username NAME` starts one.");
+        }
+        SessionCommand::Show { id, output: out } => {
+            let s = sessions::get(conn, id)?;
+            if out.json {
+                return output::json(&s);
+            }
+            print_session(&s);
+        }
+    }
+    Ok(())
+}
+
+fn print_session(s: &LiveSession) {
+    println!("Session {}", s.id);
+    println!("  name:      {}", s.name.as_deref().unwrap_or("-"));
+    println!("  status:    {}", s.status);
+    println!("  streamer:  {}", s.streamer_unique_id);
+    println!("  room:      {}", s.room_id);
+    println!("  events:    {}", s.total_events);
+    println!("  started:   {} UTC", output::time(&s.started_at));
+    println!(
+        "  ended:     {}",
+        s.ended_at
+            .as_ref()
+            .map_or("-".into(), |t| format!("{} UTC", output::time(t)))
+    );
+    if let Some(n) = &s.notes {
+        println!("  notes:     {n}");
+    }
+}
