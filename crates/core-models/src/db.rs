@@ -380,15 +380,18 @@ impl DbConn {
         use diesel::sql_types::BigInt;
         match self {
             // LAST_INSERT_ID() is unsigned; cast so it reads as a signed BIGINT.
-            DbConn::Mysql(c) => diesel::select(sql::<BigInt>("CAST(LAST_INSERT_ID() AS SIGNED)"))
-                .get_result(c),
+            DbConn::Mysql(c) => {
+                diesel::select(sql::<BigInt>("CAST(LAST_INSERT_ID() AS SIGNED)")).get_result(c)
+            }
             DbConn::Sqlite(c) => diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result(c),
         }
     }
 
     /// A cheap round trip, used to check a pooled connection is still alive.
     pub fn ping(&mut self) -> diesel::QueryResult<()> {
-        with_conn!(self, |c| diesel::sql_query("SELECT 1").execute(c).map(|_| ()))
+        with_conn!(self, |c| diesel::sql_query("SELECT 1")
+            .execute(c)
+            .map(|_| ()))
     }
 }
 
@@ -396,7 +399,9 @@ fn pending_names<C>(c: &mut C, migrations: EmbeddedMigrations) -> Result<Vec<Str
 where
     C: MigrationHarness<C::Backend> + Connection,
 {
-    let pending = c.pending_migrations(migrations).map_err(|e| e.to_string())?;
+    let pending = c
+        .pending_migrations(migrations)
+        .map_err(|e| e.to_string())?;
     Ok(pending.iter().map(|m| m.name().to_string()).collect())
 }
 

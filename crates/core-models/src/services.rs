@@ -379,7 +379,9 @@ pub fn set_config(
             }
         }
         let cfg = find_config(conn, service.id, event_type)?.ok_or_else(|| {
-            ModelError::NotFound(format!("event config {event_type} vanished while being set"))
+            ModelError::NotFound(format!(
+                "event config {event_type} vanished while being set"
+            ))
         })?;
         Ok((cfg, created))
     })

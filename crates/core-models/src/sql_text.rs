@@ -33,4 +33,10 @@ macro_rules! text_sql {
     )+};
 }
 
-text_sql!(EventType, StreakStatus, QueueStatus, SessionStatus, ServiceKind);
+text_sql!(
+    EventType,
+    StreakStatus,
+    QueueStatus,
+    SessionStatus,
+    ServiceKind
+);

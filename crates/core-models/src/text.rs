@@ -71,6 +71,9 @@ mod tests {
     fn cleans_nested_json() {
         let mut v = serde_json::json!({"comment": "hi\0!", "user": {"nick\u{1}": ["a\u{7f}b", 3]}});
         clean_json(&mut v);
-        assert_eq!(v, serde_json::json!({"comment": "hi!", "user": {"nick": ["ab", 3]}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"comment": "hi!", "user": {"nick": ["ab", 3]}})
+        );
     }
 }

@@ -98,7 +98,9 @@ fn mysql_tables_are_utf8mb4_innodb() {
         #[diesel(sql_type = Text)]
         collation: String,
     }
-    let DbConn::Mysql(c) = &mut conn else { unreachable!() };
+    let DbConn::Mysql(c) = &mut conn else {
+        unreachable!()
+    };
     let rows: Vec<T> = diesel::sql_query(
         "SELECT CAST(engine AS CHAR) AS engine, CAST(table_collation AS CHAR) AS collation \
          FROM information_schema.tables WHERE table_schema = DATABASE()",

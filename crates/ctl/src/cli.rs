@@ -1,7 +1,9 @@
 //! The command line: every command, its arguments and its help text.
 
 use clap::{Args, Parser, Subcommand};
-use core_models::{EventRoute, EventType, MaxQueueSize, Priority, QueueStatus, ServiceKind, Setting, Slug};
+use core_models::{
+    EventRoute, EventType, MaxQueueSize, Priority, QueueStatus, ServiceKind, Setting, Slug,
+};
 
 /// Administration of the TikTok LIVE event system.
 ///
@@ -130,7 +132,7 @@ pub struct ServiceAdd {
     #[arg(long = "class", default_value = "dummy")]
     pub kind: ServiceKind,
     /// Pending items above which the overflow policy applies (at least 1).
-    #[arg(long, default_value = "100", value_parser = parse_max_queue)]
+    #[arg(long, default_value = "100", value_parser = parse_max_queue, allow_negative_numbers = true)]
     pub max_queue_size: MaxQueueSize,
     /// Free text.
     #[arg(long, default_value = "")]
@@ -159,7 +161,7 @@ pub struct ServiceSet {
     #[arg(long = "class")]
     pub kind: Option<ServiceKind>,
     /// New queue limit (at least 1).
-    #[arg(long, value_parser = parse_max_queue)]
+    #[arg(long, value_parser = parse_max_queue, allow_negative_numbers = true)]
     pub max_queue_size: Option<MaxQueueSize>,
     /// New description.
     #[arg(long)]
@@ -215,7 +217,7 @@ pub struct EventConfigSet {
     /// SubscribeEvent, ViewerCountEvent, LiveEndEvent.
     pub event_type: EventType,
     /// 1 (lowest) to 10 (highest).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub priority: Option<Priority>,
     /// Process one at a time.
     #[arg(long, conflicts_with = "is_async")]

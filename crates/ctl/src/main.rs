@@ -43,7 +43,10 @@ fn main() -> ExitCode {
             }
             // One line: what was wrong; --help has the rest.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("error: invalid arguments");
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
             eprintln!("{first} (see --help)");
             return ExitCode::from(EXIT_USAGE);
         }

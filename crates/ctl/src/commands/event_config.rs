@@ -49,8 +49,16 @@ pub fn run(conn: &mut DbConn, cmd: EventConfigCommand) -> anyhow::Result<()> {
                 cfg.event_type,
                 cfg.priority,
                 if cfg.is_async { "async" } else { "sync" },
-                if cfg.is_discardable { "discardable" } else { "kept when full" },
-                if cfg.is_enabled { "enabled" } else { "disabled" },
+                if cfg.is_discardable {
+                    "discardable"
+                } else {
+                    "kept when full"
+                },
+                if cfg.is_enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
             );
         }
         EventConfigCommand::List { slug, output: out } => {

@@ -17,7 +17,12 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
                 return output::json(&stats);
             }
             let mut t = Table::new(&[
-                "SERVICE", "PENDING", "PROCESSING", "COMPLETED", "FAILED", "DISCARDED",
+                "SERVICE",
+                "PENDING",
+                "PROCESSING",
+                "COMPLETED",
+                "FAILED",
+                "DISCARDED",
             ]);
             for s in &stats {
                 t.row(vec![
@@ -43,7 +48,15 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
                 return output::json(&entries);
             }
             let mut t = Table::new(&[
-                "ID", "STATUS", "PRIO", "EVENT", "USER", "MODE", "ATTEMPTS", "QUEUED (UTC)", "ERROR",
+                "ID",
+                "STATUS",
+                "PRIO",
+                "EVENT",
+                "USER",
+                "MODE",
+                "ATTEMPTS",
+                "QUEUED (UTC)",
+                "ERROR",
             ]);
             for e in &entries {
                 let i = &e.item;

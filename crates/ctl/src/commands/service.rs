@@ -31,7 +31,11 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
                 detail.service.name,
                 detail.service.service_class,
                 detail.service.max_queue_size,
-                if detail.service.is_active { "active" } else { "inactive" },
+                if detail.service.is_active {
+                    "active"
+                } else {
+                    "inactive"
+                },
                 detail.event_configs.len()
             );
             if detail.event_configs.is_empty() {
@@ -101,7 +105,11 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
             println!(
                 "Service {} {}.",
                 s.slug,
-                if changed { "enabled" } else { "was already enabled" }
+                if changed {
+                    "enabled"
+                } else {
+                    "was already enabled"
+                }
             );
         }
         ServiceCommand::Disable { slug } => {
@@ -109,7 +117,11 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
             println!(
                 "Service {} {}.",
                 s.slug,
-                if changed { "disabled" } else { "was already disabled" }
+                if changed {
+                    "disabled"
+                } else {
+                    "was already disabled"
+                }
             );
         }
         ServiceCommand::Remove { slug } => {

@@ -13,7 +13,14 @@ pub fn run(conn: &mut DbConn, cmd: SessionCommand) -> anyhow::Result<()> {
                 return output::json(&list);
             }
             let mut t = Table::new(&[
-                "ID", "STATUS", "STREAMER", "ROOM", "NAME", "EVENTS", "STARTED (UTC)", "ENDED (UTC)",
+                "ID",
+                "STATUS",
+                "STREAMER",
+                "ROOM",
+                "NAME",
+                "EVENTS",
+                "STARTED (UTC)",
+                "ENDED (UTC)",
             ]);
             for s in &list {
                 t.row(vec![
