@@ -1,0 +1,92 @@
+//! Errors of [`dispatch`](crate::dispatch) and the retry of transient lock conflicts.
+
+use std::time::Duration;
+
+use core_models::DbError;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// What dispatching a batch can fail with. Nothing of the batch is stored when it fails.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The database failed (after the transparent retries of deadlocks and lock waits).
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A transient conflict persisted through every retry.
+    #[error("gave up after {attempts} attempts on a transient conflict: {source}")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last conflict.
+        source: DbError,
+    },
+}
+
+impl From<DieselError> for DispatchError {
+    fn from(e: DieselError) -> Self {
+        DispatchError::Db(DbError::Query(e))
+    }
+}
+
+/// Attempts of one batch before a transient conflict is reported.
+pub(crate) const MAX_ATTEMPTS: u32 = 8;
+
+/// True for errors after which running the same transaction again can succeed: MySQL/MariaDB
+/// deadlocks (1213) and lock-wait timeouts (1205), which roll the transaction back, and a
+/// unique violation on `live_events` (a concurrent dispatcher stored the same message first;
+/// the retry sees its row and skips the duplicate).
+pub(crate) fn is_transient(e: &DispatchError) -> bool {
+    let DispatchError::Db(DbError::Query(DieselError::DatabaseError(kind, info))) = e else {
+        return false;
+    };
+    if matches!(
+        kind,
+        DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::UniqueViolation
+    ) {
+        return true;
+    }
+    // The pure-Rust driver reports these as `Unknown` with the server's message only.
+    let msg = info.message();
+    msg.contains("Deadlock found")
+        || msg.contains("Lock wait timeout exceeded")
+        || msg.contains("try restarting transaction")
+}
+
+/// Runs `f` until it succeeds, fails with a non-transient error, or [`MAX_ATTEMPTS`] run out,
+/// sleeping a little longer after each conflict so the competitors drift apart.
+pub(crate) fn retry<T>(
+    mut f: impl FnMut() -> Result<T, DispatchError>,
+) -> Result<T, DispatchError> {
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Err(e) if is_transient(&e) => {
+                if attempt >= MAX_ATTEMPTS {
+                    let source = match e {
+                        DispatchError::Db(db) => db,
+                        DispatchError::RetriesExhausted { source, .. } => source,
+                    };
+                    return Err(DispatchError::RetriesExhausted {
+                        attempts: attempt,
+                        source,
+                    });
+                }
+                tracing::debug!(attempt, error = %e, "transient conflict, retrying the batch");
+                std::thread::sleep(backoff(attempt));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// 2, 4, 8 … ms (capped at 256 ms) plus a jitter from the clock's sub-second part.
+fn backoff(attempt: u32) -> Duration {
+    let base = 2u64 << attempt.min(7);
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0),
+    ) % base.max(1);
+    Duration::from_millis(base + jitter)
+}

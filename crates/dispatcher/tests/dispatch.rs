@@ -1,0 +1,520 @@
+//! Dispatch on both backends: storage, de-duplication, the overflow policy of DESIGN §5, the
+//! original's overload scenario, and (MariaDB) concurrent dispatchers into one service.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{TimeZone, Utc};
+use core_models::schema::{event_queue as eq, live_events as le};
+use core_models::services::{self, NewService};
+use core_models::{
+    seed, sessions, with_conn, CapturedEvent, DbConn, EventRoute, EventType, MaxQueueSize,
+    Priority, QueueItem, QueueStatus, ServiceKind, Streak, StreakStatus,
+};
+use diesel::prelude::*;
+use dispatcher::{dispatch, DispatchReport, SessionContext};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use test_support::TestDb;
+
+fn event(ty: EventType, msg_id: Option<i64>) -> CapturedEvent {
+    CapturedEvent {
+        event_type: ty,
+        msg_id,
+        timestamp: Utc.timestamp_opt(1_790_000_000, 123_456_789).unwrap(),
+        user_id: Some("42".into()),
+        user_unique_id: Some("fan".into()),
+        user_nickname: Some("Fan 🎉".into()),
+        streak: None,
+        data: serde_json::json!({"user": {"unique_id": "fan", "nickname": "Fan 🎉"}}),
+    }
+}
+
+fn session(conn: &mut DbConn, room: &str) -> SessionContext {
+    let s = sessions::start(conn, Some("test"), room, "streamer").unwrap();
+    SessionContext::of(&s)
+}
+
+/// A service with these (type, priority, discardable) routes; returns its id.
+fn service(conn: &mut DbConn, slug: &str, max: i64, routes: &[(EventType, i64, bool)]) -> i64 {
+    let detail = services::add(
+        conn,
+        &NewService {
+            name: slug.into(),
+            slug: slug.parse().unwrap(),
+            kind: ServiceKind::Dummy,
+            description: String::new(),
+            is_active: true,
+            max_queue_size: MaxQueueSize::new(max).unwrap(),
+            settings: Vec::new(),
+            routes: routes
+                .iter()
+                .map(|&(event_type, p, is_discardable)| EventRoute {
+                    event_type,
+                    priority: Priority::new(p).unwrap(),
+                    is_async: p % 2 == 0,
+                    is_discardable,
+                    is_enabled: true,
+                })
+                .collect(),
+        },
+    )
+    .unwrap();
+    detail.service.id
+}
+
+fn queue(conn: &mut DbConn, service_id: i64) -> Vec<QueueItem> {
+    with_conn!(conn, |c| eq::table
+        .filter(eq::service_id.eq(service_id))
+        .order(eq::id.asc())
+        .select(QueueItem::as_select())
+        .load(c))
+    .unwrap()
+}
+
+fn statuses(conn: &mut DbConn, service_id: i64) -> Vec<(i32, QueueStatus)> {
+    queue(conn, service_id)
+        .into_iter()
+        .map(|q| (q.priority, q.status))
+        .collect()
+}
+
+#[test]
+fn stores_events_and_copies_the_config() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let svc = service(
+            &mut conn,
+            "s",
+            10,
+            &[(EventType::Gift, 10, false), (EventType::Like, 3, true)],
+        );
+        let ctx = session(&mut conn, "room1");
+        let mut gift = event(EventType::Gift, Some(1));
+        gift.streak = Some(Streak {
+            id: "st-1".into(),
+            status: StreakStatus::Start,
+        });
+        gift.user_nickname = Some("bad\0nick\u{7}👩‍👩‍👧".into());
+        gift.user_id = Some("9".repeat(100));
+        let events = vec![
+            gift,
+            event(EventType::Like, Some(2)),
+            event(EventType::Comment, None),
+        ];
+        let report = dispatch(&mut conn, &ctx, &events).unwrap();
+        assert_eq!(report.stored, 3);
+        assert_eq!(report.duplicates, 0);
+        assert!(report.event_ids.iter().all(Option::is_some));
+        let sr = &report.services[&svc];
+        assert_eq!(
+            (
+                sr.enqueued,
+                sr.discarded_victim,
+                sr.discarded_new,
+                sr.overflow
+            ),
+            (2, 0, 0, 0)
+        );
+
+        let items = queue(&mut conn, svc);
+        assert_eq!(items.len(), 2, "the comment has no route");
+        assert_eq!(items[0].live_event_id, report.event_ids[0].unwrap());
+        assert_eq!(
+            (
+                items[0].priority,
+                items[0].is_async,
+                items[0].is_discardable
+            ),
+            (10, true, false)
+        );
+        assert_eq!(
+            (
+                items[1].priority,
+                items[1].is_async,
+                items[1].is_discardable
+            ),
+            (3, false, true)
+        );
+        assert!(items
+            .iter()
+            .all(|i| i.status == QueueStatus::Pending && i.attempts == 0));
+        assert!(items.iter().all(|i| i.session_id == ctx.session_id));
+
+        type Stored = (Option<String>, Option<String>, bool, Option<String>, String);
+        let stored: Vec<Stored> = with_conn!(&mut conn, |c| le::table
+            .order(le::id.asc())
+            .select((
+                le::user_nickname,
+                le::user_id,
+                le::is_streaking,
+                le::streak_id,
+                le::room_id
+            ))
+            .load(c))
+        .unwrap();
+        assert_eq!(stored[0].0.as_deref(), Some("badnick👩‍👩‍👧"));
+        assert_eq!(stored[0].1.as_ref().map(|s| s.chars().count()), Some(64));
+        assert!(stored[0].2);
+        assert_eq!(stored[0].3.as_deref(), Some("st-1"));
+        assert_eq!(stored[0].4, "room1");
+        assert!(!stored[1].2);
+    }
+}
+
+#[test]
+fn duplicates_are_neither_stored_nor_dispatched() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let svc = service(
+            &mut conn,
+            "s",
+            10,
+            &[(EventType::Like, 3, true), (EventType::Comment, 5, true)],
+        );
+        let ctx = session(&mut conn, "room1");
+        let r1 = dispatch(
+            &mut conn,
+            &ctx,
+            &[
+                event(EventType::Like, Some(7)),
+                event(EventType::Like, Some(7)),
+            ],
+        )
+        .unwrap();
+        assert_eq!((r1.stored, r1.duplicates), (1, 1));
+        assert_eq!(r1.event_ids[1], None);
+        let r2 = dispatch(
+            &mut conn,
+            &ctx,
+            &[
+                event(EventType::Like, Some(7)),
+                event(EventType::Comment, Some(8)),
+                event(EventType::Comment, None),
+                event(EventType::Comment, None),
+            ],
+        )
+        .unwrap();
+        assert_eq!((r2.stored, r2.duplicates), (3, 1));
+        assert_eq!(r2.event_ids[0], None);
+        assert_eq!(queue(&mut conn, svc).len(), 4);
+        // The same msg_id in another room is another message.
+        let other = session(&mut conn, "room2");
+        let r3 = dispatch(&mut conn, &other, &[event(EventType::Like, Some(7))]).unwrap();
+        assert_eq!(r3.stored, 1);
+        assert_eq!(queue(&mut conn, svc).len(), 5);
+        assert_eq!(
+            dispatch(&mut conn, &other, &[]).unwrap(),
+            DispatchReport::default()
+        );
+    }
+}
+
+#[test]
+fn overflow_policy_rules_one_to_four() {
+    use EventType::*;
+    use QueueStatus::{Discarded as D, Pending as P};
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let svc = service(
+            &mut conn,
+            "s",
+            3,
+            &[
+                (Like, 2, true),
+                (Join, 3, true),
+                (Comment, 5, true),
+                (Gift, 10, false),
+                (Follow, 1, false),
+            ],
+        );
+        let ctx = session(&mut conn, "r");
+        let mut id = 0;
+        let mut send = |conn: &mut DbConn, types: &[EventType]| {
+            let evs: Vec<_> = types
+                .iter()
+                .map(|t| {
+                    id += 1;
+                    event(*t, Some(id))
+                })
+                .collect();
+            dispatch(conn, &ctx, &evs).unwrap().services[&svc].clone()
+        };
+        // Rule 1 up to the limit, in one batch.
+        send(&mut conn, &[Join, Like, Like]);
+        // Rule 2: the lowest (Like 2), oldest first; the Join (3) is not the lowest.
+        let r = send(&mut conn, &[Comment]);
+        assert_eq!((r.enqueued, r.discarded_victim), (1, 1));
+        assert_eq!(
+            statuses(&mut conn, svc),
+            vec![(3, P), (2, D), (2, P), (5, P)]
+        );
+        // Rule 3: a Like finds nothing strictly below it.
+        let r = send(&mut conn, &[Like]);
+        assert_eq!((r.enqueued, r.discarded_new), (0, 1));
+        // Rule 4: a Follow (1, keep) finds no victim and overflows. Then a Gift takes the last
+        // Like, a Comment the Join (3 < 5), a Gift the older Comment, and the last Gift the
+        // Comment enqueued earlier in its own batch.
+        let r = send(&mut conn, &[Follow, Gift, Comment, Gift, Gift]);
+        assert_eq!(
+            (r.enqueued, r.discarded_victim, r.discarded_new, r.overflow),
+            (5, 4, 0, 1)
+        );
+        assert_eq!(
+            statuses(&mut conn, svc),
+            vec![
+                (3, D),
+                (2, D),
+                (2, D),
+                (5, D),
+                (2, D),
+                (1, P),
+                (10, P),
+                (5, D),
+                (10, P),
+                (10, P)
+            ]
+        );
+        let pending = queue(&mut conn, svc)
+            .iter()
+            .filter(|q| q.status == P)
+            .count();
+        assert_eq!(pending, 4, "3 plus one overflow");
+        assert!(queue(&mut conn, svc)
+            .iter()
+            .all(|q| (q.status == D) == q.processed_at.is_some()));
+    }
+}
+
+#[test]
+fn inactive_services_and_disabled_configs_get_nothing() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        seed::populate_initial_data(&mut conn).unwrap();
+        let off = service(&mut conn, "off", 10, &[(EventType::Join, 5, true)]);
+        services::set_active(&mut conn, "off", false).unwrap();
+        let ctx = session(&mut conn, "r");
+        let r = dispatch(&mut conn, &ctx, &[event(EventType::Join, Some(1))]).unwrap();
+        // DinoChrome's Join config is disabled; only Overlays takes it.
+        let slugs: Vec<&str> = r.services.values().map(|s| s.slug.as_str()).collect();
+        assert_eq!(slugs, vec!["overlays"]);
+        assert!(queue(&mut conn, off).is_empty());
+    }
+}
+
+/// The original's overload scenario (DESIGN §5 / seed-semantics): both seeded services, a
+/// 5,000-event burst, no workers. The original loses 127 of 200 gifts in Overlays.
+#[test]
+fn overload_burst_loses_no_gift_follow_or_subscription() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        seed::populate_initial_data(&mut conn).unwrap();
+        let ctx = session(&mut conn, "burst");
+        let mut rng = StdRng::seed_from_u64(5000);
+        let events: Vec<CapturedEvent> = (0..5000)
+            .map(|i| {
+                let x = rng.random_range(0..100);
+                let ty = match x {
+                    0..60 => EventType::Like,
+                    60..85 => EventType::Comment,
+                    85..93 => EventType::Join,
+                    93..97 => EventType::Gift,
+                    97..99 => EventType::Follow,
+                    _ => EventType::Share,
+                };
+                event(ty, Some(i))
+            })
+            .collect();
+        let mut total = DispatchReport::default();
+        // TikTok delivers bursts as frames of a few dozen messages.
+        for frame in events.chunks(40) {
+            total.merge(&dispatch(&mut conn, &ctx, frame).unwrap());
+        }
+        assert_eq!(total.stored, 5000);
+        let services = services::list(&mut conn).unwrap();
+        for svc in services {
+            let items = queue(&mut conn, svc.id);
+            let configs = services::configs(&mut conn, svc.id).unwrap();
+            let enabled: HashSet<EventType> = configs
+                .iter()
+                .filter(|c| c.is_enabled)
+                .map(|c| c.event_type)
+                .collect();
+            let types: BTreeMap<i64, EventType> = with_conn!(&mut conn, |c| le::table
+                .select((le::id, le::event_type))
+                .load::<(i64, EventType)>(c))
+            .unwrap()
+            .into_iter()
+            .collect();
+            // Every event with an enabled route has exactly one row: every drop is visible.
+            let routed = events
+                .iter()
+                .filter(|e| enabled.contains(&e.event_type))
+                .count();
+            assert_eq!(items.len(), routed, "{}", svc.slug);
+            let mut by_type: BTreeMap<(EventType, QueueStatus), usize> = BTreeMap::new();
+            for it in &items {
+                *by_type
+                    .entry((types[&it.live_event_id], it.status))
+                    .or_default() += 1;
+            }
+            for keep in [EventType::Gift, EventType::Follow, EventType::Subscribe] {
+                assert_eq!(
+                    by_type.get(&(keep, QueueStatus::Discarded)),
+                    None,
+                    "{}: {keep}",
+                    svc.slug
+                );
+                let sent = events.iter().filter(|e| e.event_type == keep).count();
+                assert_eq!(
+                    by_type
+                        .get(&(keep, QueueStatus::Pending))
+                        .copied()
+                        .unwrap_or(0),
+                    sent,
+                    "{}: every {keep} pending",
+                    svc.slug
+                );
+            }
+            let pending = items
+                .iter()
+                .filter(|i| i.status == QueueStatus::Pending)
+                .count() as u64;
+            let sr = &total.services[&svc.id];
+            assert_eq!(
+                pending,
+                svc.max_queue_size as u64 + sr.overflow,
+                "{}",
+                svc.slug
+            );
+            let discarded = items
+                .iter()
+                .filter(|i| i.status == QueueStatus::Discarded)
+                .count() as u64;
+            assert_eq!(
+                discarded,
+                sr.discarded_new + sr.discarded_victim,
+                "{}",
+                svc.slug
+            );
+            println!("{:?} {}: {by_type:?} report {sr:?}", db.backend(), svc.slug);
+        }
+    }
+}
+
+/// Four dispatchers feeding one service with max 100 (MariaDB): the per-service lock keeps
+/// the queue at its limit plus the non-discardable overflow, and loses no gift.
+#[test]
+fn concurrent_dispatchers_respect_the_limit() {
+    let Some(db) = TestDb::mysql() else {
+        return;
+    };
+    let mut conn = db.conn();
+    conn.run_migrations().unwrap();
+    let svc = service(
+        &mut conn,
+        "s",
+        100,
+        &[
+            (EventType::Like, 2, true),
+            (EventType::Comment, 5, true),
+            (EventType::Gift, 10, false),
+        ],
+    );
+    let ctx = session(&mut conn, "r");
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let url = db.db_url().clone();
+            let ctx = ctx.clone();
+            std::thread::spawn(move || {
+                let mut conn = DbConn::establish(&url).unwrap();
+                let mut rng = StdRng::seed_from_u64(t);
+                let mut total = DispatchReport::default();
+                let mut gifts = Vec::new();
+                for b in 0..40 {
+                    let evs: Vec<_> = (0..20)
+                        .map(|i| {
+                            let ty = match rng.random_range(0..10) {
+                                0 => EventType::Gift,
+                                1..4 => EventType::Comment,
+                                _ => EventType::Like,
+                            };
+                            event(ty, Some(t as i64 * 1_000_000 + b * 100 + i))
+                        })
+                        .collect();
+                    gifts.extend(
+                        evs.iter()
+                            .filter(|e| e.event_type == EventType::Gift)
+                            .filter_map(|e| e.msg_id),
+                    );
+                    total.merge(&dispatch(&mut conn, &ctx, &evs).unwrap());
+                }
+                (total, gifts)
+            })
+        })
+        .collect();
+    let mut total = DispatchReport::default();
+    let mut gifts = Vec::new();
+    for t in threads {
+        let (r, g) = t.join().unwrap();
+        total.merge(&r);
+        gifts.extend(g);
+    }
+    let sr = &total.services[&svc];
+    let items = queue(&mut conn, svc);
+    let pending = items
+        .iter()
+        .filter(|i| i.status == QueueStatus::Pending)
+        .count() as u64;
+    assert_eq!(items.len(), 4 * 40 * 20);
+    assert!(
+        pending <= 100 + sr.overflow,
+        "pending {pending}, overflow {}",
+        sr.overflow
+    );
+    assert_eq!(
+        pending,
+        100 + sr.overflow,
+        "no workers: the queue is exactly full"
+    );
+    let gift_rows: Vec<(Option<i64>, QueueStatus)> = with_conn!(&mut conn, |c| eq::table
+        .inner_join(le::table)
+        .filter(le::event_type.eq(EventType::Gift))
+        .select((le::msg_id, eq::status))
+        .load(c))
+    .unwrap();
+    assert_eq!(gift_rows.len(), gifts.len());
+    assert!(gift_rows.iter().all(|(_, s)| *s == QueueStatus::Pending));
+    println!("concurrent: {sr:?}, gifts {}", gifts.len());
+}
+
+/// Two dispatchers storing the same messages at once (two capture daemons on one room):
+/// each message is stored and queued once.
+#[test]
+fn concurrent_duplicates_are_stored_once() {
+    let Some(db) = TestDb::mysql() else {
+        return;
+    };
+    let mut conn = db.conn();
+    conn.run_migrations().unwrap();
+    let svc = service(&mut conn, "s", 1000, &[(EventType::Like, 2, true)]);
+    let ctx = session(&mut conn, "r");
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let url = db.db_url().clone();
+            let ctx = ctx.clone();
+            std::thread::spawn(move || {
+                let mut conn = DbConn::establish(&url).unwrap();
+                for b in 0..30 {
+                    let evs: Vec<_> = (0..10)
+                        .map(|i| event(EventType::Like, Some(b * 10 + i)))
+                        .collect();
+                    dispatch(&mut conn, &ctx, &evs).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(queue(&mut conn, svc).len(), 300);
+}

@@ -1,0 +1,1 @@
+//! The claim side of the event queues.
