@@ -1,0 +1,56 @@
+//! Retention: finished rows leave the hot queue table in small batches, so claims and
+//! counts stay fast over a long deployment.
+
+use std::time::Duration;
+
+use core_models::models::now;
+use core_models::schema::event_queue as eq;
+use core_models::{with_conn, DbConn, QueueStatus};
+use diesel::prelude::*;
+
+use crate::error::{retry, QueueError};
+use crate::time::before;
+
+/// Deletes `completed` and `discarded` queue rows last changed more than `older_than` ago;
+/// returns how many. Works in batches of `batch_size` rows (at least 1), each its own short
+/// transaction served by the (status, updated_at) index, so it never holds many locks or a
+/// long transaction while capture and workers run. `failed` rows are kept for inspection, and
+/// the `live_events` history is not touched.
+pub fn prune(
+    conn: &mut DbConn,
+    older_than: Duration,
+    batch_size: usize,
+) -> Result<u64, QueueError> {
+    let cutoff = before(now(), older_than);
+    let limit = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
+    let mut total = 0u64;
+    for status in [QueueStatus::Completed, QueueStatus::Discarded] {
+        loop {
+            let n = retry(|| {
+                conn.transaction(|conn| {
+                    let ids: Vec<i64> = with_conn!(conn, |c| eq::table
+                        .filter(eq::status.eq(status))
+                        .filter(eq::updated_at.lt(cutoff))
+                        .select(eq::id)
+                        .limit(limit)
+                        .load(c))?;
+                    if ids.is_empty() {
+                        return Ok(0);
+                    }
+                    let n = with_conn!(conn, |c| diesel::delete(
+                        eq::table
+                            .filter(eq::id.eq_any(&ids))
+                            .filter(eq::status.eq(status))
+                    )
+                    .execute(c))?;
+                    Ok(n as u64)
+                })
+            })?;
+            total += n;
+            if n < limit as u64 {
+                break;
+            }
+        }
+    }
+    Ok(total)
+}
