@@ -66,6 +66,9 @@ pub enum DbError {
     /// A query failed.
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    /// A database task panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
 }
 
 /// Which database engine a URL points at.
@@ -500,6 +503,27 @@ impl Db {
             url: self.url.masked(),
             reason: e.to_string(),
         })
+    }
+
+    /// Runs `f` with a pooled connection on tokio's blocking pool: the bridge from async code
+    /// (which must never block a runtime worker, and cannot drive the MySQL wrapper's own
+    /// runtime from inside another) to this synchronous layer.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        match tokio::task::spawn_blocking(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await
+        {
+            Ok(result) => result,
+            Err(e) => Err(DbError::Task(e.to_string()).into()),
+        }
     }
 
     /// Where this pool connects.

@@ -101,6 +101,14 @@ fn commands_refuse_an_unmigrated_database() {
     }
 }
 
+/// (slug, max queue, all async, [(type, priority, discardable, enabled)])
+type SeededService = (
+    &'static str,
+    i32,
+    bool,
+    &'static [(EventType, i32, bool, bool)],
+);
+
 #[test]
 fn populate_twice_gives_exactly_the_originals_rows() {
     for db in TestDb::all() {
@@ -126,8 +134,7 @@ fn populate_twice_gives_exactly_the_originals_rows() {
         );
         let all = services::list(&mut conn).unwrap();
         assert_eq!(all.len(), 2);
-        // (type, priority, async, discardable, enabled)
-        let expect: [(&str, i32, bool, &[(EventType, i32, bool, bool)]); 2] = [
+        let expect: [SeededService; 2] = [
             (
                 "dinochrome",
                 50,
