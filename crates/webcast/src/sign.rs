@@ -1,0 +1,268 @@
+//! Signing (reference §1.3): the sign server performs TikTok's `/webcast/im/fetch` and answers
+//! the raw [`ProtoMessageFetchResult`] plus the cookies for the WebSocket in `X-Set-TT-Cookie`.
+//! A signed URL expires in about 30 s, so every (re)connect fetches afresh.
+
+use std::fmt;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::frame::{decode_fetch_body, FrameError};
+use crate::proto::ProtoMessageFetchResult;
+
+/// Header carrying the cookies to send on the WebSocket handshake.
+pub const COOKIE_HEADER: &str = "x-set-tt-cookie";
+/// Header carrying the API key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+/// Wait used when a 429 has no usable `RateLimit-Reset`.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What a successful signed fetch gives.
+#[derive(Debug, Clone)]
+pub struct SignedFetch {
+    /// The fetch result: push server, route params, cursor, internal_ext, first messages.
+    pub result: ProtoMessageFetchResult,
+    /// Cookie string (`k=v; k2=v2`) for the WebSocket handshake.
+    pub cookies: String,
+}
+
+/// Why signing failed. [`SignError::is_fatal`] says whether retrying can help.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// 401.
+    #[error("the sign server rejected the API key (HTTP 401): {message}; check the API key environment variable")]
+    InvalidApiKey {
+        /// The server's message.
+        message: String,
+    },
+    /// 402.
+    #[error("the sign server requires a paid plan for this request (HTTP 402): {message}")]
+    PaymentRequired {
+        /// The server's message.
+        message: String,
+    },
+    /// 403 or 420.
+    #[error("the sign server refused the request (HTTP {status}): {message}")]
+    Blocked {
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// 429: retry after `retry_after`.
+    #[error("the sign server rate-limited us (HTTP 429): {message}; retrying in {retry_after:?}")]
+    RateLimited {
+        /// From `RateLimit-Reset`.
+        retry_after: Duration,
+        /// The server's message.
+        message: String,
+    },
+    /// 5xx or another unexpected status.
+    #[error("the sign server failed (HTTP {status}, request id {request_id:?}): {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+        /// `X-Request-Id`, for support.
+        request_id: Option<String>,
+    },
+    /// 200 with an empty body: TikTok detected the signer.
+    #[error("the sign server answered an empty fetch result (TikTok detected the request)")]
+    EmptyBody,
+    /// No `X-Set-TT-Cookie` header.
+    #[error("the sign server's answer has no X-Set-TT-Cookie header")]
+    MissingCookies,
+    /// The body is not a fetch result.
+    #[error("the sign server's answer is not a fetch result: {0}")]
+    Decode(#[from] FrameError),
+    /// No cursor or no push server: usually blocked.
+    #[error("the fetch result has no {0} (blocked or rate-limited by TikTok?)")]
+    Incomplete(&'static str),
+    /// Transport error.
+    #[error("sign server request to {url} failed: {source}")]
+    Http {
+        /// The URL without query (the query holds nothing secret, but is long).
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+}
+
+impl SignError {
+    /// True when retrying cannot help (configuration errors).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidApiKey { .. } | Self::PaymentRequired { .. }
+        )
+    }
+
+    /// How long the server asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+/// Client of a sign server's `GET /webcast/fetch`.
+#[derive(Debug, Clone)]
+pub struct SignClient {
+    http: reqwest::Client,
+    base: Url,
+    api_key: Option<Secret>,
+    client_name: String,
+    user_agent: String,
+}
+
+impl SignClient {
+    /// `base` is the sign server root (e.g. `https://tiktok.eulerstream.com`); `user_agent` is
+    /// the one the WebSocket handshake will use too.
+    pub fn new(
+        http: reqwest::Client,
+        base: Url,
+        api_key: Option<Secret>,
+        client_name: impl Into<String>,
+        user_agent: impl Into<String>,
+    ) -> Self {
+        Self {
+            http,
+            base,
+            api_key,
+            client_name: client_name.into(),
+            user_agent: user_agent.into(),
+        }
+    }
+
+    /// One signed fetch for `room_id`.
+    pub async fn fetch(&self, room_id: i64) -> Result<SignedFetch, SignError> {
+        let mut url = self.base.clone();
+        let prefix = self.base.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{prefix}/webcast/fetch"));
+        url.query_pairs_mut()
+            .append_pair("room_id", &room_id.to_string())
+            .append_pair("client", &self.client_name)
+            .append_pair("user_agent", &self.user_agent);
+        let shown_url = format!(
+            "{}{}",
+            self.base.as_str().trim_end_matches('/'),
+            "/webcast/fetch"
+        );
+        let mut request = self.http.get(url);
+        if let Some(key) = &self.api_key {
+            request = request.header(API_KEY_HEADER, key.expose());
+        }
+        let response = request.send().await.map_err(|source| SignError::Http {
+            url: shown_url.clone(),
+            source,
+        })?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let body = response.bytes().await.map_err(|source| SignError::Http {
+            url: shown_url,
+            source,
+        })?;
+        if status != 200 {
+            let message = error_message(&body);
+            return Err(match status {
+                401 => SignError::InvalidApiKey { message },
+                402 => SignError::PaymentRequired { message },
+                403 | 420 => SignError::Blocked { status, message },
+                429 => SignError::RateLimited {
+                    retry_after: header("ratelimit-reset")
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .filter(|s| s.is_finite() && *s >= 0.0)
+                        .map_or(DEFAULT_RATE_LIMIT_WAIT, Duration::from_secs_f64),
+                    message,
+                },
+                _ => SignError::Server {
+                    status,
+                    message,
+                    request_id: header("x-request-id"),
+                },
+            });
+        }
+        if body.is_empty() {
+            return Err(SignError::EmptyBody);
+        }
+        let cookies = header(COOKIE_HEADER).ok_or(SignError::MissingCookies)?;
+        let result = decode_fetch_body(&body)?;
+        if result.cursor.is_empty() {
+            return Err(SignError::Incomplete("cursor"));
+        }
+        if result.push_server.is_empty() {
+            return Err(SignError::Incomplete("push_server"));
+        }
+        Ok(SignedFetch { result, cookies })
+    }
+}
+
+/// The `message` of a JSON error body, or the body as text (truncated).
+fn error_message(body: &[u8]) -> String {
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(m) = json.get("message").and_then(|m| m.as_str()) {
+            return m.to_owned();
+        }
+    }
+    String::from_utf8_lossy(body).chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let s = Secret::new("sk-123");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(s.expose(), "sk-123");
+    }
+
+    #[test]
+    fn error_messages_from_json_or_text() {
+        assert_eq!(
+            error_message(br#"{"message":"Too many connections started"}"#),
+            "Too many connections started"
+        );
+        assert_eq!(error_message(b"plain"), "plain");
+    }
+
+    #[test]
+    fn fatal_errors() {
+        assert!(SignError::InvalidApiKey {
+            message: String::new()
+        }
+        .is_fatal());
+        assert!(!SignError::EmptyBody.is_fatal());
+    }
+}

@@ -1,0 +1,506 @@
+//! Turns steps into frames and delivers them to whichever client connection is current.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{mpsc, watch};
+
+use super::messages::{self, gift_by_name, Meta, CATALOGUE};
+use super::scenario::{Fault, RandomStream, Step};
+use super::{Outbound, Shared};
+use crate::frame;
+use crate::proto::{BaseProtoMessage, ProtoMessageFetchResult};
+
+/// One unit of what a step expands to.
+#[derive(Debug)]
+enum Piece {
+    /// A message, packed with its neighbours into one frame.
+    Message(BaseProtoMessage),
+    /// A frame of its own (faults that need frame boundaries).
+    Frame(Vec<BaseProtoMessage>),
+    /// Raw bytes sent as one WebSocket message.
+    Raw(Vec<u8>),
+    Pause(Duration),
+    Drop,
+    End,
+}
+
+/// Expands steps into pieces, keeping ids and counters consistent across the stream.
+struct Script {
+    room_id: i64,
+    next_msg_id: i64,
+    next_group_id: i64,
+    total_likes: i64,
+    followers: i64,
+    shares: i64,
+    viewers: i32,
+    last_message: Option<BaseProtoMessage>,
+    rng: StdRng,
+}
+
+const COMMENTS: &[&str] = &[
+    "hello 👋",
+    "🔥🔥🔥",
+    "love this ❤️",
+    "first time here!",
+    "¿de dónde eres?",
+    "جميل جدا",
+    "こんにちは 🌸",
+    "GG 🎉🎉",
+    "can you say hi to me? 🙏",
+    "Привет из Москвы",
+];
+
+const NAMES: &[&str] = &[
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mod_mallory",
+    "niaj",
+];
+
+impl Script {
+    fn new(room_id: i64, seed: Option<u64>) -> Self {
+        Self {
+            room_id,
+            next_msg_id: 7_400_000_000_000_000_000,
+            next_group_id: 1_700_000_000_000,
+            total_likes: 0,
+            followers: 1000,
+            shares: 0,
+            viewers: 10,
+            last_message: None,
+            rng: seed.map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64),
+        }
+    }
+
+    fn meta(&mut self) -> Meta {
+        self.next_msg_id += 1;
+        Meta {
+            msg_id: self.next_msg_id,
+            room_id: self.room_id,
+            now_ms: chrono::Utc::now().timestamp_millis(),
+        }
+    }
+
+    fn base(&mut self, message: &crate::decode::WebcastMessage, msg_id: i64) -> BaseProtoMessage {
+        let base = message.to_base(msg_id);
+        self.last_message = Some(base.clone());
+        base
+    }
+
+    fn msg(&mut self, build: impl FnOnce(Meta) -> crate::decode::WebcastMessage) -> Piece {
+        let meta = self.meta();
+        let message = build(meta);
+        Piece::Message(self.base(&message, meta.msg_id))
+    }
+
+    fn streak(
+        &mut self,
+        user: &str,
+        gift: &str,
+        counts: &[i32],
+        end: Option<i32>,
+        interval: Duration,
+        own_frames: bool,
+    ) -> Vec<Piece> {
+        let info = gift_by_name(gift);
+        self.next_group_id += 1;
+        let group = self.next_group_id;
+        let steps: Vec<(i32, bool)> = counts
+            .iter()
+            .map(|c| (*c, false))
+            .chain(end.map(|c| (c, true)))
+            .collect();
+        let mut pieces = Vec::new();
+        for (i, (count, is_end)) in steps.into_iter().enumerate() {
+            if i > 0 && !interval.is_zero() {
+                pieces.push(Piece::Pause(interval));
+            }
+            let piece = self.msg(|m| messages::gift(m, user, &info, count, is_end, group));
+            match piece {
+                Piece::Message(m) if own_frames => pieces.push(Piece::Frame(vec![m])),
+                other => pieces.push(other),
+            }
+        }
+        pieces
+    }
+
+    fn expand(&mut self, step: &Step) -> Vec<Piece> {
+        match step {
+            Step::Comment { user, text } => vec![self.msg(|m| messages::comment(m, user, text))],
+            Step::Gift {
+                user,
+                gift,
+                count,
+                interval_ms,
+                lose_end,
+            } => {
+                let info = gift_by_name(gift);
+                if info.gift_type != 1 {
+                    // Non-streakable gifts come once per tap, never with a closing message.
+                    return (0..(*count).max(1))
+                        .map(|_| self.msg(|m| messages::gift(m, user, &info, 1, false, 0)))
+                        .collect();
+                }
+                let count = (*count).max(1);
+                let counts: Vec<i32> = (1..=count).collect();
+                let end = (!lose_end).then_some(count);
+                self.streak(
+                    user,
+                    gift,
+                    &counts,
+                    end,
+                    Duration::from_millis(*interval_ms),
+                    false,
+                )
+            }
+            Step::Like { user, count } => {
+                self.total_likes += i64::from(*count);
+                let total = self.total_likes;
+                vec![self.msg(|m| messages::like(m, user, *count, total))]
+            }
+            Step::Join { user } => {
+                self.viewers += 1;
+                let viewers = self.viewers;
+                vec![self.msg(|m| messages::join(m, user, viewers))]
+            }
+            Step::Follow { user } => {
+                self.followers += 1;
+                let n = self.followers;
+                vec![self.msg(|m| messages::social(m, user, 1, n))]
+            }
+            Step::Share { user } => {
+                self.shares += 1;
+                let n = self.shares;
+                vec![self.msg(|m| messages::social(m, user, 3, n))]
+            }
+            Step::Subscribe { user, months } => {
+                vec![self.msg(|m| messages::subscribe(m, user, *months))]
+            }
+            Step::SuperFan { user } => vec![self.msg(|m| messages::super_fan(m, user))],
+            Step::Viewers { total, total_user } => {
+                vec![self.msg(|m| messages::viewers(m, *total, *total_user, &["alice", "bob"]))]
+            }
+            Step::Pause { ms } => vec![Piece::Pause(Duration::from_millis(*ms))],
+            Step::End
+            | Step::Fault {
+                fault: Fault::StreamEnd,
+            } => {
+                let end = self.msg(|m| messages::control(m, 3));
+                vec![end, Piece::End]
+            }
+            Step::Fault { fault } => self.fault(*fault),
+        }
+    }
+
+    fn fault(&mut self, fault: Fault) -> Vec<Piece> {
+        match fault {
+            Fault::DropConnection => vec![Piece::Drop],
+            Fault::GarbageFrame => vec![Piece::Raw(vec![
+                0xff, 0xfe, 0x00, 0x13, 0x37, 0x42, 0x0f, 0xff,
+            ])],
+            Fault::TruncatedPayload => {
+                let Piece::Message(comment) =
+                    self.msg(|m| messages::comment(m, "truncated", "never seen"))
+                else {
+                    return Vec::new();
+                };
+                let result = ProtoMessageFetchResult {
+                    messages: vec![comment],
+                    ..Default::default()
+                };
+                let mut bytes = frame::msg_frame(0, &result, true);
+                bytes.truncate(bytes.len() - 10);
+                vec![Piece::Raw(bytes)]
+            }
+            Fault::UnknownMethod => {
+                let unknown = BaseProtoMessage {
+                    method: "WebcastMysteryMessage".into(),
+                    payload: vec![0x08, 0x01, 0x12, 0x03, b'a', b'b', b'c'],
+                    msg_id: self.meta().msg_id,
+                    ..Default::default()
+                };
+                let ok = self.msg(|m| messages::comment(m, "survivor", "after an unknown method"));
+                self.frame_with(unknown, ok)
+            }
+            Fault::UndecodableMessage => {
+                let broken = BaseProtoMessage {
+                    method: "WebcastGiftMessage".into(),
+                    payload: vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01],
+                    msg_id: self.meta().msg_id,
+                    ..Default::default()
+                };
+                let ok = self.msg(|m| messages::comment(m, "survivor", "after a broken gift"));
+                self.frame_with(broken, ok)
+            }
+            Fault::DuplicateMsgId => match self.last_message.clone() {
+                Some(last) => vec![Piece::Frame(vec![last])],
+                None => {
+                    let Piece::Message(m) =
+                        self.msg(|m| messages::comment(m, "echo", "said twice"))
+                    else {
+                        return Vec::new();
+                    };
+                    vec![Piece::Frame(vec![m.clone()]), Piece::Frame(vec![m])]
+                }
+            },
+            Fault::OutOfOrderStreak => self.streak(
+                "shuffler",
+                "Rose",
+                &[1, 3, 2, 5, 4],
+                Some(5),
+                Duration::ZERO,
+                true,
+            ),
+            Fault::LostRepeatEnd => {
+                self.streak("quitter", "Rose", &[1, 2, 3], None, Duration::ZERO, true)
+            }
+            Fault::StreamEnd => self.expand(&Step::End),
+        }
+    }
+
+    fn frame_with(&self, bad: BaseProtoMessage, ok: Piece) -> Vec<Piece> {
+        match ok {
+            Piece::Message(ok) => vec![Piece::Frame(vec![bad, ok])],
+            _ => Vec::new(),
+        }
+    }
+
+    fn random_step(&mut self, stream: &RandomStream) -> Step {
+        let mix = stream.mix;
+        let weights = [
+            mix.comment,
+            mix.gift,
+            mix.like,
+            mix.join,
+            mix.follow,
+            mix.share,
+            mix.subscribe,
+            mix.viewers,
+        ];
+        let total: u32 = weights.iter().sum();
+        let user = NAMES[self.rng.random_range(0..NAMES.len())].to_owned();
+        if total == 0 {
+            return Step::Join { user };
+        }
+        let mut pick = self.rng.random_range(0..total);
+        let mut kind = 0;
+        for (i, w) in weights.iter().enumerate() {
+            if pick < *w {
+                kind = i;
+                break;
+            }
+            pick -= w;
+        }
+        match kind {
+            0 => Step::Comment {
+                user,
+                text: COMMENTS[self.rng.random_range(0..COMMENTS.len())].to_owned(),
+            },
+            1 => {
+                let gift = CATALOGUE[self.rng.random_range(0..CATALOGUE.len())]
+                    .name
+                    .to_owned();
+                Step::Gift {
+                    user,
+                    gift,
+                    count: self.rng.random_range(1..=10),
+                    interval_ms: 0,
+                    lose_end: false,
+                }
+            }
+            2 => Step::Like {
+                user,
+                count: self.rng.random_range(1..=15),
+            },
+            3 => Step::Join { user },
+            4 => Step::Follow { user },
+            5 => Step::Share { user },
+            6 => Step::Subscribe { user, months: 1 },
+            _ => {
+                self.viewers += self.rng.random_range(-2..=3);
+                self.viewers = self.viewers.max(1);
+                Step::Viewers {
+                    total: i64::from(self.viewers),
+                    total_user: i64::from(self.viewers) * 10,
+                }
+            }
+        }
+    }
+}
+
+/// The player task: takes steps from the handle (or makes random ones), packs messages into
+/// frames and delivers them.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut steps: mpsc::UnboundedReceiver<Step>,
+    random: Option<RandomStream>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut script = Script::new(shared.room_id, random.and_then(|r| r.seed));
+    let mut pending: Vec<BaseProtoMessage> = Vec::new();
+    let max_per_frame = shared.config.max_messages_per_frame.max(1);
+    let random_every = random.map(|r| Duration::from_secs_f64(1.0 / r.rate_per_sec.max(0.001)));
+    loop {
+        let step = match steps.try_recv() {
+            Ok(step) => step,
+            Err(_) => {
+                if !flush(&shared, &mut pending, &mut shutdown).await {
+                    return;
+                }
+                tokio::select! {
+                    step = steps.recv() => match step {
+                        Some(step) => step,
+                        None => return,
+                    },
+                    () = sleep_or_forever(random_every) => match &random {
+                        Some(r) => script.random_step(r),
+                        None => continue,
+                    },
+                    _ = shutdown.changed() => return,
+                }
+            }
+        };
+        for piece in script.expand(&step) {
+            let ok = match piece {
+                Piece::Message(m) => {
+                    pending.push(m);
+                    if pending.len() >= max_per_frame {
+                        flush(&shared, &mut pending, &mut shutdown).await
+                    } else {
+                        true
+                    }
+                }
+                Piece::Frame(messages) => {
+                    flush(&shared, &mut pending, &mut shutdown).await
+                        && send_frame(&shared, messages, &mut shutdown).await
+                }
+                Piece::Raw(bytes) => {
+                    flush(&shared, &mut pending, &mut shutdown).await
+                        && deliver(&shared, Outbound::Frame(bytes), &mut shutdown).await
+                }
+                Piece::Pause(d) => {
+                    if !flush(&shared, &mut pending, &mut shutdown).await {
+                        return;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(d) => true,
+                        _ = shutdown.changed() => false,
+                    }
+                }
+                Piece::Drop => {
+                    flush(&shared, &mut pending, &mut shutdown).await
+                        && deliver(&shared, Outbound::Drop, &mut shutdown).await
+                }
+                Piece::End => {
+                    if flush(&shared, &mut pending, &mut shutdown).await {
+                        shared.lock_control().live = false;
+                        deliver(&shared, Outbound::Close, &mut shutdown).await
+                    } else {
+                        false
+                    }
+                }
+            };
+            if !ok {
+                return;
+            }
+        }
+    }
+}
+
+async fn sleep_or_forever(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn flush(
+    shared: &Shared,
+    pending: &mut Vec<BaseProtoMessage>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    if pending.is_empty() {
+        return true;
+    }
+    let messages = std::mem::take(pending);
+    send_frame(shared, messages, shutdown).await
+}
+
+async fn send_frame(
+    shared: &Shared,
+    messages: Vec<BaseProtoMessage>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let log_id = shared.next_log_id.fetch_add(1, Ordering::Relaxed);
+    let internal_ext = format!("internal_ext:sim|log_id:{log_id}");
+    let count = messages.len();
+    let result = ProtoMessageFetchResult {
+        messages,
+        cursor: format!("sim-cursor-{log_id}"),
+        fetch_interval: 0,
+        now: chrono::Utc::now().timestamp_millis(),
+        internal_ext: internal_ext.clone(),
+        fetch_type: 1,
+        heartbeat_duration: 10_000,
+        need_ack: shared.config.need_ack,
+        ..Default::default()
+    };
+    let bytes = frame::msg_frame(log_id, &result, shared.config.gzip);
+    {
+        let mut duties = shared.lock_duties();
+        duties.frames_sent += 1;
+        duties.messages_sent += count;
+        if shared.config.need_ack {
+            duties.awaiting_ack.push((log_id, internal_ext));
+        }
+    }
+    tracing::trace!(log_id, count, len = result.encoded_len(), "simulator frame");
+    deliver(shared, Outbound::Frame(bytes), shutdown).await
+}
+
+/// Sends `out` to the current connection, waiting for one if there is none (or if the current
+/// one just died).
+async fn deliver(shared: &Shared, out: Outbound, shutdown: &mut watch::Receiver<bool>) -> bool {
+    loop {
+        let notified = shared.connected.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let current = shared.lock_current().clone();
+        if let Some((id, tx)) = current {
+            let closing = matches!(out, Outbound::Drop | Outbound::Close);
+            if tx.send(out.clone()).await.is_ok() {
+                if closing {
+                    // Forget this connection now: a frame queued after the close must wait for
+                    // the next connection instead of dying in this one's buffer.
+                    let mut slot = shared.lock_current();
+                    if slot.as_ref().is_some_and(|(cur, _)| *cur == id) {
+                        *slot = None;
+                    }
+                }
+                return true;
+            }
+            let mut slot = shared.lock_current();
+            if slot.as_ref().is_some_and(|(cur, _)| *cur == id) {
+                *slot = None;
+            }
+            continue;
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            _ = shutdown.changed() => return false,
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! What the simulator plays: a scripted [`Scenario`] of [`Step`]s, or a random stream.
+//!
+//! # Scenario file format (JSON)
+//!
+//! ```json
+//! {
+//!   "steps": [
+//!     {"type": "join", "user": "alice"},
+//!     {"type": "comment", "user": "alice", "text": "hello 👋"},
+//!     {"type": "gift", "user": "bob", "gift": "Rose", "count": 5, "interval_ms": 100},
+//!     {"type": "like", "user": "carol", "count": 15},
+//!     {"type": "follow", "user": "dave"},
+//!     {"type": "share", "user": "dave"},
+//!     {"type": "subscribe", "user": "erin", "months": 2},
+//!     {"type": "super_fan", "user": "erin"},
+//!     {"type": "viewers", "total": 120, "total_user": 1500},
+//!     {"type": "pause", "ms": 500},
+//!     {"type": "fault", "fault": "drop_connection"},
+//!     {"type": "end"}
+//!   ]
+//! }
+//! ```
+//!
+//! - `user` is a handle; the simulator derives a stable numeric id, a nickname (the handle), an
+//!   avatar URL and a gifter-level badge from it. Handles starting with `mod` get a moderator
+//!   badge.
+//! - `gift` is a name from [`super::messages::CATALOGUE`] (Rose, Finger Heart, TikTok: streakable;
+//!   Heart Me, LIVE Fest Clappers, Galaxy: sent once). A streakable gift of `count` N is sent as
+//!   the streak TikTok sends: counts 1..=N then a closing `repeat_end` message (unless
+//!   `lose_end` is true); with `interval_ms` > 0 each step is its own frame, that far apart.
+//! - Consecutive event steps without a pause are packed into frames of up to
+//!   `max_messages_per_frame` messages.
+//! - `fault` is one of: `drop_connection`, `garbage_frame`, `truncated_payload`,
+//!   `unknown_method`, `undecodable_message`, `duplicate_msg_id`, `out_of_order_streak`,
+//!   `lost_repeat_end`, `stream_end`.
+//! - `end` sends a control message (action 3, stream ended) and closes the connection.
+
+use serde::{Deserialize, Serialize};
+
+/// A scripted sequence of steps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Played in order.
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    /// Parses a scenario from JSON text.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// One thing the simulated LIVE does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// A comment.
+    Comment {
+        /// Handle of the author.
+        user: String,
+        /// The text (emojis welcome).
+        text: String,
+    },
+    /// A gift; a streak of `count` for streakable gifts.
+    Gift {
+        /// Handle of the sender.
+        user: String,
+        /// Gift name from the catalogue.
+        gift: String,
+        /// Streak length (1 = a single tap).
+        #[serde(default = "one")]
+        count: i32,
+        /// Pause between streak steps; 0 packs them together.
+        #[serde(default)]
+        interval_ms: u64,
+        /// Leave out the closing `repeat_end` message.
+        #[serde(default)]
+        lose_end: bool,
+    },
+    /// A batch of likes.
+    Like {
+        /// Handle of the liker.
+        user: String,
+        /// Likes in the batch.
+        #[serde(default = "one")]
+        count: i32,
+    },
+    /// A viewer joined.
+    Join {
+        /// Handle.
+        user: String,
+    },
+    /// A follow.
+    Follow {
+        /// Handle.
+        user: String,
+    },
+    /// A share.
+    Share {
+        /// Handle.
+        user: String,
+    },
+    /// A subscription (WebcastSubNotifyMessage).
+    Subscribe {
+        /// Handle.
+        user: String,
+        /// Months subscribed.
+        #[serde(default = "one_i64")]
+        months: i64,
+    },
+    /// A "became a super fan" barrage.
+    SuperFan {
+        /// Handle.
+        user: String,
+    },
+    /// Viewer counts.
+    Viewers {
+        /// Concurrent viewers.
+        total: i64,
+        /// Cumulative viewers.
+        total_user: i64,
+    },
+    /// Wait.
+    Pause {
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// Misbehave on purpose.
+    Fault {
+        /// Which fault.
+        fault: Fault,
+    },
+    /// The stream ends (control action 3), then the connection closes.
+    End,
+}
+
+fn one() -> i32 {
+    1
+}
+
+fn one_i64() -> i64 {
+    1
+}
+
+/// The ways the simulator can misbehave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Close the WebSocket abruptly (the client must reconnect with a fresh signed fetch).
+    DropConnection,
+    /// A binary frame that is not a push frame.
+    GarbageFrame,
+    /// A `msg` frame whose gzip payload is cut in half.
+    TruncatedPayload,
+    /// A frame with a message of an unknown method next to a valid comment.
+    UnknownMethod,
+    /// A frame with an undecodable gift message next to a valid comment.
+    UndecodableMessage,
+    /// The previous message sent again with the same msg_id.
+    DuplicateMsgId,
+    /// A Rose streak whose counts arrive 1, 3, 2, 5, 4, then end at 5, one per frame.
+    OutOfOrderStreak,
+    /// A Rose streak 1, 2, 3 whose `repeat_end` never comes.
+    LostRepeatEnd,
+    /// The stream ends (same as the `end` step).
+    StreamEnd,
+}
+
+impl Fault {
+    /// Every fault, for tests and the CLI.
+    pub const ALL: &'static [Fault] = &[
+        Fault::DropConnection,
+        Fault::GarbageFrame,
+        Fault::TruncatedPayload,
+        Fault::UnknownMethod,
+        Fault::UndecodableMessage,
+        Fault::DuplicateMsgId,
+        Fault::OutOfOrderStreak,
+        Fault::LostRepeatEnd,
+        Fault::StreamEnd,
+    ];
+}
+
+/// Relative weights of the random stream's step kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Mix {
+    /// Comments (with emojis and several scripts).
+    pub comment: u32,
+    /// Gifts (streaks of 1-10 for streakable gifts).
+    pub gift: u32,
+    /// Like batches.
+    pub like: u32,
+    /// Joins.
+    pub join: u32,
+    /// Follows.
+    pub follow: u32,
+    /// Shares.
+    pub share: u32,
+    /// Subscriptions.
+    pub subscribe: u32,
+    /// Viewer-count updates.
+    pub viewers: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self {
+            comment: 30,
+            gift: 15,
+            like: 25,
+            join: 15,
+            follow: 6,
+            share: 3,
+            subscribe: 1,
+            viewers: 5,
+        }
+    }
+}
+
+/// A random stream.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RandomStream {
+    /// Steps per second.
+    pub rate_per_sec: f64,
+    /// What to generate.
+    pub mix: Mix,
+    /// Seed for a reproducible stream; random when `None`.
+    pub seed: Option<u64>,
+}
+
+impl Default for RandomStream {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: 10.0,
+            mix: Mix::default(),
+            seed: None,
+        }
+    }
+}
