@@ -1,0 +1,84 @@
+//! `webcast-sim` as a process: the first stdout line, steps on stdin, the client against it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use core_models::event::EventType;
+use url::Url;
+use webcast::client::{Backoff, Client, ClientConfig, ClientEvent, StopReason};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_prints_its_address_and_plays_stdin_steps() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webcast-sim"))
+        .args([
+            "--exit-on-eof",
+            "--username",
+            "proc_streamer",
+            "--room-id",
+            "42",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn webcast-sim");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("first line");
+    let fields: HashMap<&str, &str> = first
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    assert!(first.starts_with("webcast-sim "), "{first}");
+    assert_eq!(fields.get("room_id"), Some(&"42"));
+    assert_eq!(fields.get("username"), Some(&"proc_streamer"));
+    let base = Url::parse(fields["sign_server"]).expect("sign_server URL");
+
+    let mut config = ClientConfig::new("@proc_streamer").with_base_url(&base);
+    config.api_key = None;
+    config.heartbeat_interval = Duration::from_millis(50);
+    config.backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(100),
+    };
+    config.max_attempts = Some(10);
+    let (mut rx, task) = Client::new(config)
+        .expect("client")
+        .spawn(64, std::future::pending());
+
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(
+        stdin,
+        r#"{{"type":"comment","user":"pat","text":"from stdin ✨"}}"#
+    )
+    .expect("write");
+    writeln!(stdin, "not json").expect("write");
+    writeln!(stdin, r#"{{"type":"end"}}"#).expect("write");
+    stdin.flush().expect("flush");
+
+    let mut comments = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        match event {
+            ClientEvent::Events(batch) => comments.extend(
+                batch
+                    .into_iter()
+                    .filter(|e| e.event_type == EventType::Comment)
+                    .map(|e| e.data["comment"].as_str().unwrap_or_default().to_owned()),
+            ),
+            ClientEvent::StreamEnded => break,
+            _ => {}
+        }
+    }
+    assert_eq!(comments, vec!["first! 🥇", "from stdin ✨"]);
+    assert_eq!(
+        task.await.expect("join").expect("run"),
+        StopReason::StreamEnded
+    );
+    drop(stdin);
+    let status = child.wait().expect("exit");
+    assert!(status.success());
+}
