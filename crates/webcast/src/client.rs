@@ -869,6 +869,15 @@ mod tests {
     }
 
     #[test]
+    fn api_key_never_shows_in_debug_output() {
+        let mut config = ClientConfig::new("someone");
+        config.api_key = Some(Secret::new("sk-very-secret"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("sk-very-secret"));
+        assert!(shown.contains("Secret(***)"));
+    }
+
+    #[test]
     fn ping_interval_parsing() {
         assert_eq!(
             ping_interval("ping-interval=10"),

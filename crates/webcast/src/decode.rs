@@ -205,6 +205,22 @@ pub struct DecodedBatch {
     pub stats: DecodeStats,
 }
 
+/// Hex of the first bytes of a payload, for debug logs of skipped messages.
+pub struct HexPreview<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for HexPreview<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MAX: usize = 256;
+        for b in self.0.iter().take(MAX) {
+            write!(f, "{b:02x}")?;
+        }
+        if self.0.len() > MAX {
+            write!(f, "…(+{} bytes)", self.0.len() - MAX)?;
+        }
+        Ok(())
+    }
+}
+
 /// Decodes every message of `result` on its own.
 pub fn decode_messages(result: &ProtoMessageFetchResult) -> DecodedBatch {
     let mut batch = DecodedBatch::default();
@@ -228,7 +244,12 @@ pub fn decode_messages(result: &ProtoMessageFetchResult) -> DecodedBatch {
                     MessageError::UnknownMethod { .. } => batch.stats.unknown += 1,
                     MessageError::Undecodable { .. } => batch.stats.undecodable += 1,
                 }
-                tracing::debug!(%error, len = base.payload.len(), "skipping message");
+                tracing::debug!(
+                    %error,
+                    len = base.payload.len(),
+                    raw = %HexPreview(&base.payload),
+                    "skipping message"
+                );
                 batch.skipped.push(SkippedMessage {
                     error,
                     raw: base.payload.clone(),
@@ -278,5 +299,9 @@ mod tests {
         assert_eq!(batch.messages[0].message, chat);
         assert_eq!(batch.messages[0].msg_id, 9);
         assert_eq!(batch.skipped[0].raw, vec![0xff, 0xff, 0xff]);
+        assert_eq!(HexPreview(&batch.skipped[0].raw).to_string(), "ffffff");
+        assert!(HexPreview(&[0u8; 300])
+            .to_string()
+            .ends_with("…(+44 bytes)"));
     }
 }

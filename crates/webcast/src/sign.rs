@@ -14,6 +14,8 @@ use crate::proto::ProtoMessageFetchResult;
 pub const COOKIE_HEADER: &str = "x-set-tt-cookie";
 /// Header carrying the API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
+/// Longest wait a 429 can impose.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
 /// Wait used when a 429 has no usable `RateLimit-Reset`.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
@@ -200,9 +202,9 @@ impl SignClient {
                 403 | 420 => SignError::Blocked { status, message },
                 429 => SignError::RateLimited {
                     retry_after: header("ratelimit-reset")
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .filter(|s| s.is_finite() && *s >= 0.0)
-                        .map_or(DEFAULT_RATE_LIMIT_WAIT, Duration::from_secs_f64),
+                        .as_deref()
+                        .and_then(rate_limit_wait)
+                        .unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
                     message,
                 },
                 _ => SignError::Server {
@@ -225,6 +227,25 @@ impl SignClient {
         }
         Ok(SignedFetch { result, cookies })
     }
+}
+
+/// The wait a `RateLimit-Reset` value asks for: seconds until the reset (the usual form), or
+/// a Unix timestamp in seconds (values past 10^9), capped at [`MAX_RATE_LIMIT_WAIT`].
+pub fn rate_limit_wait(value: &str) -> Option<Duration> {
+    let secs = value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)?;
+    let wait = if secs > 1e9 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        (secs - now).max(0.0)
+    } else {
+        secs
+    };
+    Some(Duration::from_secs_f64(wait).min(MAX_RATE_LIMIT_WAIT))
 }
 
 /// The `message` of a JSON error body, or the body as text (truncated).
@@ -255,6 +276,24 @@ mod tests {
             "Too many connections started"
         );
         assert_eq!(error_message(b"plain"), "plain");
+    }
+
+    #[test]
+    fn rate_limit_reset_as_delta_or_timestamp() {
+        assert_eq!(rate_limit_wait("30"), Some(Duration::from_secs(30)));
+        assert_eq!(rate_limit_wait("0"), Some(Duration::ZERO));
+        assert_eq!(rate_limit_wait("bogus"), None);
+        let in_a_minute = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 60;
+        let wait = rate_limit_wait(&in_a_minute.to_string()).expect("wait");
+        assert!(
+            wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+        assert_eq!(rate_limit_wait("99999999999"), Some(MAX_RATE_LIMIT_WAIT));
     }
 
     #[test]
