@@ -585,7 +585,7 @@ impl Client {
         if out_tx.send(frame::enter_room_frame(room_id)).await.is_err() {
             return SessionEnd::Closed("connection closed before enter-room".into());
         }
-        let heartbeat = {
+        let heartbeat_task = {
             let out = out_tx.clone();
             let counters = self.counters.clone();
             AbortOnDrop(tokio::spawn(async move {
@@ -609,7 +609,6 @@ impl Client {
                 }
             }))
         };
-        let _heartbeat = heartbeat;
         if !send(
             events,
             ClientEvent::Status(ConnectionStatus::Connected {
@@ -643,7 +642,7 @@ impl Client {
                                 FrameOutcome::Continue => {}
                                 FrameOutcome::StreamEnded => {
                                     // Let the writer flush the last ack before the socket goes.
-                                    drop(_heartbeat);
+                                    drop(heartbeat_task);
                                     drop(out_tx);
                                     let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer.0).await;
                                     return SessionEnd::StreamEnded;

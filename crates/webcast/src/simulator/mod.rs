@@ -21,7 +21,7 @@ mod server;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -259,6 +259,8 @@ pub(crate) struct Shared {
     current: Mutex<Option<(usize, mpsc::Sender<Outbound>)>>,
     connected: Notify,
     next_log_id: AtomicI64,
+    /// Steps queued through the handle (or the config) and not yet fully played.
+    queued_steps: AtomicUsize,
 }
 
 impl Shared {
@@ -309,11 +311,13 @@ impl Simulator {
             current: Mutex::new(None),
             connected: Notify::new(),
             next_log_id: AtomicI64::new(1),
+            queued_steps: AtomicUsize::new(0),
             config,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (steps_tx, steps_rx) = mpsc::unbounded_channel();
         for step in &shared.config.scenario.steps {
+            shared.queued_steps.fetch_add(1, Ordering::SeqCst);
             // The receiver is alive: it is in this scope.
             let _ = steps_tx.send(step.clone());
         }
@@ -409,8 +413,29 @@ impl SimulatorHandle {
 
     /// Queues a step (played after the ones already queued).
     pub fn push(&self, step: Step) {
-        // Fails only after shutdown, when nothing is played any more.
-        let _ = self.steps.send(step);
+        self.shared.queued_steps.fetch_add(1, Ordering::SeqCst);
+        if self.steps.send(step).is_err() {
+            // Only after shutdown, when nothing is played any more.
+            self.shared.queued_steps.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Steps queued and not yet fully played (a step is played once its frames are handed to
+    /// a connection).
+    pub fn pending_steps(&self) -> usize {
+        self.shared.queued_steps.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every queued step was played; false on timeout.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.pending_steps() > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Queues every step of a scenario.

@@ -354,19 +354,20 @@ pub(super) async fn run(
     let max_per_frame = shared.config.max_messages_per_frame.max(1);
     let random_every = random.map(|r| Duration::from_secs_f64(1.0 / r.rate_per_sec.max(0.001)));
     loop {
-        let step = match steps.try_recv() {
-            Ok(step) => step,
+        // Steps from the queue are counted until played; random ones are not.
+        let (step, queued) = match steps.try_recv() {
+            Ok(step) => (step, true),
             Err(_) => {
                 if !flush(&shared, &mut pending, &mut shutdown).await {
                     return;
                 }
                 tokio::select! {
                     step = steps.recv() => match step {
-                        Some(step) => step,
+                        Some(step) => (step, true),
                         None => return,
                     },
                     () = sleep_or_forever(random_every) => match &random {
-                        Some(r) => script.random_step(r),
+                        Some(r) => (script.random_step(r), false),
                         None => continue,
                     },
                     _ = shutdown.changed() => return,
@@ -416,6 +417,14 @@ pub(super) async fn run(
             if !ok {
                 return;
             }
+        }
+        // Messages still pending are part of this step: hand them over before counting it
+        // played, unless more queued steps follow immediately (they share the frame).
+        if queued {
+            if steps.is_empty() && !flush(&shared, &mut pending, &mut shutdown).await {
+                return;
+            }
+            shared.queued_steps.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
