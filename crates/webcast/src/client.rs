@@ -96,7 +96,7 @@ pub struct ClientConfig {
     pub process_initial_messages: bool,
     /// Also send every raw WebSocket frame as [`ClientEvent::RawFrame`] (for recording).
     pub emit_raw_frames: bool,
-    /// Timeout of each HTTP request.
+    /// Timeout of each HTTP request and of the WebSocket handshake.
     pub request_timeout: Duration,
 }
 
@@ -533,7 +533,20 @@ impl Client {
                 }
             }
         }
-        let (ws, response) = match tokio_tungstenite::connect_async(request).await {
+        let connect = tokio::time::timeout(
+            self.config.request_timeout,
+            tokio_tungstenite::connect_async(request),
+        );
+        let connected = match connect.await {
+            Ok(result) => result,
+            Err(_) => {
+                return SessionEnd::Failed(AttemptError::Other(format!(
+                    "WebSocket handshake timed out after {:?}",
+                    self.config.request_timeout
+                )))
+            }
+        };
+        let (ws, response) = match connected {
             Ok(ok) => ok,
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let header = |n: &str| {

@@ -176,7 +176,14 @@ impl SignClient {
         );
         let mut request = self.http.get(url);
         if let Some(key) = &self.api_key {
-            request = request.header(API_KEY_HEADER, key.expose());
+            // Marked sensitive so no HTTP-layer debug output can print it.
+            let mut value = reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| {
+                SignError::InvalidApiKey {
+                    message: "the API key contains characters not allowed in an HTTP header".into(),
+                }
+            })?;
+            value.set_sensitive(true);
+            request = request.header(API_KEY_HEADER, value);
         }
         let response = request.send().await.map_err(|source| SignError::Http {
             url: shown_url.clone(),
