@@ -82,3 +82,47 @@ async fn binary_prints_its_address_and_plays_stdin_steps() {
     let status = child.wait().expect("exit");
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_scenario_file_plays_to_the_end() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/demo.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webcast-sim"))
+        .arg("--scenario")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn webcast-sim");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let base = first
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("sign_server="))
+        .and_then(|u| Url::parse(u).ok())
+        .expect("sign_server");
+    let mut config = ClientConfig::new("sim_streamer").with_base_url(&base);
+    config.api_key = None;
+    config.streak_timeout = Duration::from_millis(300);
+    let (mut rx, task) = Client::new(config)
+        .expect("client")
+        .spawn(64, std::future::pending());
+    let mut types = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        match event {
+            ClientEvent::Events(batch) => types.extend(batch.into_iter().map(|e| e.event_type)),
+            ClientEvent::StreamEnded => break,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        task.await.expect("join").expect("run"),
+        StopReason::StreamEnded
+    );
+    for t in EventType::ALL {
+        assert!(types.contains(t), "the demo covers {t}");
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+}
