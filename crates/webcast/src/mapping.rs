@@ -2,7 +2,29 @@
 //!
 //! `data` keeps the original system's event_data keys (see shared/reference/seed-semantics.md)
 //! and adds what the protocol gives. Every event that has an acting user carries a `user`
-//! object built by [`user_json`].
+//! object built by [`user_json`]:
+//! `{id, unique_id, nickname, sec_uid, avatar_url, verified, follow_role, is_moderator,
+//! is_subscriber, is_super_fan, member_level, gifter_level, badges[{scene_type, level, text,
+//! url}]}` (plus `is_follower`, `is_gift_giver` when the message carries a user identity).
+//!
+//! | message | event | `data` keys besides `user` |
+//! |---|---|---|
+//! | Chat | CommentEvent | `comment`, `content_language`, `at_user{id, unique_id, nickname}`?, `emote_ids`? |
+//! | EmoteChat | CommentEvent | `comment: ""`, `is_emote_only: true`, `emote_ids` |
+//! | Gift | GiftEvent | `gift{id, name, diamond_count, streakable, type}`, `repeat_count`, `streak_total_count`, `is_streaking`, `total_diamonds`, `value_usd`, `group_id`, `repeat_end`, `from_user` (= `user`), `to_user`, `finalised_by` (`repeat_end` / `timeout`, on end events) |
+//! | Like | LikeEvent | `like_count`, `total_likes` |
+//! | Member, action 1 | JoinEvent | `member_count` |
+//! | Social, action 1 (or key with `follow`) | FollowEvent | `follow_count` |
+//! | Social, action 3 (or key with `share`) | ShareEvent | `users_joined` (from `pm_mt_guidance_viewer_N_share`, else null), `share_count`, `share_type`, `share_target` |
+//! | SubNotify | SubscribeEvent | `source: "sub_notify"`, `sub_month`, `subscribe_type` |
+//! | Barrage with a `ttlive_superfan` key | SubscribeEvent | `source: "barrage"`, `kind` (`super_fan_joined` / `became_super_fan`), `display_key` |
+//! | RoomUserSeq | ViewerCountEvent (no user) | `viewer_count` (concurrent), `total_viewers` (cumulative), `top_viewers[{user_id, unique_id, score, rank}]` |
+//! | Control, action 3 or 4 | LiveEndEvent (no user) | `action`, `reason` (`ended` / `suspended`), `tips` |
+//!
+//! Other messages (member actions other than join, control pause/resume, envelopes, other
+//! barrages, unknown methods) produce no event. Gift streak events carry
+//! `streak = {id: "<sender id>-<group_id>", status}`; a streak closed by the timeout yields
+//! a synthesised end event with `msg_id: None`.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
