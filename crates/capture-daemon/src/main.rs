@@ -1,1 +1,100 @@
-fn main() {}
+//! `capture-daemon`: captures a TikTok LIVE into `live_events` and the priority queue of every
+//! subscribed service, with nothing lost and nothing doubled.
+//!
+//! ```text
+//! capture-daemon [--username X] [--session-name Y] [--room-id N] [--database-url URL]
+//!                [--sign-server-url URL] [--record FILE] [--verbose | --quiet]
+//! ```
+//!
+//! One `live_sessions` row per run (kept across reconnects), one transaction per webcast
+//! frame (events, queue rows, `total_events`), one console line per event. While the database
+//! is away, frames keep coming: batches wait in memory (bounded) and in an append-only spool
+//! file (`capture-spool-<streamer>.jsonl` in the database's data directory or
+//! `--spool-dir`), and are stored in order when it is back; a spool left by a killed daemon
+//! is stored at the next start. `--record FILE` saves every raw frame for
+//! `webcast-sim --replay FILE`.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | ended normally (Ctrl+C, SIGTERM, LIVE ended): session `completed` |
+//! | 1 | other fatal error (session `aborted`), or events left in the spool at exit |
+//! | 2 | bad usage: no username (`--username` or `ctl config set tiktok_user NAME`), bad argument |
+//! | 3 | the user is offline |
+//! | 4 | the user was not found |
+//! | 5 | blocked by TikTok: captcha, age-restricted LIVE, rejected WebSocket |
+//! | 6 | sign server: API key invalid/missing or rate-limited |
+//! | 7 | database unreachable or not migrated at start |
+//!
+//! # Environment
+//!
+//! `DATABASE_URL`, `WEBCAST_SIGN_SERVER_URL`, `WEBCAST_SIGN_API_KEY` (never printed),
+//! `WEBCAST_TIKTOK_BASE_URL`, `CAPTURE_SPOOL_DIR`, `CAPTURE_LOG` (tracing filter).
+
+mod capture;
+mod cli;
+mod console;
+mod error;
+mod record;
+mod session;
+mod spool;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = match cli::Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line: what was wrong; --help has the rest.
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            eprintln!("capture-daemon: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let default_filter = if args.verbose {
+        "capture_daemon=debug,webcast=debug,dispatcher=info,warn"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAPTURE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| error::Fatal::Other(format!("cannot start the async runtime: {e}")))
+        .and_then(|rt| {
+            rt.block_on(async {
+                let shutdown = capture::Shutdown::install()?;
+                capture::run(args, shutdown).await
+            })
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "capture-daemon: error: {}",
+                e.to_string().replace('\n', " ")
+            );
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

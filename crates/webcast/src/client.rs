@@ -94,7 +94,8 @@ pub struct ClientConfig {
     pub streak_timeout: Duration,
     /// Map the recent history that the signed fetch carries (de-duplicated by msg_id).
     pub process_initial_messages: bool,
-    /// Also send every raw WebSocket frame as [`ClientEvent::RawFrame`] (for recording).
+    /// Also send every raw WebSocket frame as [`ClientEvent::RawFrame`] (for recording); the
+    /// history of each signed fetch comes as a synthetic `msg` frame with log_id 0.
     pub emit_raw_frames: bool,
     /// Timeout of each HTTP request and of the WebSocket handshake.
     pub request_timeout: Duration,
@@ -498,6 +499,19 @@ impl Client {
             Err(e) => return SessionEnd::Failed(AttemptError::Sign(e)),
         };
         if self.config.process_initial_messages {
+            if self.config.emit_raw_frames && !signed.result.messages.is_empty() {
+                // The fetch's history came over HTTP, not the socket: hand it to recorders
+                // as a synthetic msg frame (log_id 0, no ack) so a replay sees it too.
+                let history = ProtoMessageFetchResult {
+                    messages: signed.result.messages.clone(),
+                    now: signed.result.now,
+                    ..Default::default()
+                };
+                let raw = frame::msg_frame(0, &history, false);
+                if !send(events, ClientEvent::RawFrame(raw)).await {
+                    return SessionEnd::ReceiverGone;
+                }
+            }
             let batch = decode_messages(&signed.result);
             let mapped = mapper.map_batch(&batch, Instant::now());
             if !self.emit_events(events, mapped).await {

@@ -17,6 +17,7 @@
 //! | [`room`] | username normalisation and room-id lookup (live page, then api-live) |
 //! | [`sign`] | the sign server's `/webcast/fetch` (API key, cookies, 401/402/403/429/5xx) |
 //! | [`client`] | the connection loop: [`Client`], [`ClientConfig`], [`ClientEvent`] |
+//! | [`recording`] | raw frames with timestamps (JSON lines) and their replay as simulator steps |
 //! | [`simulator`] | a local LIVE: [`Simulator`], [`SimulatorConfig`], [`SimulatorHandle`], scenarios, faults |
 //!
 //! # Client
@@ -90,6 +91,7 @@ pub mod decode;
 pub mod frame;
 pub mod mapping;
 pub mod proto;
+pub mod recording;
 pub mod room;
 pub mod sign;
 pub mod simulator;

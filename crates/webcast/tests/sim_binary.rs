@@ -126,3 +126,108 @@ async fn demo_scenario_file_plays_to_the_end() {
     child.kill().expect("kill");
     let _ = child.wait();
 }
+
+/// What a client collects until the stream ends: (type, msg_id, data) per event, and the raw
+/// frames when asked.
+async fn collect(
+    mut config: ClientConfig,
+) -> (Vec<(EventType, Option<i64>, String)>, Vec<Vec<u8>>) {
+    config.api_key = None;
+    config.backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(100),
+    };
+    let (mut rx, task) = Client::new(config)
+        .expect("client")
+        .spawn(64, std::future::pending());
+    let mut events = Vec::new();
+    let mut frames = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+        match event {
+            ClientEvent::Events(batch) => events.extend(
+                batch
+                    .into_iter()
+                    .map(|e| (e.event_type, e.msg_id, e.data.to_string())),
+            ),
+            ClientEvent::RawFrame(f) => frames.push(f),
+            ClientEvent::StreamEnded => break,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        task.await.expect("join").expect("run"),
+        StopReason::StreamEnded
+    );
+    (events, frames)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_replayed_by_the_binary_gives_the_same_events() {
+    use webcast::simulator::{Fault, Scenario, Step};
+    use webcast::{Simulator, SimulatorConfig};
+
+    let steps = vec![
+        Step::Comment {
+            user: "alice".into(),
+            text: "recorded 🎥".into(),
+        },
+        Step::Gift {
+            user: "bob".into(),
+            gift: "Rose".into(),
+            count: 3,
+            interval_ms: 0,
+            lose_end: false,
+        },
+        Step::Fault {
+            fault: Fault::DropConnection,
+        },
+        Step::Like {
+            user: "carol".into(),
+            count: 7,
+        },
+        Step::End,
+    ];
+    let sim = Simulator::start(SimulatorConfig {
+        scenario: Scenario { steps },
+        ..SimulatorConfig::default()
+    })
+    .await
+    .expect("sim");
+    let mut config = ClientConfig::new(sim.username()).with_base_url(sim.base_url());
+    config.emit_raw_frames = true;
+    let (original, frames) = collect(config).await;
+    sim.shutdown().await;
+    assert!(original
+        .iter()
+        .any(|(t, _, d)| *t == EventType::Comment && d.contains("first! 🥇")));
+
+    let path = std::env::temp_dir().join(format!("webcast-replay-{}.jsonl", std::process::id()));
+    let mut recorder = webcast::recording::Recorder::create(&path).expect("create");
+    for (i, f) in frames.iter().enumerate() {
+        recorder.write(1_000 + i as i64 * 10, f).expect("write");
+    }
+    drop(recorder);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webcast-sim"))
+        .arg("--replay")
+        .arg(&path)
+        .args(["--replay-speed", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn webcast-sim");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let base = first
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("sign_server="))
+        .and_then(|u| Url::parse(u).ok())
+        .expect("sign_server");
+    let (replayed, _) = collect(ClientConfig::new("sim_streamer").with_base_url(&base)).await;
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(replayed, original);
+}

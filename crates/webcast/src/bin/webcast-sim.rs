@@ -10,6 +10,9 @@
 //! webcast-sim sign_server=http://127.0.0.1:40123 room_id=7300000000000000000 username=sim_streamer ws=ws://127.0.0.1:40124/webcast/im/ws_proxy/ws_reuse_supplement/
 //! ```
 //!
+//! `--replay FILE` plays a recording made with `capture-daemon --record FILE` (format in
+//! `webcast::recording`), so a real session can be captured again into a fresh database.
+//!
 //! Point a client's sign server, web base and API base at `sign_server`. Stops on Ctrl+C,
 //! SIGTERM, or when stdin closes with `--exit-on-eof`.
 
@@ -62,6 +65,17 @@ struct Args {
     /// Announce this heartbeat interval (seconds) in Handshake-Options.
     #[arg(long)]
     ping_interval: Option<f64>,
+    /// Replay a recording (`capture-daemon --record FILE`, format in `webcast::recording`):
+    /// its frames are sent as recorded, after the scenario, to whichever client connects.
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Replay speed factor (2 = twice as fast; 0 = no pauses at all).
+    #[arg(long, default_value_t = 1.0)]
+    replay_speed: f64,
+    /// Do not put a history comment in `/webcast/fetch` answers (always off with --replay:
+    /// the recording holds the history the original session saw).
+    #[arg(long)]
+    no_history: bool,
     /// Exit when stdin reaches end of file.
     #[arg(long)]
     exit_on_eof: bool,
@@ -112,7 +126,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let scenario = match &args.scenario {
+    let mut scenario = match &args.scenario {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
@@ -121,6 +135,11 @@ async fn run(args: Args) -> Result<(), String> {
         }
         None => Scenario::default(),
     };
+    if let Some(path) = &args.replay {
+        let frames = webcast::recording::read(path).map_err(|e| e.to_string())?;
+        let replay = webcast::recording::to_scenario(&frames, args.replay_speed);
+        scenario.steps.extend(replay.steps);
+    }
     if !(args.rate.is_finite() && args.rate > 0.0) {
         return Err(format!("--rate must be positive, got {}", args.rate));
     }
@@ -141,6 +160,7 @@ async fn run(args: Args) -> Result<(), String> {
             .ping_interval
             .filter(|s| s.is_finite() && *s > 0.0)
             .map(Duration::from_secs_f64),
+        history_in_fetch: !(args.no_history || args.replay.is_some()),
         ..Default::default()
     };
     let sim = Simulator::start(config).await.map_err(|e| e.to_string())?;

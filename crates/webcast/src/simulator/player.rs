@@ -202,6 +202,16 @@ impl Script {
                 vec![end, Piece::End]
             }
             Step::Fault { fault } => self.fault(*fault),
+            Step::Frame { frame_b64 } => {
+                use base64::Engine as _;
+                match base64::engine::general_purpose::STANDARD.decode(frame_b64) {
+                    Ok(bytes) => vec![Piece::Raw(bytes)],
+                    Err(error) => {
+                        tracing::warn!(%error, "frame step is not base64; skipped");
+                        Vec::new()
+                    }
+                }
+            }
         }
     }
 

@@ -34,6 +34,8 @@
 //!   `unknown_method`, `undecodable_message`, `duplicate_msg_id`, `out_of_order_streak`,
 //!   `lost_repeat_end`, `stream_end`.
 //! - `end` sends a control message (action 3, stream ended) and closes the connection.
+//! - `{"type": "frame", "frame_b64": "..."}` sends one raw binary frame as is (how recordings
+//!   are replayed, see [`crate::recording`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -133,6 +135,12 @@ pub enum Step {
     },
     /// The stream ends (control action 3), then the connection closes.
     End,
+    /// One raw binary frame, sent as is (a recorded frame being replayed; see
+    /// [`crate::recording`]).
+    Frame {
+        /// The frame, standard base64.
+        frame_b64: String,
+    },
 }
 
 fn one() -> i32 {

@@ -1,0 +1,193 @@
+//! What the streamer sees in the terminal: one line per event, like the original
+//! (`💬 alice: hello`, `🎁 bob sent Rose x5 (streak total 5)`, …), plus status lines.
+
+use std::io::Write;
+
+use core_models::{CapturedEvent, EventType, StreakStatus};
+use serde_json::Value;
+
+/// How much to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Nothing but errors (on stderr).
+    Quiet,
+    /// One line per event and per connection change.
+    Normal,
+    /// Also protocol detail: store outcomes, raw connection states.
+    Verbose,
+}
+
+/// Prints event and status lines to stdout.
+#[derive(Debug, Clone, Copy)]
+pub struct Console {
+    verbosity: Verbosity,
+}
+
+impl Console {
+    /// A console printing at `verbosity`.
+    pub fn new(verbosity: Verbosity) -> Console {
+        Console { verbosity }
+    }
+
+    /// True in `--verbose` mode.
+    pub fn verbose(&self) -> bool {
+        self.verbosity == Verbosity::Verbose
+    }
+
+    /// One line per event of a frame.
+    pub fn events(&self, events: &[CapturedEvent]) {
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        for event in events {
+            // A closed stdout (piped into `head`) must not stop the capture.
+            let _ = writeln!(out, "{}", event_line(event));
+        }
+        let _ = out.flush();
+    }
+
+    /// A status line (connection, spool, session), unless quiet.
+    pub fn status(&self, line: impl AsRef<str>) {
+        if self.verbosity != Verbosity::Quiet {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", line.as_ref());
+            let _ = out.flush();
+        }
+    }
+
+    /// A detail line, only with `--verbose`.
+    pub fn detail(&self, line: impl AsRef<str>) {
+        if self.verbose() {
+            self.status(line);
+        }
+    }
+}
+
+/// The acting user as the original printed it: the @handle, else the nickname.
+fn who(event: &CapturedEvent) -> &str {
+    event
+        .user_unique_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .or(event.user_nickname.as_deref())
+        .unwrap_or("someone")
+}
+
+fn num(v: &Value, key: &str) -> i64 {
+    v.get(key).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// The console line of one event.
+pub fn event_line(event: &CapturedEvent) -> String {
+    let d = &event.data;
+    let user = who(event);
+    match event.event_type {
+        EventType::Comment => {
+            let text = d.get("comment").and_then(Value::as_str).unwrap_or("");
+            // A comment is one line on screen, whatever the user typed.
+            let text = text.replace(['\n', '\r'], " ");
+            format!("💬 {user}: {text}")
+        }
+        EventType::Gift => {
+            let name = d
+                .pointer("/gift/name")
+                .and_then(Value::as_str)
+                .unwrap_or("a gift");
+            let count = num(d, "repeat_count").max(1);
+            let total = num(d, "streak_total_count").max(count);
+            let icon = match event.streak.as_ref().map(|s| s.status) {
+                Some(StreakStatus::Start | StreakStatus::Continue) => "🔄",
+                _ => "🎁",
+            };
+            format!("{icon} {user} sent {name} x{count} (streak total {total})")
+        }
+        EventType::Like => format!(
+            "❤️ {user} liked x{} (total likes {})",
+            num(d, "like_count"),
+            num(d, "total_likes")
+        ),
+        EventType::Share => format!("📤 {user} shared the LIVE"),
+        EventType::Follow => format!("👤 {user} followed"),
+        EventType::Join => format!("🚪 {user} joined"),
+        EventType::Subscribe => format!("⭐ {user} subscribed"),
+        EventType::ViewerCount => format!(
+            "👀 {} watching ({} viewers in total)",
+            num(d, "viewer_count"),
+            num(d, "total_viewers")
+        ),
+        EventType::LiveEnd => "🏁 the LIVE ended".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use core_models::Streak;
+    use serde_json::json;
+
+    fn event(event_type: EventType, data: Value) -> CapturedEvent {
+        CapturedEvent {
+            event_type,
+            msg_id: Some(1),
+            timestamp: Utc::now(),
+            user_id: Some("1".into()),
+            user_unique_id: Some("bob".into()),
+            user_nickname: Some("Bob 🌟".into()),
+            streak: None,
+            data,
+        }
+    }
+
+    #[test]
+    fn lines_like_the_original() {
+        assert_eq!(
+            event_line(&event(
+                EventType::Comment,
+                json!({"comment": "hi 👋\nthere"})
+            )),
+            "💬 bob: hi 👋 there"
+        );
+        let mut gift = event(
+            EventType::Gift,
+            json!({"gift": {"name": "Rose"}, "repeat_count": 5, "streak_total_count": 5}),
+        );
+        gift.streak = Some(Streak {
+            id: "1-2".into(),
+            status: StreakStatus::End,
+        });
+        assert_eq!(event_line(&gift), "🎁 bob sent Rose x5 (streak total 5)");
+        gift.streak = Some(Streak {
+            id: "1-2".into(),
+            status: StreakStatus::Continue,
+        });
+        assert!(event_line(&gift).starts_with("🔄 bob sent Rose x5"));
+        assert_eq!(
+            event_line(&event(
+                EventType::Like,
+                json!({"like_count": 3, "total_likes": 10})
+            )),
+            "❤️ bob liked x3 (total likes 10)"
+        );
+        assert_eq!(
+            event_line(&event(EventType::Share, json!({}))),
+            "📤 bob shared the LIVE"
+        );
+        assert_eq!(
+            event_line(&event(EventType::Follow, json!({}))),
+            "👤 bob followed"
+        );
+        assert_eq!(
+            event_line(&event(EventType::Join, json!({}))),
+            "🚪 bob joined"
+        );
+        assert_eq!(
+            event_line(&event(EventType::Subscribe, json!({}))),
+            "⭐ bob subscribed"
+        );
+        let mut anon = event(EventType::Join, json!({}));
+        anon.user_unique_id = None;
+        assert_eq!(event_line(&anon), "🚪 Bob 🌟 joined");
+    }
+}

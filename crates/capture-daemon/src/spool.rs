@@ -1,0 +1,419 @@
+//! The queue of batches waiting to be committed, in arrival order: in memory (bounded) and,
+//! once the database has failed (or memory is full), in an append-only spool file.
+//!
+//! # File
+//!
+//! JSON lines, one [`Batch`] per line, appended and `fsync`ed before the batch counts as
+//! spooled. Lines are never rewritten: the file is truncated only when every batch in it has
+//! been committed. A daemon killed before the truncation leaves lines that were already
+//! committed; the next start commits them again, which stores nothing twice because the
+//! store is idempotent (see `store`). A torn last line (killed mid-write, never `fsync`ed) is
+//! skipped with a warning.
+//!
+//! # Invariant
+//!
+//! Either the spool is not durable (the file is empty and every batch is in memory only),
+//! or it is durable and every batch is in the file, in order (some also cached in memory,
+//! within the bound). [`Spool::persist_all`] moves from the first state to the second.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use core_models::CapturedEvent;
+use serde::{Deserialize, Serialize};
+
+/// Events of one frame and the session they belong to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// `live_sessions.id`.
+    pub session_id: i64,
+    /// The LIVE's room id.
+    pub room_id: String,
+    /// The streamer's @handle.
+    pub streamer: String,
+    /// The events, in order.
+    pub events: Vec<CapturedEvent>,
+}
+
+impl Batch {
+    /// The dispatcher's view of the session.
+    pub fn context(&self) -> dispatcher::SessionContext {
+        dispatcher::SessionContext {
+            session_id: self.session_id,
+            room_id: self.room_id.clone(),
+            streamer_unique_id: self.streamer.clone(),
+        }
+    }
+}
+
+/// Spool file errors.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// Reading or writing the file failed.
+    #[error("spool file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A line of the file is not a batch.
+    #[error("spool file {path}: line at byte {offset} is not a batch: {reason}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// Where the line starts.
+        offset: u64,
+        /// The parse error.
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+struct Pending {
+    /// The batch, when cached in memory.
+    batch: Option<Batch>,
+    /// Events in it (for the memory bound).
+    events: usize,
+    /// Where its line is in the file, once written: (offset, length without newline).
+    at: Option<(u64, u64)>,
+}
+
+/// Batches waiting to be committed, oldest first.
+#[derive(Debug)]
+pub struct Spool {
+    path: PathBuf,
+    file: Option<File>,
+    file_len: u64,
+    durable: bool,
+    queue: VecDeque<Pending>,
+    mem_events: usize,
+    mem_limit: usize,
+}
+
+impl Spool {
+    /// Opens the spool at `path`, loading the batches a previous run left there (they come
+    /// first). `mem_limit` bounds the events kept in memory.
+    pub fn open(path: &Path, mem_limit: usize) -> Result<Spool, SpoolError> {
+        let mut spool = Spool {
+            path: path.to_path_buf(),
+            file: None,
+            file_len: 0,
+            durable: false,
+            queue: VecDeque::new(),
+            mem_events: 0,
+            mem_limit: mem_limit.max(1),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| spool.io(e))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(|e| spool.io(e))?;
+        let mut reader = BufReader::new(file.try_clone().map_err(|e| spool.io(e))?);
+        let mut offset = 0u64;
+        let mut line = String::new();
+        let mut valid_end = 0u64;
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(|e| spool.io(e))? as u64;
+            if n == 0 {
+                break;
+            }
+            let complete = line.ends_with('\n');
+            let text = line.trim_end_matches('\n');
+            if !text.trim().is_empty() {
+                match serde_json::from_str::<Batch>(text) {
+                    Ok(batch) => {
+                        let events = batch.events.len();
+                        let cached = spool.mem_events + events <= spool.mem_limit;
+                        if cached {
+                            spool.mem_events += events;
+                        }
+                        spool.queue.push_back(Pending {
+                            batch: cached.then_some(batch),
+                            events,
+                            at: Some((offset, text.len() as u64)),
+                        });
+                    }
+                    Err(e) if !complete => {
+                        tracing::warn!(path = %path.display(), error = %e, "skipping a torn last line of the spool");
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(SpoolError::Corrupt {
+                            path: path.display().to_string(),
+                            offset,
+                            reason: e.to_string(),
+                        })
+                    }
+                }
+            }
+            offset += n;
+            valid_end = offset;
+        }
+        // Cut a torn tail so new lines start on a line boundary.
+        file.set_len(valid_end).map_err(|e| spool.io(e))?;
+        spool.file_len = valid_end;
+        spool.durable = !spool.queue.is_empty();
+        spool.file = Some(file);
+        if !spool.durable && valid_end > 0 {
+            spool.truncate()?;
+        }
+        Ok(spool)
+    }
+
+    fn io(&self, source: std::io::Error) -> SpoolError {
+        SpoolError::Io {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Batches waiting.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Nothing waiting.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Events waiting.
+    pub fn events(&self) -> usize {
+        self.queue.iter().map(|p| p.events).sum()
+    }
+
+    /// Whether new batches go to the file.
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// Queues a batch behind the others: in the file when durable (or when memory is full,
+    /// which makes the spool durable).
+    pub fn push(&mut self, batch: Batch) -> Result<(), SpoolError> {
+        let events = batch.events.len();
+        if !self.durable && self.mem_events + events > self.mem_limit {
+            self.persist_all()?;
+        }
+        if self.durable {
+            let at = self.append(&batch)?;
+            self.sync()?;
+            let cached = self.mem_events + events <= self.mem_limit;
+            if cached {
+                self.mem_events += events;
+            }
+            self.queue.push_back(Pending {
+                batch: cached.then_some(batch),
+                events,
+                at: Some(at),
+            });
+        } else {
+            self.mem_events += events;
+            self.queue.push_back(Pending {
+                batch: Some(batch),
+                events,
+                at: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes every batch held only in memory to the file (in order) and makes the spool
+    /// durable: called when the database fails, so a crash from now on loses nothing queued.
+    pub fn persist_all(&mut self) -> Result<(), SpoolError> {
+        if self.durable {
+            return Ok(());
+        }
+        let mut writes = Vec::new();
+        for (i, p) in self.queue.iter().enumerate() {
+            if let (None, Some(batch)) = (p.at, &p.batch) {
+                writes.push((i, batch.clone()));
+            }
+        }
+        for (i, batch) in writes {
+            let at = self.append(&batch)?;
+            if let Some(p) = self.queue.get_mut(i) {
+                p.at = Some(at);
+            }
+        }
+        self.sync()?;
+        self.durable = true;
+        Ok(())
+    }
+
+    /// A copy of the oldest batch (read back from the file if it is not cached).
+    pub fn front(&mut self) -> Result<Option<Batch>, SpoolError> {
+        let Some(p) = self.queue.front() else {
+            return Ok(None);
+        };
+        if let Some(b) = &p.batch {
+            return Ok(Some(b.clone()));
+        }
+        let Some((offset, len)) = p.at else {
+            return Ok(None);
+        };
+        let mut file = File::open(&self.path).map_err(|e| self.io(e))?;
+        file.seek(SeekFrom::Start(offset)).map_err(|e| self.io(e))?;
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact(&mut buf).map_err(|e| self.io(e))?;
+        serde_json::from_slice(&buf)
+            .map(Some)
+            .map_err(|e| SpoolError::Corrupt {
+                path: self.path.display().to_string(),
+                offset,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Forgets the oldest batch, which was committed. When nothing is left, the file is
+    /// truncated and the spool stops being durable.
+    pub fn pop_committed(&mut self) -> Result<(), SpoolError> {
+        if let Some(p) = self.queue.pop_front() {
+            if p.batch.is_some() {
+                self.mem_events = self.mem_events.saturating_sub(p.events);
+            }
+        }
+        if self.queue.is_empty() && self.durable {
+            self.truncate()?;
+            self.durable = false;
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, batch: &Batch) -> Result<(u64, u64), SpoolError> {
+        let mut line = serde_json::to_vec(batch).map_err(|e| self.io(e.into()))?;
+        let len = line.len() as u64;
+        line.push(b'\n');
+        let offset = self.file_len;
+        let path = self.path.display().to_string();
+        let file = self.file.as_mut().ok_or_else(|| SpoolError::Io {
+            path,
+            source: std::io::Error::other("spool file not open"),
+        })?;
+        if let Err(e) = file.write_all(&line) {
+            return Err(self.io(e));
+        }
+        self.file_len += line.len() as u64;
+        Ok((offset, len))
+    }
+
+    fn sync(&mut self) -> Result<(), SpoolError> {
+        match self.file.as_ref().map(File::sync_data) {
+            Some(Err(e)) => Err(self.io(e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn truncate(&mut self) -> Result<(), SpoolError> {
+        if let Some(file) = self.file.as_ref() {
+            if let Err(e) = file.set_len(0).and_then(|()| file.sync_data()) {
+                return Err(self.io(e));
+            }
+        }
+        self.file_len = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use core_models::EventType;
+
+    fn batch(n: usize, tag: i64) -> Batch {
+        Batch {
+            session_id: 1,
+            room_id: "7".into(),
+            streamer: "s".into(),
+            events: (0..n)
+                .map(|i| CapturedEvent {
+                    event_type: EventType::Comment,
+                    msg_id: Some(tag * 100 + i as i64),
+                    timestamp: Utc::now(),
+                    user_id: None,
+                    user_unique_id: Some("alice".into()),
+                    user_nickname: None,
+                    streak: None,
+                    data: serde_json::json!({"comment": "héllo 👋"}),
+                })
+                .collect(),
+        }
+    }
+
+    fn tags(spool: &mut Spool) -> Vec<i64> {
+        let mut out = Vec::new();
+        while let Some(b) = spool.front().expect("front") {
+            out.push(b.events[0].msg_id.expect("id") / 100);
+            spool.pop_committed().expect("pop");
+        }
+        out
+    }
+
+    #[test]
+    fn memory_only_until_persisted_then_file_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("spool.jsonl");
+        let mut spool = Spool::open(&path, 100).expect("open");
+        spool.push(batch(2, 1)).expect("push");
+        assert!(!spool.is_durable());
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), 0);
+        spool.persist_all().expect("persist");
+        spool.push(batch(2, 2)).expect("push");
+        assert_eq!(spool.len(), 2);
+        // A restart sees both, in order.
+        let mut reopened = Spool::open(&path, 100).expect("reopen");
+        assert_eq!(tags(&mut reopened), vec![1, 2]);
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").len(),
+            0,
+            "truncated when empty"
+        );
+        assert_eq!(tags(&mut spool), vec![1, 2]);
+    }
+
+    #[test]
+    fn memory_bound_spills_and_reads_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("spool.jsonl");
+        let mut spool = Spool::open(&path, 5).expect("open");
+        for tag in 1..=6 {
+            spool.push(batch(2, tag)).expect("push");
+        }
+        assert!(spool.is_durable(), "memory full → file");
+        assert!(spool.mem_events <= 5);
+        assert_eq!(spool.events(), 12);
+        assert_eq!(tags(&mut spool), vec![1, 2, 3, 4, 5, 6]);
+        assert!(!spool.is_durable());
+    }
+
+    #[test]
+    fn torn_last_line_is_skipped() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("spool.jsonl");
+        let mut spool = Spool::open(&path, 100).expect("open");
+        spool.persist_all().expect("persist");
+        spool.push(batch(1, 1)).expect("push");
+        drop(spool);
+        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        f.write_all(b"{\"session_id\":1,\"room").expect("write");
+        drop(f);
+        let mut spool = Spool::open(&path, 100).expect("reopen");
+        assert_eq!(spool.len(), 1);
+        spool.push(batch(1, 2)).expect("push");
+        let mut again = Spool::open(&path, 100).expect("reopen");
+        assert_eq!(tags(&mut again), vec![1, 2]);
+    }
+}

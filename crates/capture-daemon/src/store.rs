@@ -1,0 +1,312 @@
+//! Committing batches to the database: one transaction per batch (the events, their queue
+//! rows and the session's `total_events`), strictly in arrival order, retried with backoff
+//! while the database is away. Batches waiting their turn live in the [`Spool`].
+//!
+//! # Nothing lost, nothing doubled
+//!
+//! A batch leaves the spool only after its transaction committed. A failure whose outcome is
+//! unknown (the connection died during COMMIT) or a daemon killed after a commit but before
+//! the spool truncation means the same batch can be committed twice, so committing must be
+//! idempotent: the dispatcher skips events whose (room_id, msg_id) is stored, and [`commit`]
+//! skips synthesised streak ends (the only events without a msg_id) whose streak already has
+//! its end row. `total_events` grows by what was actually stored, in the same transaction.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use core_models::schema::live_events as le;
+use core_models::text::clean_line;
+use core_models::{
+    sessions, with_conn, CapturedEvent, Db, DbConn, DbError, ModelError, StreakStatus,
+};
+use diesel::prelude::*;
+use dispatcher::{DispatchError, DispatchReport};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::console::Console;
+use crate::spool::{Batch, Spool, SpoolError};
+
+/// Why committing one batch failed (it stays queued and is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Connection, pool or query failure.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The dispatcher failed.
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    /// A repository function failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError::Db(DbError::Query(e))
+    }
+}
+
+/// Commits one batch in one transaction; safe to repeat (see the module docs).
+pub fn commit(conn: &mut DbConn, batch: &Batch) -> Result<DispatchReport, StoreError> {
+    let ctx = batch.context();
+    conn.transaction(|conn| {
+        let events = without_stored_synthetic_ends(conn, batch)?;
+        let report = dispatcher::dispatch(conn, &ctx, &events)?;
+        let stored = i64::try_from(report.stored).unwrap_or(i64::MAX);
+        sessions::add_events(conn, ctx.session_id, stored)?;
+        Ok(report)
+    })
+}
+
+/// The batch's events minus synthesised streak ends (no msg_id) whose streak already has an
+/// end row in this room: a repeated commit must not store them twice.
+fn without_stored_synthetic_ends(
+    conn: &mut DbConn,
+    batch: &Batch,
+) -> Result<Vec<CapturedEvent>, StoreError> {
+    let room = clean_line(&batch.room_id, 64);
+    let mut out = Vec::with_capacity(batch.events.len());
+    for event in &batch.events {
+        let synthetic_end = event.msg_id.is_none()
+            && event
+                .streak
+                .as_ref()
+                .is_some_and(|s| s.status == StreakStatus::End);
+        if synthetic_end {
+            let streak_id = event
+                .streak
+                .as_ref()
+                .map(|s| clean_line(&s.id, 128))
+                .unwrap_or_default();
+            let found: i64 = with_conn!(conn, |c| le::table
+                .filter(le::room_id.eq(&room))
+                .filter(le::streak_id.eq(&streak_id))
+                .filter(le::streak_status.eq(StreakStatus::End.as_str()))
+                .count()
+                .get_result(c))?;
+            if found > 0 {
+                tracing::debug!(%streak_id, "streak end already stored; skipped");
+                continue;
+            }
+        }
+        out.push(event.clone());
+    }
+    Ok(out)
+}
+
+/// Tuning of the store task.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreConfig {
+    /// An attempt still running after this long counts as an outage: queued batches go to
+    /// the spool file (e.g. SQLite waiting out a lock for its busy timeout).
+    pub slow_after: Duration,
+    /// First retry delay after a failure.
+    pub retry_initial: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// After the input closes, how long to keep trying before leaving the rest spooled.
+    pub drain_timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            slow_after: Duration::from_secs(2),
+            retry_initial: Duration::from_millis(250),
+            retry_max: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Running totals, readable while the store runs.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Events stored in `live_events`.
+    pub stored: AtomicU64,
+    /// Events skipped as already stored.
+    pub duplicates: AtomicU64,
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Times the database became unavailable.
+    pub outages: AtomicU64,
+}
+
+/// How the store ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// Batches still in the spool file (the database did not come back in time).
+    pub left_batches: usize,
+    /// Events in them.
+    pub left_events: usize,
+}
+
+/// A running store task.
+#[derive(Debug)]
+pub struct Store {
+    /// Send batches here, in arrival order; drop it to let the store drain and stop.
+    pub tx: mpsc::Sender<Batch>,
+    /// The task.
+    pub task: JoinHandle<Result<StoreOutcome, SpoolError>>,
+    /// Its totals.
+    pub stats: Arc<StoreStats>,
+}
+
+impl Store {
+    /// Starts the store task over `spool` (whose leftover batches are committed first).
+    pub fn spawn(db: Db, spool: Spool, console: Console, config: StoreConfig) -> Store {
+        // Frames come a few per second; the channel only absorbs bursts while the store
+        // moves a batch into the spool.
+        let (tx, rx) = mpsc::channel(256);
+        let stats = Arc::new(StoreStats::default());
+        let task = tokio::spawn(run(db, spool, rx, console, config, stats.clone()));
+        Store { tx, task, stats }
+    }
+}
+
+fn delay(config: &StoreConfig, failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    config
+        .retry_initial
+        .saturating_mul(1 << exp)
+        .min(config.retry_max)
+}
+
+async fn run(
+    db: Db,
+    mut spool: Spool,
+    mut rx: mpsc::Receiver<Batch>,
+    console: Console,
+    config: StoreConfig,
+    stats: Arc<StoreStats>,
+) -> Result<StoreOutcome, SpoolError> {
+    if !spool.is_empty() {
+        console.status(format!(
+            "📦 {} batch(es) ({} events) left in {} by a previous run: storing them first",
+            spool.len(),
+            spool.events(),
+            spool.path().display()
+        ));
+    }
+    let mut attempt: Attempt = None;
+    let mut failures: u32 = 0;
+    let mut retry_at = Instant::now();
+    let mut input_open = true;
+    let mut drain_deadline: Option<Instant> = None;
+    let mut outage = false;
+    loop {
+        if attempt.is_none() && !spool.is_empty() && Instant::now() >= retry_at {
+            if let Some(batch) = spool.front()? {
+                let db = db.clone();
+                let job = async move { db.run(move |conn| commit(conn, &batch)).await };
+                attempt = Some((tokio::spawn(job), Instant::now()));
+            }
+        }
+        if !input_open && attempt.is_none() {
+            if spool.is_empty() {
+                break;
+            }
+            if drain_deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+        }
+        let slow_at = attempt
+            .as_ref()
+            .map(|(_, started)| *started + config.slow_after);
+        tokio::select! {
+            result = wait_attempt(&mut attempt), if attempt.is_some() => {
+                attempt = None;
+                match result {
+                    Ok(report) => {
+                        spool.pop_committed()?;
+                        stats.stored.fetch_add(report.stored, Ordering::Relaxed);
+                        stats.duplicates.fetch_add(report.duplicates, Ordering::Relaxed);
+                        stats.batches.fetch_add(1, Ordering::Relaxed);
+                        console.detail(format!("   ↳ {report}"));
+                        if outage {
+                            outage = false;
+                            console.status(format!(
+                                "✅ database is back after {failures} failed attempt(s); {} batch(es) still to flush",
+                                spool.len()
+                            ));
+                        }
+                        failures = 0;
+                    }
+                    Err(error) => {
+                        failures += 1;
+                        spool.persist_all()?;
+                        if !outage {
+                            outage = true;
+                            stats.outages.fetch_add(1, Ordering::Relaxed);
+                            console.status(format!(
+                                "⚠️ database unavailable ({error}); capture goes on, events are spooled to {}",
+                                spool.path().display()
+                            ));
+                        }
+                        tracing::warn!(%error, failures, queued = spool.len(), "storing a batch failed; will retry");
+                        retry_at = Instant::now() + delay(&config, failures);
+                    }
+                }
+            }
+            batch = rx.recv(), if input_open => match batch {
+                Some(batch) => spool.push(batch)?,
+                None => {
+                    input_open = false;
+                    drain_deadline = Some(Instant::now() + config.drain_timeout);
+                }
+            },
+            () = sleep_until_opt(slow_at), if slow_at.is_some() && !spool.is_durable() => {
+                // Still waiting on the database: from now on, queued batches are on disk.
+                tracing::warn!("the database is slow to answer; spooling queued batches to disk");
+                spool.persist_all()?;
+            }
+            () = tokio::time::sleep_until(retry_at), if attempt.is_none() && !spool.is_empty() && Instant::now() < retry_at => {}
+            () = sleep_until_opt(drain_deadline), if !input_open && attempt.is_none() => {}
+            // Unreachable: with no branch enabled the top of the loop starts an attempt or
+            // breaks; looping again is the safe answer anyway.
+            else => {}
+        }
+    }
+    if !spool.is_empty() {
+        spool.persist_all()?;
+    }
+    Ok(StoreOutcome {
+        left_batches: spool.len(),
+        left_events: spool.events(),
+    })
+}
+
+type Attempt = Option<(JoinHandle<Result<DispatchReport, StoreError>>, Instant)>;
+
+/// The outcome of the attempt in flight (pending forever when there is none).
+async fn wait_attempt(attempt: &mut Attempt) -> Result<DispatchReport, StoreError> {
+    match attempt {
+        Some((handle, _)) => handle
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Db(DbError::Task(e.to_string())))),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_and_caps() {
+        let c = StoreConfig::default();
+        assert_eq!(delay(&c, 1), Duration::from_millis(250));
+        assert_eq!(delay(&c, 2), Duration::from_millis(500));
+        assert_eq!(delay(&c, 30), Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,471 @@
+//! The capture daemon as a process, against the in-process simulator and a real database
+//! (SQLite always; MariaDB/MySQL too when TEST_MYSQL_URL is set).
+
+mod common;
+
+use common::*;
+use core_models::{EventType, SessionStatus, StreakStatus};
+use test_support::TestDb;
+use webcast::simulator::{Fault, Scenario, Step};
+use webcast::{Simulator, SimulatorConfig};
+
+fn comment(user: &str, text: &str) -> Step {
+    Step::Comment {
+        user: user.into(),
+        text: text.into(),
+    }
+}
+
+fn demo_scenario() -> Vec<Step> {
+    vec![
+        Step::Join {
+            user: "alice".into(),
+        },
+        comment("alice", "hello 👋 مرحبا こんにちは"),
+        Step::Gift {
+            user: "bob".into(),
+            gift: "Rose".into(),
+            count: 5,
+            interval_ms: 0,
+            lose_end: false,
+        },
+        Step::Like {
+            user: "carol".into(),
+            count: 15,
+        },
+        Step::Follow {
+            user: "dave".into(),
+        },
+        Step::Share {
+            user: "dave".into(),
+        },
+        Step::Subscribe {
+            user: "erin".into(),
+            months: 2,
+        },
+        Step::Viewers {
+            total: 120,
+            total_user: 1500,
+        },
+        Step::Gift {
+            user: "frank".into(),
+            gift: "Galaxy".into(),
+            count: 1,
+            interval_ms: 0,
+            lose_end: false,
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_produces_exactly_the_expected_rows() {
+    for db in seeded(TestDb::all_migrated()).await {
+        let spool = tempfile::tempdir().expect("spool dir");
+        let sim = Simulator::start(SimulatorConfig::default())
+            .await
+            .expect("sim");
+        let mut args = daemon_args(db.url(), &sim, spool.path());
+        args.extend(["--session-name".into(), "evening 🌙".into()]);
+        let mut daemon = Daemon::spawn(&refs(&args), &[]);
+        let mut steps = demo_scenario();
+        steps.push(Step::End);
+        sim.play(Scenario { steps });
+        let status = daemon.wait(WAIT).await;
+        assert!(status.success(), "{:?}\n{}", status, daemon.describe());
+
+        let rows = events(db.db_url()).await;
+        let types: Vec<EventType> = rows.iter().map(|e| e.event_type).collect();
+        use EventType::*;
+        assert_eq!(
+            types,
+            vec![
+                Comment, // the history comment of the signed fetch
+                Join,
+                Comment,
+                Gift,
+                Gift,
+                Gift,
+                Gift,
+                Gift,
+                Gift,
+                Like,
+                Follow,
+                Share,
+                Subscribe,
+                ViewerCount,
+                Gift,
+                LiveEnd
+            ],
+            "{}",
+            daemon.describe()
+        );
+        assert_no_duplicate_msg_ids(&rows);
+        assert_eq!(
+            comments(&rows),
+            vec!["first! 🥇", "hello 👋 مرحبا こんにちは"],
+            "emojis and scripts intact"
+        );
+
+        // The Rose streak: start, continue ×4, end; one streak id; real totals.
+        let rose: Vec<_> = rows
+            .iter()
+            .filter(|e| e.event_type == Gift && e.data()["gift"]["name"] == "Rose")
+            .collect();
+        let statuses: Vec<_> = rose.iter().map(|e| e.streak_status).collect();
+        use StreakStatus::*;
+        assert_eq!(
+            statuses,
+            vec![
+                Some(Start),
+                Some(Continue),
+                Some(Continue),
+                Some(Continue),
+                Some(Continue),
+                Some(End)
+            ]
+        );
+        assert!(rose
+            .iter()
+            .all(|e| e.is_streaking && e.streak_id == rose[0].streak_id));
+        let totals: Vec<i64> = rose
+            .iter()
+            .map(|e| e.data()["streak_total_count"].as_i64().unwrap_or(-1))
+            .collect();
+        assert_eq!(totals, vec![1, 2, 3, 4, 5, 5], "cumulative, never summed");
+        let galaxy = rows
+            .iter()
+            .find(|e| e.data()["gift"]["name"] == "Galaxy")
+            .expect("galaxy");
+        assert_eq!(galaxy.streak_status, None);
+        assert!(!galaxy.is_streaking);
+
+        // event_data keys of the contract.
+        let by_type = |t: EventType| {
+            rows.iter()
+                .find(|e| e.event_type == t)
+                .expect("type")
+                .data()
+        };
+        let gift = by_type(Gift);
+        for key in [
+            "gift",
+            "repeat_count",
+            "streak_total_count",
+            "is_streaking",
+            "from_user",
+            "to_user",
+        ] {
+            assert!(
+                gift.get(key).is_some(),
+                "gift event_data lacks {key}: {gift}"
+            );
+        }
+        for key in ["id", "name", "diamond_count", "streakable"] {
+            assert!(gift["gift"].get(key).is_some(), "gift.{key}");
+        }
+        let like = by_type(Like);
+        assert_eq!(like["like_count"], 15);
+        assert_eq!(like["total_likes"], 15);
+        let viewers = by_type(ViewerCount);
+        assert_eq!(viewers["viewer_count"], 120);
+        assert_eq!(viewers["total_viewers"], 1500);
+        assert_eq!(by_type(Comment)["user"]["unique_id"], "early_bird");
+        for t in [Share, Follow, Join, Subscribe] {
+            assert!(by_type(t)["user"]["unique_id"].is_string(), "{t} user");
+        }
+
+        // One session, completed, with the right total and name.
+        let all = sessions(db.db_url()).await;
+        assert_eq!(all.len(), 1);
+        let s = &all[0];
+        assert_eq!(s.status, SessionStatus::Completed);
+        assert_eq!(s.total_events, rows.len() as i64);
+        assert_eq!(s.name.as_deref(), Some("evening 🌙"));
+        assert_eq!(s.room_id, sim.room_id().to_string());
+        assert_eq!(s.streamer_unique_id, sim.username());
+        assert!(s.ended_at.is_some());
+
+        // Queue rows per service: dinochrome has Join disabled; overlays takes all seven;
+        // viewer counts and the end are stored but not dispatched.
+        let interactive = rows
+            .iter()
+            .filter(|e| EventType::INTERACTIVE.contains(&e.event_type))
+            .count() as i64;
+        let joins = rows.iter().filter(|e| e.event_type == Join).count() as i64;
+        assert_eq!(
+            queue_counts(db.db_url()).await,
+            vec![
+                ("dinochrome".to_owned(), interactive - joins),
+                ("overlays".to_owned(), interactive)
+            ]
+        );
+
+        // Console lines like the original's.
+        let out = daemon.stdout();
+        for line in [
+            "💬 alice: hello 👋 مرحبا こんにちは",
+            "🎁 bob sent Rose x5 (streak total 5)",
+            "❤️ carol liked x15",
+            "📤 dave shared",
+            "👤 dave followed",
+            "🚪 alice joined",
+            "⭐ erin subscribed",
+        ] {
+            assert!(out.contains(line), "missing {line:?} in\n{out}");
+        }
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_and_dropped_connections_store_everything_once() {
+    for db in TestDb::all_migrated() {
+        let spool = tempfile::tempdir().expect("spool dir");
+        let sim = Simulator::start(SimulatorConfig::default())
+            .await
+            .expect("sim");
+        let args = daemon_args(db.url(), &sim, spool.path());
+        let mut daemon = Daemon::spawn(&refs(&args), &[]);
+        let mut steps = Vec::new();
+        let mut expected = vec!["first! 🥇".to_owned()];
+        for round in 0..3 {
+            for i in 0..4 {
+                let text = format!("round {round} comment {i} 🔁");
+                steps.push(comment("alice", &text));
+                expected.push(text);
+            }
+            steps.push(Step::Fault {
+                fault: Fault::DuplicateMsgId,
+            });
+            steps.push(Step::Fault {
+                fault: Fault::DropConnection,
+            });
+        }
+        steps.push(comment("bob", "after the storms"));
+        expected.push("after the storms".into());
+        steps.push(Step::End);
+        sim.play(Scenario { steps });
+        let status = daemon.wait(WAIT).await;
+        assert!(status.success(), "{:?}\n{}", status, daemon.describe());
+
+        let rows = events(db.db_url()).await;
+        assert_eq!(comments(&rows), expected, "{}", daemon.describe());
+        assert_no_duplicate_msg_ids(&rows);
+        assert!(
+            sim.duties().accepted_connections() >= 4,
+            "{}",
+            sim.duties().summary()
+        );
+        let all = sessions(db.db_url()).await;
+        assert_eq!(all.len(), 1, "reconnects keep the session");
+        assert_eq!(all[0].status, SessionStatus::Completed);
+        assert_eq!(all[0].total_events, rows.len() as i64);
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_completes_the_session() {
+    for db in TestDb::all_migrated() {
+        let spool = tempfile::tempdir().expect("spool dir");
+        let sim = Simulator::start(SimulatorConfig::default())
+            .await
+            .expect("sim");
+        let args = daemon_args(db.url(), &sim, spool.path());
+        let mut daemon = Daemon::spawn(&refs(&args), &[]);
+        sim.push(comment("alice", "before the signal"));
+        let url = db.db_url().clone();
+        wait_until("the comment stored", WAIT, || {
+            let url = url.clone();
+            async move { comments(&events(&url).await).len() == 2 }
+        })
+        .await;
+        daemon.signal("-TERM");
+        let status = daemon.wait(WAIT).await;
+        assert!(status.success(), "{:?}\n{}", status, daemon.describe());
+        let all = sessions(db.db_url()).await;
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].status, SessionStatus::Completed);
+        assert_eq!(all[0].total_events, 2);
+        sim.shutdown().await;
+    }
+}
+
+/// Row identity for comparing two captures: everything but ids and storage times.
+fn fingerprint(rows: &[core_models::LiveEvent]) -> Vec<String> {
+    rows.iter()
+        .map(|e| {
+            format!(
+                "{} {:?} {:?} {:?} {:?} {:?} {} {}",
+                e.event_type,
+                e.msg_id,
+                e.user_unique_id,
+                e.user_nickname,
+                e.streak_status,
+                e.streak_id,
+                e.timestamp,
+                e.event_data
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_session_replays_to_the_same_rows() {
+    for db in seeded(TestDb::all_migrated()).await {
+        let spool = tempfile::tempdir().expect("spool dir");
+        let record = spool.path().join("live.rec.jsonl");
+        let sim = Simulator::start(SimulatorConfig::default())
+            .await
+            .expect("sim");
+        let mut args = daemon_args(db.url(), &sim, spool.path());
+        args.extend(["--record".into(), record.display().to_string()]);
+        let mut daemon = Daemon::spawn(&refs(&args), &[]);
+        let mut steps = demo_scenario();
+        steps.insert(
+            3,
+            Step::Fault {
+                fault: Fault::DropConnection,
+            },
+        );
+        steps.push(Step::End);
+        sim.play(Scenario { steps });
+        assert!(daemon.wait(WAIT).await.success(), "{}", daemon.describe());
+        sim.shutdown().await;
+        let original = events(db.db_url()).await;
+        let original_queues = queue_counts(db.db_url()).await;
+        assert!(original.len() > 10);
+
+        // Replay into a fresh database, through a simulator fed with the recorded frames.
+        let frames = webcast::recording::read(&record).expect("recording");
+        assert!(frames.len() >= 3, "frames recorded: {}", frames.len());
+        let replay_db = TestDb::sqlite();
+        replay_db.conn().run_migrations().expect("migrate");
+        let replay_db = seeded(vec![replay_db]).await.remove(0);
+        let replay = Simulator::start(SimulatorConfig {
+            scenario: webcast::recording::to_scenario(&frames, 0.0),
+            history_in_fetch: false,
+            ..SimulatorConfig::default()
+        })
+        .await
+        .expect("replay sim");
+        let spool2 = tempfile::tempdir().expect("spool dir");
+        let args = daemon_args(replay_db.url(), &replay, spool2.path());
+        let mut again = Daemon::spawn(&refs(&args), &[]);
+        assert!(again.wait(WAIT).await.success(), "{}", again.describe());
+        replay.shutdown().await;
+        let replayed = events(replay_db.db_url()).await;
+        assert_eq!(fingerprint(&replayed), fingerprint(&original));
+        assert_eq!(queue_counts(replay_db.db_url()).await, original_queues);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_and_messages() {
+    let db = TestDb::sqlite();
+    db.conn().run_migrations().expect("migrate");
+    let spool = tempfile::tempdir().expect("spool dir");
+    let sp = spool.path().display().to_string();
+
+    // No username anywhere → 2, with the original's advice.
+    let mut d = Daemon::spawn(&["--database-url", db.url(), "--spool-dir", &sp], &[]);
+    assert_eq!(d.wait(WAIT).await.code(), Some(2));
+    let err = d.stderr();
+    assert!(
+        err.contains("--username") && err.contains("ctl config set tiktok_user"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+
+    // Database unreachable → 7, password masked.
+    let mut d = Daemon::spawn(
+        &[
+            "--database-url",
+            "mysql://app:s3cret-pw@127.0.0.1:1/tiklive",
+            "--username",
+            "x",
+        ],
+        &[],
+    );
+    assert_eq!(d.wait(WAIT).await.code(), Some(7));
+    let err = d.stderr();
+    assert!(
+        err.contains("mysql://app:****@127.0.0.1:1/tiklive"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-pw"), "{err}");
+
+    // Unmigrated → 7 with the fix.
+    let fresh = TestDb::sqlite();
+    let mut d = Daemon::spawn(&["--database-url", fresh.url(), "--username", "x"], &[]);
+    assert_eq!(d.wait(WAIT).await.code(), Some(7));
+    assert!(d.stderr().contains("ctl migrate"), "{}", d.stderr());
+
+    // Room lookup answers through the simulator.
+    let sim = Simulator::start(SimulatorConfig {
+        api_key: Some("the-right-key".into()),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .expect("sim");
+    let base = sim.base_url().to_string();
+    let lookup = |user: &str| -> Vec<String> {
+        [
+            "--database-url",
+            db.url(),
+            "--username",
+            user,
+            "--sign-server-url",
+            &base,
+            "--tiktok-base-url",
+            &base,
+            "--spool-dir",
+            &sp,
+            "--reconnect-delay-ms",
+            "10",
+            "--max-attempts",
+            "3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let key = [("WEBCAST_SIGN_API_KEY", "the-right-key")];
+    sim.set_lookup(webcast::simulator::LookupMode::Offline);
+    let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
+    assert_eq!(d.wait(WAIT).await.code(), Some(3), "{}", d.describe());
+    assert!(d.stderr().contains("offline"), "{}", d.stderr());
+
+    sim.set_lookup(webcast::simulator::LookupMode::Live);
+    let mut d = Daemon::spawn(&refs(&lookup("nobody_here")), &key);
+    assert_eq!(d.wait(WAIT).await.code(), Some(4), "{}", d.describe());
+    assert!(d.stderr().contains("not found"), "{}", d.stderr());
+
+    sim.set_lookup(webcast::simulator::LookupMode::Captcha);
+    let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
+    assert_eq!(d.wait(WAIT).await.code(), Some(5), "{}", d.describe());
+
+    // Wrong API key → 6, and the key never shows.
+    sim.set_lookup(webcast::simulator::LookupMode::Live);
+    let mut d = Daemon::spawn(
+        &refs(&lookup(sim.username())),
+        &[("WEBCAST_SIGN_API_KEY", "wrong-key-123")],
+    );
+    assert_eq!(d.wait(WAIT).await.code(), Some(6), "{}", d.describe());
+    assert!(d.stderr().contains("401"), "{}", d.stderr());
+    assert!(!d.describe().contains("wrong-key-123"));
+
+    // Rate-limited on every attempt → 6.
+    sim.fail_fetches(&[429; 6]);
+    let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
+    assert_eq!(d.wait(WAIT).await.code(), Some(6), "{}", d.describe());
+    assert!(d.stderr().contains("rate-limit"), "{}", d.stderr());
+
+    // The aborted sessions of those runs are marked so, with the reason.
+    let all = sessions(db.db_url()).await;
+    assert!(
+        all.iter().all(|s| s.status == SessionStatus::Aborted),
+        "{all:?}"
+    );
+    sim.shutdown().await;
+}
