@@ -448,8 +448,25 @@ pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 /// most, not a poisoned pool.
 #[derive(Clone)]
 pub struct Db {
-    pool: r2d2::Pool<ConnectionManager>,
+    pool: std::sync::Arc<PoolOwner>,
     url: DbUrl,
+}
+
+/// Owns the pool and decides where it is finally dropped.
+///
+/// Each pooled MySQL connection owns a small runtime, and tokio refuses to drop a runtime
+/// inside another one; so when the last `Db` goes away in async code, the pool (and its idle
+/// connections) is handed to a plain thread to drop.
+struct PoolOwner(Option<r2d2::Pool<ConnectionManager>>);
+
+impl Drop for PoolOwner {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(pool));
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -492,14 +509,18 @@ impl Db {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(ConnectionManager { url: url.clone() });
         Ok(Db {
-            pool,
+            pool: std::sync::Arc::new(PoolOwner(Some(pool))),
             url: url.clone(),
         })
     }
 
     /// Takes a connection from the pool, waiting up to the checkout timeout.
     pub fn get(&self) -> Result<PooledConn, DbError> {
-        self.pool.get().map_err(|e| DbError::Pool {
+        let pool = self.pool.0.as_ref().ok_or_else(|| DbError::Pool {
+            url: self.url.masked(),
+            reason: "the pool is closed".into(),
+        })?;
+        pool.get().map_err(|e| DbError::Pool {
             url: self.url.masked(),
             reason: e.to_string(),
         })

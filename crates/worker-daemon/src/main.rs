@@ -1,1 +1,189 @@
-fn main() {}
+//! `worker-daemon`: runs the services.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use core_models::{Db, DbUrl, PoolOptions};
+use tokio::sync::watch;
+use worker_daemon::runner::RunnerContext;
+use worker_daemon::stats::{Counters, Rate};
+use worker_daemon::store::Store;
+use worker_daemon::{owner_id, supervisor, WorkerConfig};
+
+/// Runs the services: claims each service's queue by priority and processes its items, SYNC
+/// (one at a time) or ASYNC (in parallel). Services added, enabled, disabled, changed or
+/// removed with `ctl` are picked up while it runs. Any number of daemons can run: each
+/// service has exactly one owner at a time, and a standby takes over when the owner dies.
+///
+/// Example: worker-daemon --verbose
+#[derive(Debug, Parser)]
+#[command(name = "worker-daemon", version, max_term_width = 100)]
+struct Args {
+    /// Run only this service (repeatable); default: every active service.
+    #[arg(long = "service", value_name = "SLUG")]
+    services: Vec<String>,
+    /// Print a line per processed item.
+    #[arg(long)]
+    verbose: bool,
+    /// Database URL (mysql://user:password@host:3306/db, sqlite://PATH or a file path).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Seconds between re-reads of the services table (and standby lease attempts).
+    #[arg(long, default_value_t = 2.0, value_parser = positive_secs)]
+    refresh: f64,
+    /// Seconds a service lease lasts without renewal (a standby takes over after it).
+    #[arg(long, default_value_t = 10.0, value_parser = positive_secs)]
+    service_lease: f64,
+    /// Seconds an item claim lasts without renewal (a dead worker's items return after it).
+    #[arg(long, default_value_t = 30.0, value_parser = positive_secs)]
+    item_lease: f64,
+    /// Seconds shutdown waits for in-flight items before releasing them.
+    #[arg(long, default_value_t = 10.0, value_parser = non_negative_secs)]
+    shutdown_grace: f64,
+    /// Seconds between statistics lines (0: none).
+    #[arg(long, default_value_t = 30.0, value_parser = non_negative_secs)]
+    stats_every: f64,
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
+}
+
+fn non_negative_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds")),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WORKER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) if e.exit_code() == 0 => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            eprintln!(
+                "{} (see --help)",
+                rendered
+                    .lines()
+                    .next()
+                    .unwrap_or("error: invalid arguments")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let url = DbUrl::resolve(args.database_url.as_deref())?;
+    let db = Db::connect(&url, PoolOptions::default())?;
+    {
+        let mut conn = db.get()?;
+        let pending = conn.pending_migrations().map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(
+            pending.is_empty(),
+            "the database {} is not migrated: run `ctl migrate` first",
+            url.masked()
+        );
+    }
+
+    let mut config = WorkerConfig::new(owner_id());
+    config.verbose = args.verbose;
+    config.refresh = Duration::from_secs_f64(args.refresh);
+    config.service_lease = Duration::from_secs_f64(args.service_lease);
+    config.item_lease = Duration::from_secs_f64(args.item_lease);
+    config.shutdown_grace = Duration::from_secs_f64(args.shutdown_grace);
+    config.stats_every = Duration::from_secs_f64(args.stats_every);
+    let config = Arc::new(config);
+
+    // One shutdown signal reaches every task: Ctrl+C and SIGTERM flip it.
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    ctrlc::set_handler(move || {
+        let _ = shutdown_tx.send(true);
+    })
+    .context("cannot install the Ctrl+C / SIGTERM handler")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let ctx = RunnerContext {
+            store: Store::new(db, config.owner.clone()),
+            config: config.clone(),
+            counters: Counters::default(),
+        };
+        tracing::info!(
+            owner = %config.owner,
+            database = %url.masked(),
+            "worker daemon started{}",
+            if args.services.is_empty() { String::new() } else { format!(" for {}", args.services.join(", ")) }
+        );
+        let stats = tokio::spawn(print_stats(ctx.clone(), shutdown.clone()));
+        supervisor::run(ctx, args.services, shutdown).await;
+        stats.abort();
+    });
+    tracing::info!("worker daemon stopped");
+    Ok(())
+}
+
+/// Prints queue statistics periodically, like the original: per service, pending,
+/// processing, completed, failed, discarded and this daemon's items/s.
+async fn print_stats(ctx: RunnerContext, mut shutdown: watch::Receiver<bool>) {
+    if ctx.config.stats_every.is_zero() {
+        return;
+    }
+    let mut rate = Rate::default();
+    loop {
+        if tokio::time::timeout(ctx.config.stats_every, shutdown.wait_for(|s| *s))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        let snapshot = ctx.counters.snapshot();
+        let rates = rate.update(&snapshot);
+        match ctx.store.stats().await {
+            Ok(all) => {
+                println!("📊 queue statistics");
+                for s in all.iter().filter(|s| rates.contains_key(&s.slug)) {
+                    println!(
+                        "   [{}] pending {} · processing {} · completed {} · failed {} · discarded {} · {:.1} items/s",
+                        s.slug,
+                        s.pending,
+                        s.processing,
+                        s.completed,
+                        s.failed,
+                        s.discarded,
+                        rates.get(&s.slug).copied().unwrap_or(0.0)
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("cannot read queue statistics: {e:#}"),
+        }
+    }
+}

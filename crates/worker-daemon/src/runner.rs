@@ -1,0 +1,339 @@
+//! One service's lifecycle in this daemon: stand by until it holds the service's lease, start
+//! the service, claim and process its queue, and stop cleanly.
+//!
+//! ```text
+//! standby ──lease acquired──▶ starting ──on_start ok──▶ serving ──stop / lease lost──▶ draining ──▶ standby | stopped
+//!    ▲                           │ on_start failed (retried after a pause)
+//!    └───────────────────────────┘
+//! ```
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use core_models::Service;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::execute::execute;
+use crate::services::{self, Job, Outcome, QueueService, RunLimits};
+use crate::stats::{Counters, ServiceCounters};
+use crate::store::Store;
+use crate::WorkerConfig;
+
+/// Longest pause between empty polls; the wake-up latency bound when idle.
+const IDLE_POLL_MAX: Duration = Duration::from_millis(100);
+/// First pause after an empty poll; doubles up to [`IDLE_POLL_MAX`].
+const IDLE_POLL_MIN: Duration = Duration::from_millis(2);
+/// Most items claimed in one round trip.
+const CLAIM_BATCH_MAX: usize = 32;
+
+/// Everything a runner needs from its daemon.
+#[derive(Clone)]
+pub struct RunnerContext {
+    /// Database access.
+    pub store: Store,
+    /// Daemon settings.
+    pub config: Arc<WorkerConfig>,
+    /// Shared counters.
+    pub counters: Counters,
+}
+
+/// Builds the running service from its row.
+pub type Factory = fn(&Service) -> Result<Arc<dyn QueueService>, services::BuildError>;
+
+/// Runs one service until `stop` turns true.
+pub async fn run(ctx: RunnerContext, service: Service, stop: watch::Receiver<bool>) {
+    run_with(ctx, service, services::build, stop).await
+}
+
+/// [`run`] with the service built by `factory` (tests plug in their own services here).
+pub async fn run_with(
+    ctx: RunnerContext,
+    service: Service,
+    factory: Factory,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slug = service.slug.clone();
+    let limits = RunLimits::from_settings(&service.settings_map());
+    let counters = ctx.counters.service(&slug);
+    let mut retry_pause = ctx.config.refresh;
+    while !*stop.borrow() {
+        let built = match factory(&service) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(service = %slug, "cannot run service {slug}: {e}; retrying in {}s", retry_pause.as_secs());
+                pause(&mut stop, retry_pause).await;
+                retry_pause = (retry_pause * 2).min(Duration::from_secs(60));
+                continue;
+            }
+        };
+        match ctx
+            .store
+            .acquire_service(service.id, ctx.config.service_lease)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(service = %slug, "standing by: another daemon owns it");
+                pause(&mut stop, ctx.config.refresh).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(service = %slug, "cannot take the service lease: {e:#}");
+                pause(&mut stop, ctx.config.refresh).await;
+                continue;
+            }
+        }
+        if let Err(e) = built.on_start().await {
+            tracing::error!(service = %slug, "service {slug} failed to start: {e:#}; retrying in {}s", retry_pause.as_secs());
+            let _ = ctx.store.release_service(service.id).await;
+            pause(&mut stop, retry_pause).await;
+            retry_pause = (retry_pause * 2).min(Duration::from_secs(60));
+            continue;
+        }
+        retry_pause = ctx.config.refresh;
+        tracing::info!(service = %slug, "serving {} ({})", service.name, service.service_class);
+        let ended = serve(&ctx, &service, &built, limits, &counters, &mut stop).await;
+        built.on_stop().await;
+        if let Err(e) = ctx.store.release_service(service.id).await {
+            tracing::warn!(service = %slug, "cannot release the service lease: {e:#}");
+        }
+        match ended {
+            Ended::Stopped => break,
+            Ended::LeaseLost => {
+                tracing::warn!(service = %slug, "lost the service lease; standing by");
+            }
+        }
+    }
+    tracing::info!(service = %slug, "service {slug} stopped");
+}
+
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) {
+    let _ = tokio::time::timeout(d, stop.wait_for(|s| *s)).await;
+}
+
+enum Ended {
+    Stopped,
+    LeaseLost,
+}
+
+/// Items this runner holds, so they can be renewed while running and released on stop.
+#[derive(Default)]
+struct Held {
+    ids: Mutex<HashSet<i64>>,
+}
+
+impl Held {
+    fn add(&self, id: i64) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+    }
+    fn remove(&self, id: i64) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+    fn all(&self) -> Vec<i64> {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
+}
+
+async fn serve(
+    ctx: &RunnerContext,
+    service: &Service,
+    svc: &Arc<dyn QueueService>,
+    limits: RunLimits,
+    counters: &Arc<ServiceCounters>,
+    stop: &mut watch::Receiver<bool>,
+) -> Ended {
+    let slots = Arc::new(Semaphore::new(limits.max_concurrency));
+    let held = Arc::new(Held::default());
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut idle = IDLE_POLL_MIN;
+    let heartbeat_every = (ctx.config.service_lease / 3).min(ctx.config.item_lease / 3);
+    let mut next_heartbeat = Instant::now() + heartbeat_every;
+    let mut next_rescue = Instant::now();
+
+    let ended = loop {
+        if *stop.borrow() {
+            break Ended::Stopped;
+        }
+        while running.try_join_next().is_some() {}
+
+        let now = Instant::now();
+        if now >= next_heartbeat {
+            next_heartbeat = now + heartbeat_every;
+            match ctx
+                .store
+                .acquire_service(service.id, ctx.config.service_lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => break Ended::LeaseLost,
+                // A database hiccup: keep going; the lease outlives a few missed beats.
+                Err(e) => tracing::warn!(service = %service.slug, "lease renewal failed: {e:#}"),
+            }
+            if let Err(e) = ctx.store.renew(held.all(), ctx.config.item_lease).await {
+                tracing::warn!(service = %service.slug, "item lease renewal failed: {e:#}");
+            }
+        }
+        if now >= next_rescue {
+            next_rescue = now + ctx.config.refresh;
+            match ctx
+                .store
+                .rescue_expired(service.id, limits.max_attempts)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(service = %service.slug, "rescued {n} item(s) whose worker died")
+                }
+                Err(e) => tracing::warn!(service = %service.slug, "rescue failed: {e:#}"),
+            }
+        }
+
+        let free = slots.available_permits();
+        if free == 0 {
+            // Every ASYNC slot is busy: wait for one to finish (or stop).
+            tokio::select! {
+                _ = running.join_next() => {}
+                _ = stop.wait_for(|s| *s) => {}
+                _ = tokio::time::sleep_until(next_heartbeat.into()) => {}
+            }
+            continue;
+        }
+
+        let jobs = match ctx
+            .store
+            .claim(service, free.min(CLAIM_BATCH_MAX), ctx.config.item_lease)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(service = %service.slug, "claim failed: {e:#}");
+                pause(stop, Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            pause(stop, idle).await;
+            idle = (idle * 2).min(IDLE_POLL_MAX);
+            continue;
+        }
+        idle = IDLE_POLL_MIN;
+
+        let mut jobs = jobs.into_iter();
+        for job in jobs.by_ref() {
+            held.add(job.item.id);
+            let job = Arc::new(job);
+            if job.item.is_async {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let (ctx, svc, held, counters) =
+                    (ctx.clone(), svc.clone(), held.clone(), counters.clone());
+                running.spawn(async move {
+                    process(&ctx, &svc, &job, limits, &counters).await;
+                    held.remove(job.item.id);
+                    drop(permit);
+                });
+            } else {
+                // SYNC: this item finishes before anything else is claimed or started.
+                process(ctx, svc, &job, limits, counters).await;
+                held.remove(job.item.id);
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        // Claimed but not started (stop arrived mid-batch): back to pending, attempt uncounted.
+        let unstarted: Vec<i64> = jobs.map(|j| j.item.id).collect();
+        for id in &unstarted {
+            held.remove(*id);
+        }
+        if let Err(e) = ctx.store.release(unstarted).await {
+            tracing::warn!(service = %service.slug, "cannot release unstarted items: {e:#}");
+        }
+    };
+
+    // Drain: in-flight items get a bounded time to finish; the rest are released.
+    let grace = tokio::time::sleep(ctx.config.shutdown_grace);
+    tokio::pin!(grace);
+    while !running.is_empty() {
+        tokio::select! {
+            _ = running.join_next() => {}
+            _ = &mut grace => {
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
+    let left = held.all();
+    if !left.is_empty() {
+        tracing::warn!(service = %service.slug, "releasing {} item(s) still running at shutdown", left.len());
+        if let Err(e) = ctx.store.release(left).await {
+            tracing::warn!(service = %service.slug, "cannot release items: {e:#}");
+        }
+    }
+    ended
+}
+
+/// Runs one job and records its outcome.
+async fn process(
+    ctx: &RunnerContext,
+    svc: &Arc<dyn QueueService>,
+    job: &Arc<Job>,
+    limits: RunLimits,
+    counters: &ServiceCounters,
+) {
+    counters.in_flight.fetch_add(1, Ordering::Relaxed);
+    let done = execute(svc, job, limits.timeout).await;
+    counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let item = &job.item;
+    let recorded = match &done.outcome {
+        Outcome::Completed => {
+            counters.completed.fetch_add(1, Ordering::Relaxed);
+            ctx.store.complete(item.id).await
+        }
+        Outcome::Failed(e) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(service = %job.service_slug, item = item.id, "{} failed: {e}", job.event.event_type);
+            ctx.store.fail(item.id, e.clone()).await
+        }
+    };
+    match recorded {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            service = %job.service_slug,
+            item = item.id,
+            "item was taken over by another worker before it finished; its result is dropped"
+        ),
+        Err(e) => {
+            tracing::error!(service = %job.service_slug, item = item.id, "cannot record the result: {e:#}")
+        }
+    }
+    if ctx.config.verbose {
+        let ms = done.elapsed.as_millis();
+        match &done.outcome {
+            Outcome::Completed => println!(
+                "✅ [{}] {} (P:{}) completed in {ms} ms",
+                job.service_slug, job.event.event_type, item.priority
+            ),
+            Outcome::Failed(e) => println!(
+                "❌ [{}] {} (P:{}) failed after {ms} ms: {e}",
+                job.service_slug, job.event.event_type, item.priority
+            ),
+        }
+    }
+}

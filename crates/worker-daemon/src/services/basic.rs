@@ -1,0 +1,76 @@
+//! The original system's test services: `dummy`, `verbose` and `slow`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{job_payload, u64_setting, Job, QueueService};
+
+/// Logs each event in one line.
+pub struct Dummy {
+    name: Arc<str>,
+}
+
+impl Dummy {
+    pub fn new(name: Arc<str>) -> Dummy {
+        Dummy { name }
+    }
+}
+
+#[async_trait]
+impl QueueService for Dummy {
+    async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
+        tracing::info!(
+            service = %self.name,
+            "{} from {}",
+            job.event.event_type,
+            job.event.user_unique_id.as_deref().unwrap_or("-")
+        );
+        Ok(())
+    }
+}
+
+/// Logs every field of each event.
+pub struct Verbose {
+    name: Arc<str>,
+}
+
+impl Verbose {
+    pub fn new(name: Arc<str>) -> Verbose {
+        Verbose { name }
+    }
+}
+
+#[async_trait]
+impl QueueService for Verbose {
+    async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
+        let payload = serde_json::to_string(&job_payload(job))?;
+        tracing::info!(service = %self.name, "{payload}");
+        Ok(())
+    }
+}
+
+/// Sleeps `delay_ms` (default 1000) per event, to simulate slow work.
+pub struct Slow {
+    name: Arc<str>,
+    delay: Duration,
+}
+
+impl Slow {
+    pub fn new(name: Arc<str>, settings: &serde_json::Map<String, serde_json::Value>) -> Slow {
+        Slow {
+            name,
+            delay: Duration::from_millis(u64_setting(settings, "delay_ms", 1000)),
+        }
+    }
+}
+
+#[async_trait]
+impl QueueService for Slow {
+    async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
+        tokio::time::sleep(self.delay).await;
+        tracing::debug!(service = %self.name, item = job.item.id, "slow item done");
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+//! `webhook`: POSTs each job as JSON to a URL; any 2xx answer is success.
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use async_trait::async_trait;
+
+use super::{job_payload, required_str, u64_setting, BuildError, Job, QueueService};
+
+/// The `webhook` service. Settings: `url` (required), `timeout_ms` per request (default
+/// 10 000), `retries` after a failed request (default 2, with doubling backoff from 200 ms),
+/// `headers` (an object of extra headers, e.g. an authorization token).
+pub struct Webhook {
+    url: reqwest::Url,
+    client: reqwest::Client,
+    retries: u64,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Webhook {
+    pub fn new(
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Webhook, BuildError> {
+        let url_text = required_str(settings, "url")?;
+        let url = reqwest::Url::parse(&url_text).map_err(|e| BuildError::Setting {
+            key: "url",
+            problem: format!("is not a valid URL ({e}): e.g. http://127.0.0.1:9000/events"),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(BuildError::Setting {
+                key: "url",
+                problem: "must be an http:// or https:// URL".into(),
+            });
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(obj) = settings
+            .get("headers")
+            .and_then(serde_json::Value::as_object)
+        {
+            for (k, v) in obj {
+                let (Ok(name), Some(Ok(value))) = (
+                    reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                    v.as_str().map(reqwest::header::HeaderValue::from_str),
+                ) else {
+                    return Err(BuildError::Setting {
+                        key: "headers",
+                        problem: format!("has an invalid header '{k}'"),
+                    });
+                };
+                headers.insert(name, value);
+            }
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(
+                u64_setting(settings, "timeout_ms", 10_000).max(1),
+            ))
+            .user_agent(concat!("tiklive-worker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| BuildError::Setting {
+                key: "url",
+                problem: format!("cannot set up an HTTP client: {e}"),
+            })?;
+        Ok(Webhook {
+            url,
+            client,
+            retries: u64_setting(settings, "retries", 2),
+            headers,
+        })
+    }
+
+    async fn post_once(&self, body: &[u8]) -> anyhow::Result<()> {
+        let response = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| anyhow!("POST {} failed: {e}", self.url))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(anyhow!(
+            "POST {} answered {status}: {}",
+            self.url,
+            text.chars().take(200).collect::<String>()
+        ))
+    }
+}
+
+#[async_trait]
+impl QueueService for Webhook {
+    async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
+        let body = serde_json::to_vec(&job_payload(job))?;
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 0;
+        loop {
+            match self.post_once(&body).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt >= self.retries => return Err(e),
+                Err(e) => {
+                    tracing::debug!("webhook attempt {} failed: {e}", attempt + 1);
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}

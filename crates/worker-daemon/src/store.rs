@@ -1,0 +1,135 @@
+//! Every database call the worker makes, each on the blocking pool. The queue engine's API is
+//! used only here.
+
+use std::time::Duration;
+
+use core_models::{queue_view, services, Db, Service};
+
+use crate::services::Job;
+
+/// A database failure, as text for logs.
+pub type StoreResult<T> = anyhow::Result<T>;
+
+/// The database side of a worker daemon.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+    owner: String,
+}
+
+impl Store {
+    /// A store acting as `owner`.
+    pub fn new(db: Db, owner: String) -> Store {
+        Store { db, owner }
+    }
+
+    /// This daemon's owner id.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Every service row.
+    pub async fn services(&self) -> StoreResult<Vec<Service>> {
+        self.db.run(|c| Ok(services::list(c)?)).await
+    }
+
+    /// Takes, renews or confirms the lease on a service; `false` when another daemon holds it.
+    pub async fn acquire_service(&self, service_id: i64, ttl: Duration) -> StoreResult<bool> {
+        let owner = self.owner.clone();
+        self.db
+            .run(move |c| Ok(queue::acquire_service(c, service_id, &owner, ttl)?))
+            .await
+    }
+
+    /// Gives a service's lease up.
+    pub async fn release_service(&self, service_id: i64) -> StoreResult<()> {
+        let owner = self.owner.clone();
+        self.db
+            .run(move |c| Ok(queue::release_service(c, service_id, &owner).map(|_| ())?))
+            .await
+    }
+
+    /// Claims up to `max` pending items of a service, highest priority first.
+    pub async fn claim(
+        &self,
+        service: &Service,
+        max: usize,
+        lease: Duration,
+    ) -> StoreResult<Vec<Job>> {
+        let owner = self.owner.clone();
+        let service_id = service.id;
+        let slug: std::sync::Arc<str> = std::sync::Arc::from(service.slug.as_str());
+        let claimed = self
+            .db
+            .run(move |c| Ok::<_, anyhow::Error>(queue::claim(c, service_id, max, &owner, lease)?))
+            .await?;
+        Ok(claimed
+            .into_iter()
+            .map(|c| Job {
+                item: c.item,
+                event: c.event,
+                service_slug: slug.clone(),
+            })
+            .collect())
+    }
+
+    /// Marks an item completed; `false` if this daemon no longer holds it.
+    pub async fn complete(&self, item_id: i64) -> StoreResult<bool> {
+        let owner = self.owner.clone();
+        self.db
+            .run(move |c| Ok(queue::complete(c, item_id, &owner)?))
+            .await
+    }
+
+    /// Marks an item failed with an error; `false` if this daemon no longer holds it.
+    pub async fn fail(&self, item_id: i64, error: String) -> StoreResult<bool> {
+        let owner = self.owner.clone();
+        self.db
+            .run(move |c| Ok(queue::fail(c, item_id, &owner, &error)?))
+            .await
+    }
+
+    /// Puts claimed items back to pending without counting the attempt.
+    pub async fn release(&self, item_ids: Vec<i64>) -> StoreResult<()> {
+        if item_ids.is_empty() {
+            return Ok(());
+        }
+        let owner = self.owner.clone();
+        self.db
+            .run(move |c| Ok(queue::release_many(c, &item_ids, &owner).map(|_| ())?))
+            .await
+    }
+
+    /// Extends the claims on items still running.
+    pub async fn renew(&self, item_ids: Vec<i64>, lease: Duration) -> StoreResult<()> {
+        if item_ids.is_empty() {
+            return Ok(());
+        }
+        let owner = self.owner.clone();
+        self.db
+            .run(move |c| {
+                for id in item_ids {
+                    queue::renew(c, id, &owner, lease)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Returns a service's items whose claim expired (their worker died) to pending, or fails
+    /// them after `max_attempts`; returns how many were touched.
+    pub async fn rescue_expired(&self, service_id: i64, max_attempts: i32) -> StoreResult<u64> {
+        let n = self
+            .db
+            .run(move |c| {
+                Ok::<_, anyhow::Error>(queue::rescue_expired(c, Some(service_id), max_attempts)?)
+            })
+            .await?;
+        Ok(n.requeued + n.failed)
+    }
+
+    /// Queue counts of these services.
+    pub async fn stats(&self) -> StoreResult<Vec<queue_view::QueueStats>> {
+        self.db.run(|c| Ok(queue_view::stats(c, None)?)).await
+    }
+}

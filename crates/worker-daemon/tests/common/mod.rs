@@ -1,0 +1,352 @@
+//! Helpers for the worker daemon's tests: a fixture per database, events enqueued through the
+//! real dispatcher, the daemon as a process, and a recording `exec` program in POSIX sh.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use core_models::services::NewService;
+use core_models::{
+    queue_view, services, sessions, CapturedEvent, DbConn, EventRoute, EventType, LiveSession,
+    MaxQueueSize, Priority, QueueItem, ServiceKind, Setting,
+};
+use diesel::prelude::*;
+use test_support::TestDb;
+
+/// A migrated database with one capture session, and a scratch directory.
+pub struct Fixture {
+    pub db: TestDb,
+    pub session: LiveSession,
+    pub dir: tempfile::TempDir,
+    next_msg: i64,
+    logs: std::cell::RefCell<Vec<PathBuf>>,
+}
+
+impl Fixture {
+    pub fn all() -> Vec<Fixture> {
+        TestDb::all_migrated()
+            .into_iter()
+            .map(|db| {
+                let session = sessions::start(&mut db.conn(), Some("test"), "room1", "streamer")
+                    .expect("session");
+                Fixture {
+                    db,
+                    session,
+                    dir: tempfile::tempdir().expect("tempdir"),
+                    next_msg: 1,
+                    logs: Default::default(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn conn(&self) -> DbConn {
+        self.db.conn()
+    }
+
+    /// Enqueues one event per type given, in order, through the dispatcher.
+    pub fn enqueue(&mut self, types: &[EventType]) {
+        let events: Vec<CapturedEvent> = types
+            .iter()
+            .map(|&t| {
+                self.next_msg += 1;
+                CapturedEvent {
+                    event_type: t,
+                    msg_id: Some(self.next_msg),
+                    timestamp: chrono::Utc::now(),
+                    user_id: Some(format!("u{}", self.next_msg)),
+                    user_unique_id: Some(format!("user{}", self.next_msg)),
+                    user_nickname: Some("Nick 🎁".into()),
+                    streak: None,
+                    data: serde_json::json!({"comment": "hi"}),
+                }
+            })
+            .collect();
+        dispatcher::dispatch(
+            &mut self.conn(),
+            &dispatcher::SessionContext::of(&self.session),
+            &events,
+        )
+        .expect("dispatch");
+    }
+
+    /// Adds a service routing the given (type, priority) pairs, all SYNC or all ASYNC, kept.
+    pub fn add_service(
+        &self,
+        slug: &str,
+        kind: ServiceKind,
+        settings: &[(&str, serde_json::Value)],
+        is_async: bool,
+        routes: &[(EventType, i64)],
+    ) -> i64 {
+        let detail = services::add(
+            &mut self.conn(),
+            &NewService {
+                name: slug.to_uppercase(),
+                slug: slug.parse().expect("slug"),
+                kind,
+                description: String::new(),
+                is_active: true,
+                max_queue_size: MaxQueueSize::new(10_000).expect("size"),
+                settings: settings
+                    .iter()
+                    .map(|(k, v)| Setting {
+                        key: (*k).to_owned(),
+                        value: Some(v.clone()),
+                    })
+                    .collect(),
+                routes: routes
+                    .iter()
+                    .map(|&(event_type, p)| EventRoute {
+                        event_type,
+                        priority: Priority::new(p).expect("priority"),
+                        is_async,
+                        is_discardable: false,
+                        is_enabled: true,
+                    })
+                    .collect(),
+            },
+        )
+        .expect("add service");
+        detail.service.id
+    }
+
+    /// Every queue row of a service, by id.
+    pub fn items(&self, service_id: i64) -> Vec<QueueItem> {
+        use core_models::schema::event_queue as eq;
+        let mut conn = self.conn();
+        core_models::with_conn!(&mut conn, |c| eq::table
+            .filter(eq::service_id.eq(service_id))
+            .order(eq::id.asc())
+            .select(QueueItem::as_select())
+            .load(c)
+            .expect("items"))
+    }
+
+    pub fn stats(&self, service_id: i64) -> queue_view::QueueStats {
+        queue_view::stats(&mut self.conn(), Some(service_id))
+            .expect("stats")
+            .pop()
+            .expect("service")
+    }
+
+    /// Polls `cond` until it holds; on timeout panics with the queues and every daemon's log.
+    pub fn wait(&self, timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
+        wait_until_or(timeout, what, cond, || {
+            let mut out = format!("backend: {:?}\n", self.db.backend());
+            if let Ok(stats) = queue_view::stats(&mut self.conn(), None) {
+                out.push_str(&format!("{stats:#?}\n"));
+            }
+            for log in self.logs.borrow().iter() {
+                out.push_str(&format!(
+                    "--- {}\n{}\n",
+                    log.display(),
+                    std::fs::read_to_string(log).unwrap_or_default()
+                ));
+            }
+            out
+        })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Starts the daemon with fast test timings; output goes to files in the scratch dir.
+    pub fn spawn_worker(&self, name: &str, extra: &[&str]) -> Worker {
+        let out = self.path(&format!("{name}.out"));
+        let err = self.path(&format!("{name}.err"));
+        self.logs.borrow_mut().extend([out.clone(), err.clone()]);
+        let child = Command::new(env!("CARGO_BIN_EXE_worker-daemon"))
+            .args([
+                "--refresh",
+                "0.3",
+                "--service-lease",
+                "2",
+                "--item-lease",
+                "2",
+                "--shutdown-grace",
+                "5",
+                "--stats-every",
+                "0",
+            ])
+            .args(extra)
+            .env("DATABASE_URL", self.db.url())
+            .env("WORKER_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("out file"))
+            .stderr(std::fs::File::create(&err).expect("err file"))
+            .spawn()
+            .expect("spawn worker-daemon");
+        Worker {
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+}
+
+/// A running daemon; killed when dropped.
+pub struct Worker {
+    pub child: Option<Child>,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+impl Worker {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn output(&self) -> String {
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&self.out).unwrap_or_default(),
+            std::fs::read_to_string(&self.err).unwrap_or_default()
+        )
+    }
+
+    /// Sends a signal with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Like [`wait_until`], printing `context()` on failure.
+pub fn wait_until_or(
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+    context: impl FnOnce() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for: {what}\n{}", context());
+}
+
+/// Polls `cond` until it holds; panics with `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// A recording `exec` program: for each job it appends `ID start NS`, works `SECS` seconds,
+/// appends `ID end NS ATTEMPT`, and answers ok. With `async` it works on jobs in parallel.
+const RECORDER: &str = r#"#!/bin/sh
+log="$1"; secs="$2"; mode="$3"
+work() {
+  echo "$1 start $(date +%s%N)" >> "$log"
+  sleep "$secs"
+  echo "$1 end $(date +%s%N) $2" >> "$log"
+  echo "{\"id\":$1,\"ok\":true}"
+}
+while IFS= read -r line; do
+  id=$(printf '%s\n' "$line" | sed -n 's/^{"id":\([0-9]*\),.*/\1/p')
+  attempt=$(printf '%s\n' "$line" | sed -n 's/.*"attempt":\([0-9]*\),.*/\1/p')
+  if [ "$mode" = async ]; then work "$id" "$attempt" & else work "$id" "$attempt"; fi
+done
+wait
+"#;
+
+/// The command of a recording exec service writing to `log`.
+pub fn recorder(dir: &Path, log: &Path, secs: f64, is_async: bool) -> String {
+    let script = dir.join("recorder.sh");
+    std::fs::write(&script, RECORDER).expect("write recorder");
+    format!(
+        "sh {} {} {secs} {}",
+        script.display(),
+        log.display(),
+        if is_async { "async" } else { "sync" }
+    )
+}
+
+/// One processed job as recorded: (queue item id, start ns, end ns, attempt).
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    pub id: i64,
+    pub start: u128,
+    pub end: u128,
+    pub attempt: u32,
+}
+
+/// The finished jobs of a recorder log, in start order.
+pub fn spans(log: &Path) -> Vec<Span> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut starts = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            [id, "start", ns] => {
+                starts.insert(id.parse::<i64>().unwrap(), ns.parse::<u128>().unwrap());
+            }
+            [id, "end", ns, attempt] => {
+                let id = id.parse::<i64>().unwrap();
+                out.push(Span {
+                    id,
+                    start: starts[&id],
+                    end: ns.parse().unwrap(),
+                    attempt: attempt.parse().unwrap_or(0),
+                });
+            }
+            _ => {}
+        }
+    }
+    out.sort_by_key(|s| s.start);
+    out
+}
+
+/// The most jobs running at once in a set of spans.
+pub fn max_overlap(spans: &[Span]) -> usize {
+    let mut edges: Vec<(u128, i32)> = spans
+        .iter()
+        .flat_map(|s| [(s.start, 1), (s.end, -1)])
+        .collect();
+    // Ends before starts at the same instant: touching spans do not overlap.
+    edges.sort_by_key(|&(t, d)| (t, d));
+    let (mut cur, mut max) = (0i32, 0i32);
+    for (_, d) in edges {
+        cur += d;
+        max = max.max(cur);
+    }
+    max as usize
+}

@@ -1,0 +1,394 @@
+//! The worker daemon as a process, on SQLite and (with TEST_MYSQL_URL) MariaDB.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{max_overlap, recorder, spans, Fixture};
+use core_models::{services, EventType, QueueStatus, ServiceKind};
+use serde_json::json;
+
+const LONG: Duration = Duration::from_secs(60);
+
+#[test]
+fn items_are_processed_by_priority_then_age() {
+    for mut fx in Fixture::all() {
+        let log = fx.path("order.log");
+        let id = fx.add_service(
+            "rec",
+            ServiceKind::Exec,
+            &[("command", json!(recorder(fx.dir.path(), &log, 0.0, false)))],
+            false,
+            &[
+                (EventType::Gift, 10),
+                (EventType::Comment, 5),
+                (EventType::Like, 2),
+            ],
+        );
+        use EventType::*;
+        fx.enqueue(&[Like, Comment, Gift, Like, Gift, Comment, Like, Gift]);
+        let mut expected = fx.items(id);
+        expected.sort_by_key(|i| (-i.priority, i.id));
+        let expected: Vec<i64> = expected.iter().map(|i| i.id).collect();
+
+        let w = fx.spawn_worker("w", &["--service", "rec"]);
+        fx.wait(LONG, "all completed", || fx.stats(id).completed == 8);
+        let order: Vec<i64> = spans(&log).iter().map(|s| s.id).collect();
+        assert_eq!(order, expected, "{}", w.output());
+    }
+}
+
+#[test]
+fn sync_items_never_overlap_and_async_items_overlap_up_to_the_limit() {
+    for mut fx in Fixture::all() {
+        let sync_log = fx.path("sync.log");
+        let async_log = fx.path("async.log");
+        let sync_id = fx.add_service(
+            "one_at_a_time",
+            ServiceKind::Exec,
+            &[(
+                "command",
+                json!(recorder(fx.dir.path(), &sync_log, 0.15, false)),
+            )],
+            false,
+            &[(EventType::Gift, 10)],
+        );
+        let async_id = fx.add_service(
+            "parallel",
+            ServiceKind::Exec,
+            &[
+                (
+                    "command",
+                    json!(recorder(fx.dir.path(), &async_log, 0.6, true)),
+                ),
+                ("max_concurrency", json!(3)),
+            ],
+            true,
+            &[(EventType::Gift, 10)],
+        );
+        fx.enqueue(&[EventType::Gift; 9]);
+        let w = fx.spawn_worker("w", &[]);
+        fx.wait(LONG, "all completed", || {
+            fx.stats(sync_id).completed == 9 && fx.stats(async_id).completed == 9
+        });
+        let s = spans(&sync_log);
+        let a = spans(&async_log);
+        assert_eq!((s.len(), a.len()), (9, 9), "{}", w.output());
+        assert_eq!(max_overlap(&s), 1, "SYNC items overlapped: {s:?}");
+        let most = max_overlap(&a);
+        assert!(most <= 3, "ASYNC went past its limit of 3: {most}");
+        assert!(most >= 2, "ASYNC items never overlapped: {a:?}");
+    }
+}
+
+#[test]
+fn services_added_disabled_enabled_and_removed_while_running_are_picked_up() {
+    for mut fx in Fixture::all() {
+        let mut w = fx.spawn_worker("w", &["--verbose"]);
+        std::thread::sleep(Duration::from_millis(500));
+
+        let id = fx.add_service(
+            "late",
+            ServiceKind::Dummy,
+            &[],
+            false,
+            &[(EventType::Gift, 10)],
+        );
+        fx.enqueue(&[EventType::Gift]);
+        fx.wait(LONG, "the added service processes its item", || {
+            fx.stats(id).completed == 1
+        });
+        let owner = || queue::service_owner(&mut fx.conn(), id).unwrap();
+        assert!(owner().is_some());
+
+        services::set_active(&mut fx.conn(), "late", false).unwrap();
+        fx.wait(
+            LONG,
+            "the disabled service is stopped and its lease released",
+            || owner().is_none(),
+        );
+
+        services::set_active(&mut fx.conn(), "late", true).unwrap();
+        fx.enqueue(&[EventType::Gift]);
+        fx.wait(LONG, "the re-enabled service processes again", || {
+            fx.stats(id).completed == 2
+        });
+
+        services::remove(&mut fx.conn(), "late").unwrap();
+        fx.wait(LONG, "the removed service's runner stops", || {
+            w.output().contains("service late stopped")
+        });
+        assert!(
+            w.output()
+                .contains("✅ [late] GiftEvent (P:10) completed in"),
+            "{}",
+            w.output()
+        );
+        w.signal("-TERM");
+        assert_eq!(w.wait_exit(LONG), Some(0), "{}", w.output());
+    }
+}
+
+#[test]
+fn two_daemons_share_a_service_without_processing_an_item_twice() {
+    for mut fx in Fixture::all() {
+        let log = fx.path("two.log");
+        let id = fx.add_service(
+            "shared",
+            ServiceKind::Exec,
+            &[
+                ("command", json!(recorder(fx.dir.path(), &log, 0.01, true))),
+                ("max_concurrency", json!(4)),
+            ],
+            true,
+            &[(EventType::Gift, 10), (EventType::Like, 2)],
+        );
+        let a = fx.spawn_worker("a", &[]);
+        let b = fx.spawn_worker("b", &[]);
+        for _ in 0..10 {
+            fx.enqueue(&[
+                EventType::Gift,
+                EventType::Like,
+                EventType::Like,
+                EventType::Gift,
+                EventType::Like,
+            ]);
+        }
+        fx.wait(LONG, "all 50 completed", || fx.stats(id).completed == 50);
+        let done = spans(&log);
+        let mut ids: Vec<i64> = done.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 50, "an item ran twice or not at all");
+        assert_eq!(
+            done.len(),
+            50,
+            "an item ran twice: {}{}",
+            a.output(),
+            b.output()
+        );
+        assert!(fx.items(id).iter().all(|i| i.attempts == 1));
+        // Exactly one of them served the service.
+        let served = [&a, &b]
+            .iter()
+            .filter(|w| w.output().contains("serving SHARED"))
+            .count();
+        assert_eq!(served, 1, "{}\n---\n{}", a.output(), b.output());
+    }
+}
+
+#[test]
+fn a_standby_takes_over_from_a_killed_owner_and_reruns_its_item() {
+    for mut fx in Fixture::all() {
+        let log = fx.path("takeover.log");
+        let id = fx.add_service(
+            "victim",
+            ServiceKind::Exec,
+            &[("command", json!(recorder(fx.dir.path(), &log, 1.5, false)))],
+            false,
+            &[(EventType::Gift, 10)],
+        );
+        let first = fx.spawn_worker("first", &[]);
+        fx.wait(LONG, "the first daemon owns the service", || {
+            queue::service_owner(&mut fx.conn(), id).unwrap().is_some()
+        });
+        let second = fx.spawn_worker("second", &[]);
+        fx.enqueue(&[EventType::Gift, EventType::Gift]);
+        fx.wait(LONG, "an item is processing", || {
+            fx.stats(id).processing == 1
+        });
+
+        let holder = fx
+            .items(id)
+            .into_iter()
+            .find(|i| i.status == QueueStatus::Processing)
+            .and_then(|i| i.locked_by)
+            .unwrap();
+        let (mut owner, standby) = if holder.contains(&format!(":{}:", first.pid())) {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        owner.signal("-KILL");
+        owner.wait_exit(LONG);
+
+        fx.wait(LONG, "both items completed by the standby", || {
+            fx.stats(id).completed == 2
+        });
+        let items = fx.items(id);
+        assert_eq!(items.iter().map(|i| i.attempts).max(), Some(2), "{items:?}");
+        assert!(items.iter().all(|i| i.status == QueueStatus::Completed));
+        assert!(
+            standby.output().contains("serving VICTIM"),
+            "{}",
+            standby.output()
+        );
+        let owner_now = queue::service_owner(&mut fx.conn(), id).unwrap();
+        assert!(
+            owner_now.is_some_and(|o| o.owner.contains(&format!(":{}:", standby.pid()))),
+            "the standby holds the lease"
+        );
+    }
+}
+
+#[test]
+fn a_hanging_service_times_out_and_the_worker_goes_on() {
+    for mut fx in Fixture::all() {
+        let id = fx.add_service(
+            "hangs",
+            ServiceKind::Slow,
+            &[("delay_ms", json!(60_000)), ("timeout_ms", json!(300))],
+            false,
+            &[(EventType::Gift, 10)],
+        );
+        let fine = fx.add_service(
+            "fine",
+            ServiceKind::Dummy,
+            &[],
+            false,
+            &[(EventType::Gift, 10)],
+        );
+        let mut w = fx.spawn_worker("w", &[]);
+        fx.enqueue(&[EventType::Gift, EventType::Gift, EventType::Gift]);
+        fx.wait(LONG, "every hanging item failed by timeout", || {
+            fx.stats(id).failed == 3
+        });
+        fx.wait(LONG, "the other service kept going", || {
+            fx.stats(fine).completed == 3
+        });
+        for item in fx.items(id) {
+            assert_eq!(item.last_error.as_deref(), Some("timed out after 300 ms"));
+        }
+        assert!(
+            w.wait_exit(Duration::from_millis(200)).is_none(),
+            "daemon died"
+        );
+    }
+}
+
+#[test]
+fn a_failing_exec_program_fails_its_items_with_the_programs_error() {
+    for mut fx in Fixture::all() {
+        let script = fx.path("picky.sh");
+        std::fs::write(
+            &script,
+            "while IFS= read -r line; do\n  id=$(printf '%s\\n' \"$line\" | sed -n 's/^{\"id\":\\([0-9]*\\),.*/\\1/p')\n  case \"$line\" in\n    *LikeEvent*) echo \"{\\\"id\\\":$id,\\\"ok\\\":false,\\\"error\\\":\\\"likes are not my thing\\\"}\" ;;\n    *) echo \"{\\\"id\\\":$id,\\\"ok\\\":true}\" ;;\n  esac\ndone\n",
+        )
+        .unwrap();
+        let id = fx.add_service(
+            "picky",
+            ServiceKind::Exec,
+            &[("command", json!(format!("sh {}", script.display())))],
+            false,
+            &[(EventType::Gift, 10), (EventType::Like, 2)],
+        );
+        let _w = fx.spawn_worker("w", &[]);
+        fx.enqueue(&[EventType::Gift, EventType::Like]);
+        fx.wait(LONG, "both processed", || {
+            let s = fx.stats(id);
+            s.completed == 1 && s.failed == 1
+        });
+        let failed = fx
+            .items(id)
+            .into_iter()
+            .find(|i| i.status == QueueStatus::Failed)
+            .unwrap();
+        assert_eq!(failed.last_error.as_deref(), Some("likes are not my thing"));
+    }
+}
+
+#[test]
+fn sigterm_exits_cleanly_with_nothing_left_processing() {
+    for mut fx in Fixture::all() {
+        let log = fx.path("term.log");
+        let id = fx.add_service(
+            "busy",
+            ServiceKind::Exec,
+            &[
+                ("command", json!(recorder(fx.dir.path(), &log, 0.5, true))),
+                ("max_concurrency", json!(2)),
+            ],
+            true,
+            &[(EventType::Gift, 10)],
+        );
+        let mut w = fx.spawn_worker("w", &[]);
+        fx.enqueue(&[EventType::Gift; 20]);
+        fx.wait(LONG, "items are in flight", || fx.stats(id).processing > 0);
+        w.signal("-TERM");
+        assert_eq!(w.wait_exit(LONG), Some(0), "{}", w.output());
+        let s = fx.stats(id);
+        assert_eq!(s.processing, 0, "items left processing: {s:?}");
+        assert_eq!(s.pending + s.completed, 20, "{s:?}");
+        assert!(
+            s.completed >= 1,
+            "in-flight items were allowed to finish: {s:?}"
+        );
+        assert!(
+            queue::service_owner(&mut fx.conn(), id).unwrap().is_none(),
+            "lease released"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_class_is_reported_and_the_others_keep_running() {
+    for mut fx in Fixture::all() {
+        let good = fx.add_service(
+            "good",
+            ServiceKind::Dummy,
+            &[],
+            false,
+            &[(EventType::Gift, 10)],
+        );
+        let bad = fx.add_service(
+            "bad",
+            ServiceKind::Dummy,
+            &[],
+            false,
+            &[(EventType::Gift, 10)],
+        );
+        {
+            use core_models::schema::services as sv;
+            use diesel::prelude::*;
+            let mut conn = fx.conn();
+            core_models::with_conn!(&mut conn, |c| diesel::update(sv::table.find(bad))
+                .set(sv::service_class.eq("python.module.Thing"))
+                .execute(c)
+                .unwrap());
+        }
+        let w = fx.spawn_worker("w", &[]);
+        fx.enqueue(&[EventType::Gift]);
+        fx.wait(LONG, "the good service works", || {
+            fx.stats(good).completed == 1
+        });
+        fx.wait(LONG, "the bad one is reported", || {
+            w.output()
+                .contains("cannot run service bad: unknown service class 'python.module.Thing'")
+        });
+        assert_eq!(fx.stats(bad).pending, 1);
+    }
+}
+
+#[test]
+fn refuses_an_unmigrated_database_and_a_wrong_url_in_one_line() {
+    let db = test_support::TestDb::sqlite();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_worker-daemon"))
+        .env("DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("run `ctl migrate` first"), "{err}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_worker-daemon"))
+        .args(["--database-url", "mysql://u:secret@127.0.0.1:1/x"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("mysql://u:****@127.0.0.1:1/x") && !err.contains("secret"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
