@@ -20,6 +20,7 @@ mod error;
 mod overflow;
 mod report;
 mod routes;
+pub mod workload;
 
 use core_models::models::now;
 use core_models::{CapturedEvent, DbConn};
@@ -27,6 +28,13 @@ use core_models::{CapturedEvent, DbConn};
 pub use batch::SessionContext;
 pub use error::DispatchError;
 pub use report::{DispatchReport, ServiceReport};
+
+/// Pending items of a service, counted only up to `cap` (at most `cap` entries of the claim
+/// index are read, however long the queue is): what dispatch uses to know whether a queue is
+/// full, and what statistics should use where "more than N" is enough.
+pub fn pending_at_most(conn: &mut DbConn, service_id: i64, cap: u64) -> Result<u64, DispatchError> {
+    routes::pending_count(conn, service_id, i64::try_from(cap).unwrap_or(i64::MAX))
+}
 
 /// Stores `events` (in order) as `live_events` rows of the session and enqueues them for every
 /// subscribed service, in one transaction; returns what happened per service.
