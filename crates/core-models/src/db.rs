@@ -279,18 +279,19 @@ impl DbConn {
                         reason: e.to_string(),
                         hint: "Check the path and its permissions.",
                     })?;
-                // WAL lets readers (ctl, workers) run beside the capture writer; the busy
-                // timeout makes writers wait for each other instead of failing at once.
+                // The busy timeout comes first: it makes this connection wait for other
+                // writers instead of failing at once, and switching to WAL itself needs the
+                // lock. WAL lets readers (ctl, workers) run beside the capture writer.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; \
-                     PRAGMA busy_timeout = 15000; \
+                    "PRAGMA busy_timeout = 15000; \
+                     PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; \
                      PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(|e| DbError::Connect {
                     url: url.masked(),
                     reason: e.to_string(),
-                    hint: "Is this file a SQLite database?",
+                    hint: "Check that the file is a SQLite database and that no other program keeps it locked.",
                 })?;
                 Ok(DbConn::Sqlite(conn))
             }

@@ -291,6 +291,45 @@ pub enum QueueCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Delete completed and discarded items older than a given age, in small batches (safe
+    /// while capture and workers run). Failed items and the event history are kept.
+    ///
+    /// Example: ctl queue prune --older-than 7d
+    Prune {
+        /// Age of the items to delete: 30m, 12h, 7d, 2w…
+        #[arg(long)]
+        older_than: Age,
+        /// Rows deleted per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch_size: u32,
+    },
+}
+
+/// A span of time: a whole number with a unit, `s`, `m`, `h`, `d` or `w` (e.g. `7d`, `12h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Age(pub std::time::Duration);
+
+impl std::str::FromStr for Age {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let bad =
+            || format!("'{s}' is not a duration: use a number and a unit, e.g. 30m, 12h, 7d or 2w");
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let (n, unit) = s.split_at(split);
+        let n: u64 = n.parse().map_err(|_| bad())?;
+        let secs = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(secs)
+            .map(|t| Age(std::time::Duration::from_secs(t)))
+            .ok_or_else(bad)
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -515,6 +515,14 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
             "unknown queue status 'weird'",
         ),
         (&["session", "show", "999"], "unknown session 999"),
+        (
+            &["queue", "prune", "--older-than", "7x"],
+            "'7x' is not a duration",
+        ),
+        (
+            &["queue", "prune", "--older-than", "d"],
+            "'d' is not a duration",
+        ),
     ];
     for db in ready_db() {
         let before = snapshot(&db);
@@ -687,5 +695,50 @@ fn an_unknown_string_in_the_database_is_an_error_not_a_panic() {
             r.stderr
         );
         let _ = eq::table; // the queue table is typed the same way
+    }
+}
+
+#[test]
+fn queue_prune_deletes_only_old_finished_items() {
+    for db in ready_db() {
+        let mut conn = db.conn();
+        let s = sessions::start(&mut conn, None, "9", "x").unwrap();
+        let events: Vec<core_models::CapturedEvent> = (0..3)
+            .map(|i| core_models::CapturedEvent {
+                event_type: EventType::Gift,
+                msg_id: Some(i),
+                timestamp: chrono::Utc::now(),
+                user_id: None,
+                user_unique_id: None,
+                user_nickname: None,
+                streak: None,
+                data: serde_json::json!({}),
+            })
+            .collect();
+        dispatcher::dispatch(&mut conn, &dispatcher::SessionContext::of(&s), &events).unwrap();
+        let overlays = services::find(&mut conn, "overlays").unwrap();
+        let claimed = queue::claim(
+            &mut conn,
+            overlays.id,
+            2,
+            "t:1:1",
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+        for c in &claimed {
+            assert!(queue::complete(&mut conn, c.item.id, "t:1:1").unwrap());
+        }
+
+        let out = ok(&db, &["queue", "prune", "--older-than", "1h"]);
+        assert!(out.starts_with("Deleted 0 "), "{out}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let out = ok(
+            &db,
+            &["queue", "prune", "--older-than", "0s", "--batch-size", "1"],
+        );
+        assert!(out.starts_with("Deleted 2 completed or discarded"), "{out}");
+        let stats = json(&db, &["queue", "stats", "overlays", "--json"]);
+        assert_eq!(stats[0]["completed"], 0);
+        assert_eq!(stats[0]["pending"], 1);
     }
 }

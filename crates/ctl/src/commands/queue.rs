@@ -74,6 +74,27 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
             }
             t.print(&format!("No queue items for {slug}."));
         }
+        QueueCommand::Prune {
+            older_than,
+            batch_size,
+        } => {
+            let deleted = queue::prune(conn, older_than.0, batch_size.max(1) as usize)?;
+            println!(
+                "Deleted {deleted} completed or discarded queue item(s) older than {}.",
+                humanize(older_than.0)
+            );
+        }
     }
     Ok(())
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 604_800 == 0 && s > 0 => format!("{} week(s)", s / 604_800),
+        s if s % 86_400 == 0 && s > 0 => format!("{} day(s)", s / 86_400),
+        s if s % 3600 == 0 && s > 0 => format!("{} hour(s)", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{} minute(s)", s / 60),
+        s => format!("{s} second(s)"),
+    }
 }
