@@ -141,7 +141,9 @@ pub(crate) fn run(
             });
         }
         if sr.overflow > 0 {
-            tracing::warn!(
+            // Debug, not warn: during a burst this is every frame; the report carries the
+            // counts for the capture daemon to print.
+            tracing::debug!(
                 service = %service.slug,
                 overflow = sr.overflow,
                 "queue over its limit: non-discardable events enqueued anyway"

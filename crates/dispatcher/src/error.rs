@@ -90,3 +90,48 @@ fn backoff(attempt: u32) -> Duration {
     ) % base.max(1);
     Duration::from_millis(base + jitter)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(kind: DatabaseErrorKind, msg: &str) -> DispatchError {
+        DispatchError::from(DieselError::DatabaseError(kind, Box::new(msg.to_owned())))
+    }
+
+    #[test]
+    fn deadlocks_lock_waits_and_duplicate_races_are_transient() {
+        use DatabaseErrorKind::*;
+        let deadlock = "Deadlock found when trying to get lock; try restarting transaction";
+        let wait = "Lock wait timeout exceeded; try restarting transaction";
+        assert!(is_transient(&db(Unknown, deadlock)));
+        assert!(is_transient(&db(Unknown, wait)));
+        assert!(is_transient(&db(UniqueViolation, "Duplicate entry")));
+        assert!(!is_transient(&db(ForeignKeyViolation, "fk")));
+        assert!(!is_transient(&db(Unknown, "Table 'x' doesn't exist")));
+        assert!(!is_transient(&DispatchError::from(DieselError::NotFound)));
+    }
+
+    #[test]
+    fn retries_then_gives_up() {
+        let mut calls = 0;
+        let r: Result<(), _> = retry(|| {
+            calls += 1;
+            Err(db(DatabaseErrorKind::Unknown, "Deadlock found"))
+        });
+        assert!(
+            matches!(r, Err(DispatchError::RetriesExhausted { attempts, .. }) if attempts == MAX_ATTEMPTS)
+        );
+        assert_eq!(calls, MAX_ATTEMPTS);
+        let mut calls = 0;
+        let r = retry(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(db(DatabaseErrorKind::Unknown, "Lock wait timeout exceeded"))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.unwrap(), 3);
+    }
+}

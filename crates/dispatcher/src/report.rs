@@ -55,11 +55,11 @@ impl DispatchReport {
         t
     }
 
-    /// Adds another batch's report to this one (for running totals in the capture daemon).
+    /// Adds another batch's counts to this one (for running totals in the capture daemon).
+    /// `event_ids` are per batch and are not accumulated, so a long-running total stays small.
     pub fn merge(&mut self, other: &DispatchReport) {
         self.stored += other.stored;
         self.duplicates += other.duplicates;
-        self.event_ids.extend_from_slice(&other.event_ids);
         for (id, s) in &other.services {
             let mine = self.services.entry(*id).or_insert_with(|| ServiceReport {
                 slug: s.slug.clone(),

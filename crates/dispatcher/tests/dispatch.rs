@@ -518,3 +518,45 @@ fn concurrent_duplicates_are_stored_once() {
     }
     assert_eq!(queue(&mut conn, svc).len(), 300);
 }
+
+/// A lock-wait timeout (1205) while another transaction holds the service row (MariaDB) is
+/// retried transparently: the batch goes in once the lock is released.
+#[test]
+fn lock_wait_timeouts_are_retried() {
+    use diesel::connection::SimpleConnection;
+    let Some(db) = TestDb::mysql() else {
+        return;
+    };
+    let mut conn = db.conn();
+    conn.run_migrations().unwrap();
+    let svc = service(&mut conn, "s", 10, &[(EventType::Like, 2, true)]);
+    let ctx = session(&mut conn, "r");
+    let DbConn::Mysql(c) = &mut conn else {
+        unreachable!()
+    };
+    c.batch_execute("SET SESSION innodb_lock_wait_timeout = 1")
+        .unwrap();
+    let mut holder = db.conn();
+    let DbConn::Mysql(h) = &mut holder else {
+        unreachable!()
+    };
+    h.batch_execute(&format!(
+        "START TRANSACTION; SELECT id FROM services WHERE id = {svc} FOR UPDATE;"
+    ))
+    .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        if let DbConn::Mysql(h) = &mut holder {
+            h.batch_execute("COMMIT").unwrap();
+        }
+    });
+    let started = std::time::Instant::now();
+    let r = dispatch(&mut conn, &ctx, &[event(EventType::Like, Some(1))]).unwrap();
+    release.join().unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "it waited"
+    );
+    assert_eq!(r.services[&svc].enqueued, 1);
+    assert_eq!(queue(&mut conn, svc).len(), 1);
+}

@@ -96,3 +96,49 @@ pub(crate) fn check_owner(owner: &str) -> Result<&str, QueueError> {
     }
     Ok(owner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(kind: DatabaseErrorKind, msg: &str) -> QueueError {
+        QueueError::from(DieselError::DatabaseError(kind, Box::new(msg.to_owned())))
+    }
+
+    #[test]
+    fn only_deadlocks_and_lock_waits_are_transient() {
+        use DatabaseErrorKind::*;
+        assert!(is_transient(&db(
+            Unknown,
+            "Deadlock found when trying to get lock; try restarting transaction"
+        )));
+        assert!(is_transient(&db(
+            Unknown,
+            "Lock wait timeout exceeded; try restarting transaction"
+        )));
+        assert!(!is_transient(&db(UniqueViolation, "Duplicate entry")));
+        assert!(!is_transient(&QueueError::InvalidOwner("x".into())));
+    }
+
+    #[test]
+    fn retries_until_success() {
+        let mut calls = 0;
+        let r = retry(|| {
+            calls += 1;
+            if calls < 4 {
+                Err(db(DatabaseErrorKind::Unknown, "Deadlock found"))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.unwrap(), 4);
+    }
+
+    #[test]
+    fn owners_are_checked() {
+        assert!(check_owner("host:123:abc").is_ok());
+        assert!(check_owner("").is_err());
+        assert!(check_owner(&"x".repeat(129)).is_err());
+        assert!(check_owner("a\nb").is_err());
+    }
+}

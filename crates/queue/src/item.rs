@@ -10,7 +10,7 @@ use core_models::text::clean_text;
 use core_models::{with_conn, DbConn, QueueStatus};
 use diesel::prelude::*;
 
-use crate::error::{check_owner, QueueError};
+use crate::error::{check_owner, retry, QueueError};
 use crate::time::deadline;
 
 /// Longest `last_error` kept, in characters (the column is a TEXT: 64 KiB on MySQL).
@@ -21,14 +21,16 @@ const MAX_ERROR_CHARS: usize = 8_000;
 pub fn complete(conn: &mut DbConn, item_id: i64, owner: &str) -> Result<bool, QueueError> {
     let owner = check_owner(owner)?;
     let t = now();
-    let n = with_conn!(conn, |c| diesel::update(held(item_id, owner))
-        .set((
-            eq::status.eq(QueueStatus::Completed),
-            eq::locked_until.eq(None::<chrono::NaiveDateTime>),
-            eq::processed_at.eq(Some(t)),
-            eq::updated_at.eq(t),
-        ))
-        .execute(c))?;
+    let n = retry(|| {
+        Ok(with_conn!(conn, |c| diesel::update(held(item_id, owner))
+            .set((
+                eq::status.eq(QueueStatus::Completed),
+                eq::locked_until.eq(None::<chrono::NaiveDateTime>),
+                eq::processed_at.eq(Some(t)),
+                eq::updated_at.eq(t),
+            ))
+            .execute(c))?)
+    })?;
     Ok(n == 1)
 }
 
@@ -38,15 +40,17 @@ pub fn fail(conn: &mut DbConn, item_id: i64, owner: &str, error: &str) -> Result
     let owner = check_owner(owner)?;
     let error: String = clean_text(error).chars().take(MAX_ERROR_CHARS).collect();
     let t = now();
-    let n = with_conn!(conn, |c| diesel::update(held(item_id, owner))
-        .set((
-            eq::status.eq(QueueStatus::Failed),
-            eq::last_error.eq(Some(&error)),
-            eq::locked_until.eq(None::<chrono::NaiveDateTime>),
-            eq::processed_at.eq(Some(t)),
-            eq::updated_at.eq(t),
-        ))
-        .execute(c))?;
+    let n = retry(|| {
+        Ok(with_conn!(conn, |c| diesel::update(held(item_id, owner))
+            .set((
+                eq::status.eq(QueueStatus::Failed),
+                eq::last_error.eq(Some(&error)),
+                eq::locked_until.eq(None::<chrono::NaiveDateTime>),
+                eq::processed_at.eq(Some(t)),
+                eq::updated_at.eq(t),
+            ))
+            .execute(c))?)
+    })?;
     Ok(n == 1)
 }
 
@@ -64,21 +68,24 @@ pub fn release_many(conn: &mut DbConn, item_ids: &[i64], owner: &str) -> Result<
         return Ok(0);
     }
     let t = now();
-    let n = with_conn!(conn, |c| diesel::update(
-        eq::table
-            .filter(eq::id.eq_any(item_ids))
-            .filter(eq::status.eq(QueueStatus::Processing))
-            .filter(eq::locked_by.eq(owner))
-    )
-    .set((
-        eq::status.eq(QueueStatus::Pending),
-        eq::locked_by.eq(None::<String>),
-        eq::locked_until.eq(None::<chrono::NaiveDateTime>),
-        // Claims counted it; a release is not a failed attempt. Never below zero.
-        eq::attempts.eq(diesel::dsl::case_when(eq::attempts.gt(0), eq::attempts - 1).otherwise(0)),
-        eq::updated_at.eq(t),
-    ))
-    .execute(c))?;
+    let n = retry(|| {
+        Ok(with_conn!(conn, |c| diesel::update(
+            eq::table
+                .filter(eq::id.eq_any(item_ids))
+                .filter(eq::status.eq(QueueStatus::Processing))
+                .filter(eq::locked_by.eq(owner))
+        )
+        .set((
+            eq::status.eq(QueueStatus::Pending),
+            eq::locked_by.eq(None::<String>),
+            eq::locked_until.eq(None::<chrono::NaiveDateTime>),
+            // Claims counted it; a release is not a failed attempt. Never below zero.
+            eq::attempts
+                .eq(diesel::dsl::case_when(eq::attempts.gt(0), eq::attempts - 1).otherwise(0)),
+            eq::updated_at.eq(t),
+        ))
+        .execute(c))?)
+    })?;
     Ok(n as u64)
 }
 
@@ -92,12 +99,14 @@ pub fn renew(
 ) -> Result<bool, QueueError> {
     let owner = check_owner(owner)?;
     let t = now();
-    let n = with_conn!(conn, |c| diesel::update(held(item_id, owner))
-        .set((
-            eq::locked_until.eq(Some(deadline(t, lease))),
-            eq::updated_at.eq(t),
-        ))
-        .execute(c))?;
+    let n = retry(|| {
+        Ok(with_conn!(conn, |c| diesel::update(held(item_id, owner))
+            .set((
+                eq::locked_until.eq(Some(deadline(t, lease))),
+                eq::updated_at.eq(t),
+            ))
+            .execute(c))?)
+    })?;
     Ok(n == 1)
 }
 

@@ -82,14 +82,16 @@ pub fn renew_service(
 ) -> Result<bool, QueueError> {
     let owner = check_owner(owner)?;
     let t = now();
-    let n = with_conn!(conn, |c| diesel::update(
-        sl::table
-            .filter(sl::service_id.eq(service_id))
-            .filter(sl::owner.eq(owner))
-            .filter(sl::expires_at.gt(t))
-    )
-    .set((sl::expires_at.eq(deadline(t, ttl)), sl::updated_at.eq(t)))
-    .execute(c))?;
+    let n = retry(|| {
+        Ok(with_conn!(conn, |c| diesel::update(
+            sl::table
+                .filter(sl::service_id.eq(service_id))
+                .filter(sl::owner.eq(owner))
+                .filter(sl::expires_at.gt(t))
+        )
+        .set((sl::expires_at.eq(deadline(t, ttl)), sl::updated_at.eq(t)))
+        .execute(c))?)
+    })?;
     Ok(n == 1)
 }
 
@@ -101,12 +103,14 @@ pub fn release_service(
     owner: &str,
 ) -> Result<bool, QueueError> {
     let owner = check_owner(owner)?;
-    let n = with_conn!(conn, |c| diesel::delete(
-        sl::table
-            .filter(sl::service_id.eq(service_id))
-            .filter(sl::owner.eq(owner))
-    )
-    .execute(c))?;
+    let n = retry(|| {
+        Ok(with_conn!(conn, |c| diesel::delete(
+            sl::table
+                .filter(sl::service_id.eq(service_id))
+                .filter(sl::owner.eq(owner))
+        )
+        .execute(c))?)
+    })?;
     Ok(n == 1)
 }
 
