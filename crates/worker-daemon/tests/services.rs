@@ -1,0 +1,148 @@
+//! The `webhook` service against a local HTTP server, and the README's Python `exec` example.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::Fixture;
+use core_models::{EventType, QueueStatus, ServiceKind};
+use serde_json::json;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// A minimal HTTP server: records (path, body) of each request; `/ok` answers 200, anything
+/// else 500.
+fn http_server() -> (String, Arc<Mutex<Vec<(String, serde_json::Value)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_owned();
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            record.lock().unwrap().push((path.clone(), json));
+            let response = if path == "/ok" {
+                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+            } else {
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope"
+                    .to_owned()
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (base, seen)
+}
+
+#[test]
+fn webhook_posts_each_event_and_2xx_means_success() {
+    for mut fx in Fixture::all() {
+        let (base, seen) = http_server();
+        let good = fx.add_service(
+            "hook_ok",
+            ServiceKind::Webhook,
+            &[("url", json!(format!("{base}/ok")))],
+            true,
+            &[(EventType::Gift, 10), (EventType::Comment, 5)],
+        );
+        let bad = fx.add_service(
+            "hook_bad",
+            ServiceKind::Webhook,
+            &[
+                ("url", json!(format!("{base}/fail"))),
+                ("retries", json!(1)),
+            ],
+            true,
+            &[(EventType::Gift, 10)],
+        );
+        let _w = fx.spawn_worker("w", &[]);
+        fx.enqueue(&[EventType::Gift, EventType::Comment]);
+        fx.wait(LONG, "the good hook completes both", || {
+            fx.stats(good).completed == 2
+        });
+        fx.wait(LONG, "the bad hook fails its item", || {
+            fx.stats(bad).failed == 1
+        });
+
+        let seen = seen.lock().unwrap().clone();
+        let ok: Vec<&serde_json::Value> = seen
+            .iter()
+            .filter(|(p, _)| p == "/ok")
+            .map(|(_, b)| b)
+            .collect();
+        assert_eq!(ok.len(), 2);
+        let gift = ok
+            .iter()
+            .find(|b| b["event"]["type"] == "GiftEvent")
+            .unwrap();
+        assert_eq!(gift["service"], "hook_ok");
+        assert_eq!(gift["priority"], 10);
+        assert_eq!(gift["attempt"], 1);
+        assert_eq!(gift["event"]["user"]["nickname"], "Nick 🎁");
+        assert_eq!(gift["event"]["room_id"], "room1");
+        assert!(gift["event"]["timestamp"].as_str().unwrap().ends_with('Z'));
+        // One try plus one retry.
+        assert_eq!(seen.iter().filter(|(p, _)| p == "/fail").count(), 2);
+        let failed = fx.items(bad).pop().unwrap();
+        assert_eq!(failed.status, QueueStatus::Failed);
+        let err = failed.last_error.unwrap();
+        assert!(err.contains("500") && err.contains("nope"), "{err}");
+    }
+}
+
+#[test]
+fn the_readme_python_example_service_runs() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("python3 is not installed: the Python example is not exercised here");
+        return;
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/exec_service.py"
+    );
+    for mut fx in Fixture::all() {
+        let id = fx.add_service(
+            "py_example",
+            ServiceKind::Exec,
+            &[("command", json!(format!("python3 {script}")))],
+            false,
+            &[(EventType::Gift, 10), (EventType::Comment, 5)],
+        );
+        let w = fx.spawn_worker("w", &[]);
+        fx.enqueue(&[EventType::Gift, EventType::Comment, EventType::Gift]);
+        fx.wait(LONG, "the Python service completes all three", || {
+            fx.stats(id).completed == 3
+        });
+        let log = w.output();
+        assert!(log.contains("[py_example] Nick 🎁: hi"), "{log}");
+    }
+}
