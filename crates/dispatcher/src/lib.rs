@@ -14,6 +14,8 @@
 //! Concurrent dispatchers into one service are serialised by a lock on the service row, so a
 //! queue never passes its limit by a race; deadlocks and lock-wait timeouts are retried.
 
+#![warn(missing_docs)]
+
 mod batch;
 mod enqueue;
 mod error;

@@ -14,6 +14,8 @@
 //! Everything is synchronous diesel on a [`DbConn`](core_models::DbConn); async callers run it
 //! on a blocking thread.
 
+#![warn(missing_docs)]
+
 mod claim;
 mod error;
 mod item;
