@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use core_models::models::now;
-use core_models::schema::{event_queue as eq, live_events as le};
+use core_models::schema::{event_queue as eq, live_events as le, service_leases as sl};
 use core_models::{with_conn, DbConn, LiveEvent, QueueItem, QueueStatus};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -67,6 +67,46 @@ pub fn claim(
     }
     let limit = i64::try_from(max_n).unwrap_or(i64::MAX);
     retry(|| conn.transaction(|conn| claim_in_tx(conn, service_id, limit, owner, lease)))
+}
+
+/// [`claim`], but only while `service_owner` holds an unexpired lease on the service (see
+/// [`acquire_service`](crate::acquire_service)): returns `None`, claiming nothing, once the
+/// lease is lost. The check and the claim are one transaction, and on MySQL/MariaDB the lease
+/// row is locked until it commits (`FOR UPDATE`: MariaDB has no `FOR SHARE`), so a takeover
+/// waits for the claim instead of overlapping it. `service_owner` (the daemon) and `owner`
+/// (the worker, in `locked_by`) may differ.
+pub fn claim_if_owner(
+    conn: &mut DbConn,
+    service_id: i64,
+    max_n: usize,
+    service_owner: &str,
+    owner: &str,
+    lease: Duration,
+) -> Result<Option<Vec<ClaimedItem>>, QueueError> {
+    let service_owner = check_owner(service_owner)?;
+    let owner = check_owner(owner)?;
+    let limit = i64::try_from(max_n).unwrap_or(i64::MAX);
+    retry(|| {
+        conn.transaction(|conn| {
+            let t = now();
+            let q = sl::table
+                .filter(sl::service_id.eq(service_id))
+                .filter(sl::owner.eq(service_owner))
+                .filter(sl::expires_at.gt(t))
+                .select(sl::service_id);
+            let held: Option<i64> = match conn {
+                DbConn::Mysql(c) => q.for_update().first(c).optional()?,
+                DbConn::Sqlite(c) => q.first(c).optional()?,
+            };
+            if held.is_none() {
+                return Ok(None);
+            }
+            if limit == 0 {
+                return Ok(Some(Vec::new()));
+            }
+            claim_in_tx(conn, service_id, limit, owner, lease).map(Some)
+        })
+    })
 }
 
 fn claim_in_tx(

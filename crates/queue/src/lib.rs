@@ -5,7 +5,8 @@
 //! 1. holds the service with [`acquire_service`] and keeps it with [`renew_service`] (a
 //!    heartbeat well inside the TTL); if renewal answers false it stops working the service;
 //! 2. periodically runs [`rescue_expired`] so items of dead owners come back;
-//! 3. [`claim`]s items under a lease, runs them, and [`complete`]s or [`fail`]s each one,
+//! 3. [`claim`]s items under a lease (or [`claim_if_owner`], which claims only while the
+//!    daemon still holds the service), runs them, and [`complete`]s or [`fail`]s each one,
 //!    [`renew`]ing the item lease of long runs; at shutdown it [`release`]s items it claimed
 //!    but did not start, then [`release_service`].
 //!
@@ -24,7 +25,7 @@ mod prune;
 mod rescue;
 mod time;
 
-pub use claim::{claim, ClaimedItem, MYSQL_CLAIM_SQL, SQLITE_CLAIM_SQL};
+pub use claim::{claim, claim_if_owner, ClaimedItem, MYSQL_CLAIM_SQL, SQLITE_CLAIM_SQL};
 pub use error::QueueError;
 pub use item::{complete, fail, release, release_many, renew};
 pub use lease::{acquire_service, release_service, renew_service, service_owner, ServiceLease};

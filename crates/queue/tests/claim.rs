@@ -413,3 +413,40 @@ fn eight_concurrent_claimers_take_each_item_once() {
         .all(|r| r.status == QueueStatus::Completed && r.attempts == 1));
     println!("claims per thread: {per_thread:?}");
 }
+
+#[test]
+fn claim_if_owner_claims_only_under_a_live_service_lease() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let svc = filled(&mut conn, 3);
+        assert_eq!(
+            queue::claim_if_owner(&mut conn, svc, 1, "daemon-a", "a/1", HOUR).unwrap(),
+            None,
+            "no lease yet"
+        );
+        assert!(queue::acquire_service(&mut conn, svc, "daemon-a", HOUR).unwrap());
+        let got = queue::claim_if_owner(&mut conn, svc, 2, "daemon-a", "a/1", HOUR)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].item.locked_by.as_deref(), Some("a/1"));
+        assert_eq!(
+            queue::claim_if_owner(&mut conn, svc, 2, "daemon-b", "b/1", HOUR).unwrap(),
+            None,
+            "not the owner"
+        );
+        assert!(queue::release_service(&mut conn, svc, "daemon-a").unwrap());
+        assert_eq!(
+            queue::claim_if_owner(&mut conn, svc, 2, "daemon-a", "a/1", HOUR).unwrap(),
+            None,
+            "lease given up"
+        );
+        assert_eq!(
+            queue(&mut conn, svc)
+                .iter()
+                .filter(|r| r.status == QueueStatus::Pending)
+                .count(),
+            1
+        );
+    }
+}
