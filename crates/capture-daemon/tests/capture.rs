@@ -57,237 +57,243 @@ fn demo_scenario() -> Vec<Step> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scenario_produces_exactly_the_expected_rows() {
-    for db in seeded(TestDb::all_migrated()).await {
-        let spool = tempfile::tempdir().expect("spool dir");
-        let sim = Simulator::start(SimulatorConfig::default())
-            .await
-            .expect("sim");
-        let mut args = daemon_args(db.url(), &sim, spool.path());
-        args.extend(["--session-name".into(), "evening 🌙".into()]);
-        let mut daemon = Daemon::spawn(&refs(&args), &[]);
-        let mut steps = demo_scenario();
-        steps.push(Step::End);
-        sim.play(Scenario { steps });
-        let status = daemon.wait(WAIT).await;
-        assert!(status.success(), "{:?}\n{}", status, daemon.describe());
+#[test]
+fn scenario_produces_exactly_the_expected_rows() {
+    for db in seeded_dbs() {
+        runtime().block_on(async {
+            let spool = tempfile::tempdir().expect("spool dir");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            let mut args = daemon_args(db.url(), &sim, spool.path());
+            args.extend(["--session-name".into(), "evening 🌙".into()]);
+            let mut daemon = Daemon::spawn(&refs(&args), &[]);
+            let mut steps = demo_scenario();
+            steps.push(Step::End);
+            sim.play(Scenario { steps });
+            let status = daemon.wait(WAIT).await;
+            assert!(status.success(), "{:?}\n{}", status, daemon.describe());
 
-        let rows = events(db.db_url()).await;
-        let types: Vec<EventType> = rows.iter().map(|e| e.event_type).collect();
-        use EventType::*;
-        assert_eq!(
-            types,
-            vec![
-                Comment, // the history comment of the signed fetch
-                Join,
-                Comment,
-                Gift,
-                Gift,
-                Gift,
-                Gift,
-                Gift,
-                Gift,
-                Like,
-                Follow,
-                Share,
-                Subscribe,
-                ViewerCount,
-                Gift,
-                LiveEnd
-            ],
-            "{}",
-            daemon.describe()
-        );
-        assert_no_duplicate_msg_ids(&rows);
-        assert_eq!(
-            comments(&rows),
-            vec!["first! 🥇", "hello 👋 مرحبا こんにちは"],
-            "emojis and scripts intact"
-        );
-
-        // The Rose streak: start, continue ×4, end; one streak id; real totals.
-        let rose: Vec<_> = rows
-            .iter()
-            .filter(|e| e.event_type == Gift && e.data()["gift"]["name"] == "Rose")
-            .collect();
-        let statuses: Vec<_> = rose.iter().map(|e| e.streak_status).collect();
-        use StreakStatus::*;
-        assert_eq!(
-            statuses,
-            vec![
-                Some(Start),
-                Some(Continue),
-                Some(Continue),
-                Some(Continue),
-                Some(Continue),
-                Some(End)
-            ]
-        );
-        assert!(rose
-            .iter()
-            .all(|e| e.is_streaking && e.streak_id == rose[0].streak_id));
-        let totals: Vec<i64> = rose
-            .iter()
-            .map(|e| e.data()["streak_total_count"].as_i64().unwrap_or(-1))
-            .collect();
-        assert_eq!(totals, vec![1, 2, 3, 4, 5, 5], "cumulative, never summed");
-        let galaxy = rows
-            .iter()
-            .find(|e| e.data()["gift"]["name"] == "Galaxy")
-            .expect("galaxy");
-        assert_eq!(galaxy.streak_status, None);
-        assert!(!galaxy.is_streaking);
-
-        // event_data keys of the contract.
-        let by_type = |t: EventType| {
-            rows.iter()
-                .find(|e| e.event_type == t)
-                .expect("type")
-                .data()
-        };
-        let gift = by_type(Gift);
-        for key in [
-            "gift",
-            "repeat_count",
-            "streak_total_count",
-            "is_streaking",
-            "from_user",
-            "to_user",
-        ] {
-            assert!(
-                gift.get(key).is_some(),
-                "gift event_data lacks {key}: {gift}"
+            let rows = events(db.db_url()).await;
+            let types: Vec<EventType> = rows.iter().map(|e| e.event_type).collect();
+            use EventType::*;
+            assert_eq!(
+                types,
+                vec![
+                    Comment, // the history comment of the signed fetch
+                    Join,
+                    Comment,
+                    Gift,
+                    Gift,
+                    Gift,
+                    Gift,
+                    Gift,
+                    Gift,
+                    Like,
+                    Follow,
+                    Share,
+                    Subscribe,
+                    ViewerCount,
+                    Gift,
+                    LiveEnd
+                ],
+                "{}",
+                daemon.describe()
             );
-        }
-        for key in ["id", "name", "diamond_count", "streakable"] {
-            assert!(gift["gift"].get(key).is_some(), "gift.{key}");
-        }
-        let like = by_type(Like);
-        assert_eq!(like["like_count"], 15);
-        assert_eq!(like["total_likes"], 15);
-        let viewers = by_type(ViewerCount);
-        assert_eq!(viewers["viewer_count"], 120);
-        assert_eq!(viewers["total_viewers"], 1500);
-        assert_eq!(by_type(Comment)["user"]["unique_id"], "early_bird");
-        for t in [Share, Follow, Join, Subscribe] {
-            assert!(by_type(t)["user"]["unique_id"].is_string(), "{t} user");
-        }
+            assert_no_duplicate_msg_ids(&rows);
+            assert_eq!(
+                comments(&rows),
+                vec!["first! 🥇", "hello 👋 مرحبا こんにちは"],
+                "emojis and scripts intact"
+            );
 
-        // One session, completed, with the right total and name.
-        let all = sessions(db.db_url()).await;
-        assert_eq!(all.len(), 1);
-        let s = &all[0];
-        assert_eq!(s.status, SessionStatus::Completed);
-        assert_eq!(s.total_events, rows.len() as i64);
-        assert_eq!(s.name.as_deref(), Some("evening 🌙"));
-        assert_eq!(s.room_id, sim.room_id().to_string());
-        assert_eq!(s.streamer_unique_id, sim.username());
-        assert!(s.ended_at.is_some());
+            // The Rose streak: start, continue ×4, end; one streak id; real totals.
+            let rose: Vec<_> = rows
+                .iter()
+                .filter(|e| e.event_type == Gift && e.data()["gift"]["name"] == "Rose")
+                .collect();
+            let statuses: Vec<_> = rose.iter().map(|e| e.streak_status).collect();
+            use StreakStatus::*;
+            assert_eq!(
+                statuses,
+                vec![
+                    Some(Start),
+                    Some(Continue),
+                    Some(Continue),
+                    Some(Continue),
+                    Some(Continue),
+                    Some(End)
+                ]
+            );
+            assert!(rose
+                .iter()
+                .all(|e| e.is_streaking && e.streak_id == rose[0].streak_id));
+            let totals: Vec<i64> = rose
+                .iter()
+                .map(|e| e.data()["streak_total_count"].as_i64().unwrap_or(-1))
+                .collect();
+            assert_eq!(totals, vec![1, 2, 3, 4, 5, 5], "cumulative, never summed");
+            let galaxy = rows
+                .iter()
+                .find(|e| e.data()["gift"]["name"] == "Galaxy")
+                .expect("galaxy");
+            assert_eq!(galaxy.streak_status, None);
+            assert!(!galaxy.is_streaking);
 
-        // Queue rows per service: dinochrome has Join disabled; overlays takes all seven;
-        // viewer counts and the end are stored but not dispatched.
-        let interactive = rows
-            .iter()
-            .filter(|e| EventType::INTERACTIVE.contains(&e.event_type))
-            .count() as i64;
-        let joins = rows.iter().filter(|e| e.event_type == Join).count() as i64;
-        assert_eq!(
-            queue_counts(db.db_url()).await,
-            vec![
-                ("dinochrome".to_owned(), interactive - joins),
-                ("overlays".to_owned(), interactive)
-            ]
-        );
-
-        // Console lines like the original's.
-        let out = daemon.stdout();
-        for line in [
-            "💬 alice: hello 👋 مرحبا こんにちは",
-            "🎁 bob sent Rose x5 (streak total 5)",
-            "❤️ carol liked x15",
-            "📤 dave shared",
-            "👤 dave followed",
-            "🚪 alice joined",
-            "⭐ erin subscribed",
-        ] {
-            assert!(out.contains(line), "missing {line:?} in\n{out}");
-        }
-        sim.shutdown().await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_and_dropped_connections_store_everything_once() {
-    for db in TestDb::all_migrated() {
-        let spool = tempfile::tempdir().expect("spool dir");
-        let sim = Simulator::start(SimulatorConfig::default())
-            .await
-            .expect("sim");
-        let args = daemon_args(db.url(), &sim, spool.path());
-        let mut daemon = Daemon::spawn(&refs(&args), &[]);
-        let mut steps = Vec::new();
-        let mut expected = vec!["first! 🥇".to_owned()];
-        for round in 0..3 {
-            for i in 0..4 {
-                let text = format!("round {round} comment {i} 🔁");
-                steps.push(comment("alice", &text));
-                expected.push(text);
+            // event_data keys of the contract.
+            let by_type = |t: EventType| {
+                rows.iter()
+                    .find(|e| e.event_type == t)
+                    .expect("type")
+                    .data()
+            };
+            let gift = by_type(Gift);
+            for key in [
+                "gift",
+                "repeat_count",
+                "streak_total_count",
+                "is_streaking",
+                "from_user",
+                "to_user",
+            ] {
+                assert!(
+                    gift.get(key).is_some(),
+                    "gift event_data lacks {key}: {gift}"
+                );
             }
-            steps.push(Step::Fault {
-                fault: Fault::DuplicateMsgId,
-            });
-            steps.push(Step::Fault {
-                fault: Fault::DropConnection,
-            });
-        }
-        steps.push(comment("bob", "after the storms"));
-        expected.push("after the storms".into());
-        steps.push(Step::End);
-        sim.play(Scenario { steps });
-        let status = daemon.wait(WAIT).await;
-        assert!(status.success(), "{:?}\n{}", status, daemon.describe());
+            for key in ["id", "name", "diamond_count", "streakable"] {
+                assert!(gift["gift"].get(key).is_some(), "gift.{key}");
+            }
+            let like = by_type(Like);
+            assert_eq!(like["like_count"], 15);
+            assert_eq!(like["total_likes"], 15);
+            let viewers = by_type(ViewerCount);
+            assert_eq!(viewers["viewer_count"], 120);
+            assert_eq!(viewers["total_viewers"], 1500);
+            assert_eq!(by_type(Comment)["user"]["unique_id"], "early_bird");
+            for t in [Share, Follow, Join, Subscribe] {
+                assert!(by_type(t)["user"]["unique_id"].is_string(), "{t} user");
+            }
 
-        let rows = events(db.db_url()).await;
-        assert_eq!(comments(&rows), expected, "{}", daemon.describe());
-        assert_no_duplicate_msg_ids(&rows);
-        assert!(
-            sim.duties().accepted_connections() >= 4,
-            "{}",
-            sim.duties().summary()
-        );
-        let all = sessions(db.db_url()).await;
-        assert_eq!(all.len(), 1, "reconnects keep the session");
-        assert_eq!(all[0].status, SessionStatus::Completed);
-        assert_eq!(all[0].total_events, rows.len() as i64);
-        sim.shutdown().await;
+            // One session, completed, with the right total and name.
+            let all = sessions(db.db_url()).await;
+            assert_eq!(all.len(), 1);
+            let s = &all[0];
+            assert_eq!(s.status, SessionStatus::Completed);
+            assert_eq!(s.total_events, rows.len() as i64);
+            assert_eq!(s.name.as_deref(), Some("evening 🌙"));
+            assert_eq!(s.room_id, sim.room_id().to_string());
+            assert_eq!(s.streamer_unique_id, sim.username());
+            assert!(s.ended_at.is_some());
+
+            // Queue rows per service: dinochrome has Join disabled; overlays takes all seven;
+            // viewer counts and the end are stored but not dispatched.
+            let interactive = rows
+                .iter()
+                .filter(|e| EventType::INTERACTIVE.contains(&e.event_type))
+                .count() as i64;
+            let joins = rows.iter().filter(|e| e.event_type == Join).count() as i64;
+            assert_eq!(
+                queue_counts(db.db_url()).await,
+                vec![
+                    ("dinochrome".to_owned(), interactive - joins),
+                    ("overlays".to_owned(), interactive)
+                ]
+            );
+
+            // Console lines like the original's.
+            let out = daemon.stdout();
+            for line in [
+                "💬 alice: hello 👋 مرحبا こんにちは",
+                "🎁 bob sent Rose x5 (streak total 5)",
+                "❤️ carol liked x15",
+                "📤 dave shared",
+                "👤 dave followed",
+                "🚪 alice joined",
+                "⭐ erin subscribed",
+            ] {
+                assert!(out.contains(line), "missing {line:?} in\n{out}");
+            }
+            sim.shutdown().await;
+        });
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_completes_the_session() {
+#[test]
+fn duplicates_and_dropped_connections_store_everything_once() {
     for db in TestDb::all_migrated() {
-        let spool = tempfile::tempdir().expect("spool dir");
-        let sim = Simulator::start(SimulatorConfig::default())
-            .await
-            .expect("sim");
-        let args = daemon_args(db.url(), &sim, spool.path());
-        let mut daemon = Daemon::spawn(&refs(&args), &[]);
-        sim.push(comment("alice", "before the signal"));
-        let url = db.db_url().clone();
-        wait_until("the comment stored", WAIT, || {
-            let url = url.clone();
-            async move { comments(&events(&url).await).len() == 2 }
-        })
-        .await;
-        daemon.signal("-TERM");
-        let status = daemon.wait(WAIT).await;
-        assert!(status.success(), "{:?}\n{}", status, daemon.describe());
-        let all = sessions(db.db_url()).await;
-        assert_eq!(all.len(), 1);
-        assert_eq!(all[0].status, SessionStatus::Completed);
-        assert_eq!(all[0].total_events, 2);
-        sim.shutdown().await;
+        runtime().block_on(async {
+            let spool = tempfile::tempdir().expect("spool dir");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            let args = daemon_args(db.url(), &sim, spool.path());
+            let mut daemon = Daemon::spawn(&refs(&args), &[]);
+            let mut steps = Vec::new();
+            let mut expected = vec!["first! 🥇".to_owned()];
+            for round in 0..3 {
+                for i in 0..4 {
+                    let text = format!("round {round} comment {i} 🔁");
+                    steps.push(comment("alice", &text));
+                    expected.push(text);
+                }
+                steps.push(Step::Fault {
+                    fault: Fault::DuplicateMsgId,
+                });
+                steps.push(Step::Fault {
+                    fault: Fault::DropConnection,
+                });
+            }
+            steps.push(comment("bob", "after the storms"));
+            expected.push("after the storms".into());
+            steps.push(Step::End);
+            sim.play(Scenario { steps });
+            let status = daemon.wait(WAIT).await;
+            assert!(status.success(), "{:?}\n{}", status, daemon.describe());
+
+            let rows = events(db.db_url()).await;
+            assert_eq!(comments(&rows), expected, "{}", daemon.describe());
+            assert_no_duplicate_msg_ids(&rows);
+            assert!(
+                sim.duties().accepted_connections() >= 4,
+                "{}",
+                sim.duties().summary()
+            );
+            let all = sessions(db.db_url()).await;
+            assert_eq!(all.len(), 1, "reconnects keep the session");
+            assert_eq!(all[0].status, SessionStatus::Completed);
+            assert_eq!(all[0].total_events, rows.len() as i64);
+            sim.shutdown().await;
+        });
+    }
+}
+
+#[test]
+fn sigterm_completes_the_session() {
+    for db in TestDb::all_migrated() {
+        runtime().block_on(async {
+            let spool = tempfile::tempdir().expect("spool dir");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            let args = daemon_args(db.url(), &sim, spool.path());
+            let mut daemon = Daemon::spawn(&refs(&args), &[]);
+            sim.push(comment("alice", "before the signal"));
+            let url = db.db_url().clone();
+            wait_until("the comment stored", WAIT, || {
+                let url = url.clone();
+                async move { comments(&events(&url).await).len() == 2 }
+            })
+            .await;
+            daemon.signal("-TERM");
+            let status = daemon.wait(WAIT).await;
+            assert!(status.success(), "{:?}\n{}", status, daemon.describe());
+            let all = sessions(db.db_url()).await;
+            assert_eq!(all.len(), 1);
+            assert_eq!(all[0].status, SessionStatus::Completed);
+            assert_eq!(all[0].total_events, 2);
+            sim.shutdown().await;
+        });
     }
 }
 
@@ -310,53 +316,55 @@ fn fingerprint(rows: &[core_models::LiveEvent]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recorded_session_replays_to_the_same_rows() {
-    for db in seeded(TestDb::all_migrated()).await {
-        let spool = tempfile::tempdir().expect("spool dir");
-        let record = spool.path().join("live.rec.jsonl");
-        let sim = Simulator::start(SimulatorConfig::default())
-            .await
-            .expect("sim");
-        let mut args = daemon_args(db.url(), &sim, spool.path());
-        args.extend(["--record".into(), record.display().to_string()]);
-        let mut daemon = Daemon::spawn(&refs(&args), &[]);
-        let mut steps = demo_scenario();
-        steps.insert(
-            3,
-            Step::Fault {
-                fault: Fault::DropConnection,
-            },
-        );
-        steps.push(Step::End);
-        sim.play(Scenario { steps });
-        assert!(daemon.wait(WAIT).await.success(), "{}", daemon.describe());
-        sim.shutdown().await;
-        let original = events(db.db_url()).await;
-        let original_queues = queue_counts(db.db_url()).await;
-        assert!(original.len() > 10);
+#[test]
+fn a_recorded_session_replays_to_the_same_rows() {
+    for db in seeded_dbs() {
+        runtime().block_on(async {
+            let spool = tempfile::tempdir().expect("spool dir");
+            let record = spool.path().join("live.rec.jsonl");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            let mut args = daemon_args(db.url(), &sim, spool.path());
+            args.extend(["--record".into(), record.display().to_string()]);
+            let mut daemon = Daemon::spawn(&refs(&args), &[]);
+            let mut steps = demo_scenario();
+            steps.insert(
+                3,
+                Step::Fault {
+                    fault: Fault::DropConnection,
+                },
+            );
+            steps.push(Step::End);
+            sim.play(Scenario { steps });
+            assert!(daemon.wait(WAIT).await.success(), "{}", daemon.describe());
+            sim.shutdown().await;
+            let original = events(db.db_url()).await;
+            let original_queues = queue_counts(db.db_url()).await;
+            assert!(original.len() > 10);
 
-        // Replay into a fresh database, through a simulator fed with the recorded frames.
-        let frames = webcast::recording::read(&record).expect("recording");
-        assert!(frames.len() >= 3, "frames recorded: {}", frames.len());
-        let replay_db = TestDb::sqlite();
-        replay_db.conn().run_migrations().expect("migrate");
-        let replay_db = seeded(vec![replay_db]).await.remove(0);
-        let replay = Simulator::start(SimulatorConfig {
-            scenario: webcast::recording::to_scenario(&frames, 0.0),
-            history_in_fetch: false,
-            ..SimulatorConfig::default()
-        })
-        .await
-        .expect("replay sim");
-        let spool2 = tempfile::tempdir().expect("spool dir");
-        let args = daemon_args(replay_db.url(), &replay, spool2.path());
-        let mut again = Daemon::spawn(&refs(&args), &[]);
-        assert!(again.wait(WAIT).await.success(), "{}", again.describe());
-        replay.shutdown().await;
-        let replayed = events(replay_db.db_url()).await;
-        assert_eq!(fingerprint(&replayed), fingerprint(&original));
-        assert_eq!(queue_counts(replay_db.db_url()).await, original_queues);
+            // Replay into a fresh database, through a simulator fed with the recorded frames.
+            let frames = webcast::recording::read(&record).expect("recording");
+            assert!(frames.len() >= 3, "frames recorded: {}", frames.len());
+            let replay_db = TestDb::sqlite();
+            replay_db.conn().run_migrations().expect("migrate");
+            let replay_db = seeded(vec![replay_db]).await.remove(0);
+            let replay = Simulator::start(SimulatorConfig {
+                scenario: webcast::recording::to_scenario(&frames, 0.0),
+                history_in_fetch: false,
+                ..SimulatorConfig::default()
+            })
+            .await
+            .expect("replay sim");
+            let spool2 = tempfile::tempdir().expect("spool dir");
+            let args = daemon_args(replay_db.url(), &replay, spool2.path());
+            let mut again = Daemon::spawn(&refs(&args), &[]);
+            assert!(again.wait(WAIT).await.success(), "{}", again.describe());
+            replay.shutdown().await;
+            let replayed = events(replay_db.db_url()).await;
+            assert_eq!(fingerprint(&replayed), fingerprint(&original));
+            assert_eq!(queue_counts(replay_db.db_url()).await, original_queues);
+        });
     }
 }
 

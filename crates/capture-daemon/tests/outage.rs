@@ -36,157 +36,167 @@ async fn wait_comments(url: &core_models::DbUrl, n: usize) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn database_outage_mid_stream_loses_and_doubles_nothing() {
+#[test]
+fn database_outage_mid_stream_loses_and_doubles_nothing() {
     for db in TestDb::all_migrated() {
-        let backend = db.backend();
-        let (mut outage, url) = Outage::for_db(&db).await;
-        let spool = tempfile::tempdir().expect("spool dir");
-        let sim = Simulator::start(SimulatorConfig::default())
-            .await
-            .expect("sim");
-        let args = daemon_args(&url, &sim, spool.path());
-        let mut daemon = Daemon::spawn(&refs(&args), &[]);
+        runtime().block_on(async {
+            let backend = db.backend();
+            let (mut outage, url) = Outage::for_db(&db).await;
+            let spool = tempfile::tempdir().expect("spool dir");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            let args = daemon_args(&url, &sim, spool.path());
+            let mut daemon = Daemon::spawn(&refs(&args), &[]);
 
-        let mut expected = vec!["first! 🥇".to_owned()];
-        for i in 0..5 {
-            let text = format!("before {i}");
-            sim.push(comment(&text));
-            expected.push(text);
-        }
-        wait_comments(db.db_url(), expected.len()).await;
+            let mut expected = vec!["first! 🥇".to_owned()];
+            for i in 0..5 {
+                let text = format!("before {i}");
+                sim.push(comment(&text));
+                expected.push(text);
+            }
+            wait_comments(db.db_url(), expected.len()).await;
 
-        outage.begin();
-        let began = Instant::now();
-        let mut during = Vec::new();
-        for i in 0..20 {
-            let text = format!("during {i} 🔥");
-            during.push(comment(&text));
-            during.push(Step::Pause { ms: 300 });
-            expected.push(text);
-        }
-        sim.play(Scenario { steps: during });
-        assert!(sim.wait_idle(WAIT).await, "simulator stuck");
-        // SQLite only reports the failure after its 15 s busy timeout.
-        let hold = match backend {
-            core_models::Backend::Mysql => Duration::from_secs(11),
-            core_models::Backend::Sqlite => Duration::from_secs(17),
-        };
-        let daemon_out = daemon.stdout.clone();
-        wait_until("the daemon to report the outage", WAIT, || {
-            let out = daemon_out.lock().map(|s| s.clone()).unwrap_or_default();
-            async move { out.contains("database unavailable") }
-        })
-        .await;
-        if let Some(rest) = hold.checked_sub(began.elapsed()) {
-            tokio::time::sleep(rest).await;
-        }
-        let spooled = std::fs::read_to_string(spool_file(spool.path(), &sim)).unwrap_or_default();
-        assert!(
-            spooled.contains("during 19"),
-            "events spooled to disk during the outage"
-        );
-        outage.end();
+            outage.begin();
+            let began = Instant::now();
+            let mut during = Vec::new();
+            for i in 0..20 {
+                let text = format!("during {i} 🔥");
+                during.push(comment(&text));
+                during.push(Step::Pause { ms: 300 });
+                expected.push(text);
+            }
+            sim.play(Scenario { steps: during });
+            assert!(sim.wait_idle(WAIT).await, "simulator stuck");
+            // SQLite only reports the failure after its 15 s busy timeout.
+            let hold = match backend {
+                core_models::Backend::Mysql => Duration::from_secs(11),
+                core_models::Backend::Sqlite => Duration::from_secs(17),
+            };
+            let daemon_out = daemon.stdout.clone();
+            wait_until("the daemon to report the outage", WAIT, || {
+                let out = daemon_out.lock().map(|s| s.clone()).unwrap_or_default();
+                async move { out.contains("database unavailable") }
+            })
+            .await;
+            if let Some(rest) = hold.checked_sub(began.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+            let spooled =
+                std::fs::read_to_string(spool_file(spool.path(), &sim)).unwrap_or_default();
+            assert!(
+                spooled.contains("during 19"),
+                "events spooled to disk during the outage"
+            );
+            outage.end();
 
-        for i in 0..5 {
-            let text = format!("after {i}");
-            sim.push(comment(&text));
-            expected.push(text);
-        }
-        sim.push(Step::End);
-        let status = daemon.wait(WAIT).await;
-        assert!(status.success(), "{status:?}\n{}", daemon.describe());
+            for i in 0..5 {
+                let text = format!("after {i}");
+                sim.push(comment(&text));
+                expected.push(text);
+            }
+            sim.push(Step::End);
+            let status = daemon.wait(WAIT).await;
+            assert!(status.success(), "{status:?}\n{}", daemon.describe());
 
-        let rows = events(db.db_url()).await;
-        assert_eq!(
-            comments(&rows),
-            expected,
-            "all, once, in order ({backend:?})"
-        );
-        assert_no_duplicate_msg_ids(&rows);
-        let all = sessions(db.db_url()).await;
-        assert_eq!(all.len(), 1);
-        assert_eq!(all[0].status, SessionStatus::Completed);
-        assert_eq!(all[0].total_events, rows.len() as i64);
-        let out = daemon.stdout();
-        assert!(out.contains("database is back"), "{out}");
-        assert_eq!(
-            std::fs::metadata(spool_file(spool.path(), &sim))
-                .map(|m| m.len())
-                .unwrap_or(0),
-            0,
-            "spool emptied"
-        );
-        sim.shutdown().await;
+            let rows = events(db.db_url()).await;
+            assert_eq!(
+                comments(&rows),
+                expected,
+                "all, once, in order ({backend:?})"
+            );
+            assert_no_duplicate_msg_ids(&rows);
+            let all = sessions(db.db_url()).await;
+            assert_eq!(all.len(), 1);
+            assert_eq!(all[0].status, SessionStatus::Completed);
+            assert_eq!(all[0].total_events, rows.len() as i64);
+            let out = daemon.stdout();
+            assert!(out.contains("database is back"), "{out}");
+            assert_eq!(
+                std::fs::metadata(spool_file(spool.path(), &sim))
+                    .map(|m| m.len())
+                    .unwrap_or(0),
+                0,
+                "spool emptied"
+            );
+            sim.shutdown().await;
+        });
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_then_restart_aborts_the_old_session_and_drains_the_spool() {
+#[test]
+fn kill_9_then_restart_aborts_the_old_session_and_drains_the_spool() {
     for db in TestDb::all_migrated() {
-        let backend = db.backend();
-        let (mut outage, url) = Outage::for_db(&db).await;
-        let spool = tempfile::tempdir().expect("spool dir");
-        let sim = Simulator::start(SimulatorConfig::default())
-            .await
-            .expect("sim");
-        let args = daemon_args(&url, &sim, spool.path());
-        let mut first = Daemon::spawn(&refs(&args), &[]);
-        let mut expected = vec!["first! 🥇".to_owned(), "before".to_owned()];
-        sim.push(comment("before"));
-        wait_comments(db.db_url(), 2).await;
+        runtime().block_on(async {
+            let backend = db.backend();
+            let (mut outage, url) = Outage::for_db(&db).await;
+            let spool = tempfile::tempdir().expect("spool dir");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            let args = daemon_args(&url, &sim, spool.path());
+            let mut first = Daemon::spawn(&refs(&args), &[]);
+            let mut expected = vec!["first! 🥇".to_owned(), "before".to_owned()];
+            sim.push(comment("before"));
+            wait_comments(db.db_url(), 2).await;
 
-        outage.begin();
-        for i in 0..10 {
-            let text = format!("spooled {i}");
-            sim.push(comment(&text));
-            expected.push(text);
-        }
-        let path = spool_file(spool.path(), &sim);
-        wait_until("all ten in the spool file", WAIT, || {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            async move { (0..10).all(|i| text.contains(&format!("spooled {i}\""))) }
-        })
-        .await;
-        first.child.kill().expect("kill -9");
-        let _ = first.wait(WAIT).await;
-        outage.end();
+            outage.begin();
+            for i in 0..10 {
+                let text = format!("spooled {i}");
+                sim.push(comment(&text));
+                expected.push(text);
+            }
+            let path = spool_file(spool.path(), &sim);
+            wait_for(
+                "all ten in the spool file",
+                WAIT,
+                || {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    async move { (0..10).all(|i| text.contains(&format!("spooled {i}\""))) }
+                },
+                || first.describe(),
+            )
+            .await;
+            first.child.kill().expect("kill -9");
+            let _ = first.wait(WAIT).await;
+            outage.end();
 
-        let mut second = Daemon::spawn(&refs(&args), &[]);
-        wait_comments(db.db_url(), expected.len()).await;
-        sim.push(comment("after restart"));
-        expected.push("after restart".into());
-        sim.push(Step::End);
-        let status = second.wait(WAIT).await;
-        assert!(status.success(), "{status:?}\n{}", second.describe());
+            let mut second = Daemon::spawn(&refs(&args), &[]);
+            wait_comments(db.db_url(), expected.len()).await;
+            sim.push(comment("after restart"));
+            expected.push("after restart".into());
+            sim.push(Step::End);
+            let status = second.wait(WAIT).await;
+            assert!(status.success(), "{status:?}\n{}", second.describe());
 
-        let rows = events(db.db_url()).await;
-        assert_eq!(
-            comments(&rows),
-            expected,
-            "{backend:?}\n{}",
-            second.describe()
-        );
-        assert_no_duplicate_msg_ids(&rows);
-        let all = sessions(db.db_url()).await;
-        assert_eq!(all.len(), 2);
-        assert_eq!(
-            all[0].status,
-            SessionStatus::Aborted,
-            "orphan marked aborted"
-        );
-        assert_eq!(all[1].status, SessionStatus::Completed);
-        for s in &all {
-            let own = rows.iter().filter(|e| e.session_id == s.id).count() as i64;
-            assert_eq!(s.total_events, own, "total_events of session {}", s.id);
-        }
-        assert_eq!(
-            rows.iter().filter(|e| e.session_id == all[0].id).count(),
-            12,
-            "the spooled events belong to the killed run's session"
-        );
-        assert!(second.stdout().contains("left in"), "{}", second.stdout());
-        assert_eq!(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), 0);
-        sim.shutdown().await;
+            let rows = events(db.db_url()).await;
+            assert_eq!(
+                comments(&rows),
+                expected,
+                "{backend:?}\n{}",
+                second.describe()
+            );
+            assert_no_duplicate_msg_ids(&rows);
+            let all = sessions(db.db_url()).await;
+            assert_eq!(all.len(), 2);
+            assert_eq!(
+                all[0].status,
+                SessionStatus::Aborted,
+                "orphan marked aborted"
+            );
+            assert_eq!(all[1].status, SessionStatus::Completed);
+            for s in &all {
+                let own = rows.iter().filter(|e| e.session_id == s.id).count() as i64;
+                assert_eq!(s.total_events, own, "total_events of session {}", s.id);
+            }
+            assert_eq!(
+                rows.iter().filter(|e| e.session_id == all[0].id).count(),
+                12,
+                "the spooled events belong to the killed run's session"
+            );
+            assert!(second.stdout().contains("left in"), "{}", second.stdout());
+            assert_eq!(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), 0);
+            sim.shutdown().await;
+        });
     }
 }

@@ -201,14 +201,31 @@ pub fn comments(events: &[LiveEvent]) -> Vec<String> {
 }
 
 /// Polls `check` until it returns true.
-pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, check: F)
 where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait_for(what, timeout, check, String::new).await;
+}
+
+/// Polls `check` until it returns true; on timeout the panic shows `context()`.
+pub async fn wait_for<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+    context: impl Fn() -> String,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = Instant::now() + timeout;
     while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            context()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -249,6 +266,9 @@ impl Outage {
                 let proxy = Proxy::start(target).await;
                 url.set_port(Some(proxy.port)).expect("port");
                 url.set_host(Some("127.0.0.1")).expect("host");
+                // mysql_async moves loopback connections to the server's Unix socket unless
+                // told not to, which would bypass the proxy.
+                url.query_pairs_mut().append_pair("prefer_socket", "false");
                 (Outage::Proxy(proxy), url.to_string())
             }
             Backend::Sqlite => (
@@ -400,4 +420,23 @@ pub fn assert_no_duplicate_msg_ids(events: &[LiveEvent]) {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), n, "duplicate msg_ids stored");
+}
+
+/// A runtime for a test's async part. Test databases are made and dropped outside it: the
+/// MySQL wrapper cannot block inside a runtime.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Every backend, migrated and seeded with the DinoChrome and Overlays services.
+pub fn seeded_dbs() -> Vec<TestDb> {
+    let dbs = TestDb::all_migrated();
+    for db in &dbs {
+        core_models::seed::populate_initial_data(&mut db.conn()).expect("seed");
+    }
+    dbs
 }
