@@ -11,8 +11,9 @@
 //! 3. full, no such item, new event discardable: record it as a `discarded` row;
 //! 4. full, no such item, new event not discardable: enqueue anyway and count an overflow.
 //!
-//! Concurrent dispatchers into one service are serialised by a lock on the service row, so a
-//! queue never passes its limit by a race; deadlocks and lock-wait timeouts are retried.
+//! Concurrent dispatchers into one service are serialised by a per-service lock (on MySQL, the
+//! service's config rows: see `routes::lock_services` for why not the service row), so a queue
+//! never passes its limit by a race; deadlocks and lock-wait timeouts are retried.
 
 #![warn(missing_docs)]
 

@@ -19,7 +19,7 @@ pub(crate) struct Route {
     pub is_discardable: bool,
 }
 
-/// A service row read under its lock.
+/// A service row read under the per-service dispatch lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LockedService {
     pub id: i64,
@@ -61,11 +61,20 @@ pub(crate) fn load(conn: &mut DbConn, types: &[EventType]) -> Result<Vec<Route>,
         .collect())
 }
 
-/// Locks the services' rows until the transaction ends and reads them.
+/// Serialises dispatchers per service until the transaction ends, then reads the services.
 ///
-/// MySQL/MariaDB: `SELECT … FOR UPDATE` in id order (one lock order for every dispatcher, so
-/// they queue instead of deadlocking). SQLite: `BEGIN IMMEDIATE` already holds the database's
-/// write lock, which serialises every writer.
+/// MySQL/MariaDB: `SELECT … FOR UPDATE` on the services' `service_event_configs` rows, not on
+/// the `services` rows. Every change of an `event_queue` row's status rewrites its entry in the
+/// index that also serves the foreign key to `services`, so InnoDB takes a shared lock on the
+/// parent `services` row for each claim, completion or rescue: an exclusive lock there would
+/// stall every worker of the service behind each dispatch batch and deadlock with them (seen:
+/// a completion holding its index entry waited for the service row while the dispatcher,
+/// holding the service row, waited for that entry). Nothing references the config rows, and
+/// every dispatcher of a service locks all of them in one scan order, so dispatchers of one
+/// service queue behind each other and never deadlock among themselves.
+///
+/// SQLite: `BEGIN IMMEDIATE` already holds the database's write lock, which serialises every
+/// writer.
 pub(crate) fn lock_services(
     conn: &mut DbConn,
     ids: &[i64],
@@ -73,14 +82,19 @@ pub(crate) fn lock_services(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let q = sv::table
+    if let DbConn::Mysql(c) = conn {
+        let _locked: Vec<i64> = sec::table
+            .filter(sec::service_id.eq_any(ids))
+            .order(sec::id.asc())
+            .select(sec::id)
+            .for_update()
+            .load(c)?;
+    }
+    let rows: Vec<(i64, String, i32, bool)> = with_conn!(conn, |c| sv::table
         .filter(sv::id.eq_any(ids))
         .order(sv::id.asc())
-        .select((sv::id, sv::slug, sv::max_queue_size, sv::is_active));
-    let rows: Vec<(i64, String, i32, bool)> = match conn {
-        DbConn::Mysql(c) => q.for_update().load(c)?,
-        DbConn::Sqlite(c) => q.load(c)?,
-    };
+        .select((sv::id, sv::slug, sv::max_queue_size, sv::is_active))
+        .load(c))?;
     Ok(rows
         .into_iter()
         .map(|(id, slug, max_queue_size, is_active)| LockedService {

@@ -519,7 +519,8 @@ fn concurrent_duplicates_are_stored_once() {
     assert_eq!(queue(&mut conn, svc).len(), 300);
 }
 
-/// A lock-wait timeout (1205) while another transaction holds the service row (MariaDB) is
+/// A lock-wait timeout (1205) while another transaction holds the service's dispatch lock (its
+/// config rows, MariaDB) is
 /// retried transparently: the batch goes in once the lock is released.
 #[test]
 fn lock_wait_timeouts_are_retried() {
@@ -541,7 +542,7 @@ fn lock_wait_timeouts_are_retried() {
         unreachable!()
     };
     h.batch_execute(&format!(
-        "START TRANSACTION; SELECT id FROM services WHERE id = {svc} FOR UPDATE;"
+        "START TRANSACTION; SELECT id FROM service_event_configs WHERE service_id = {svc} FOR UPDATE;"
     ))
     .unwrap();
     let release = std::thread::spawn(move || {

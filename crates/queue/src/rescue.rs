@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::error::{retry, QueueError};
 
+/// Ids per `UPDATE … WHERE id IN (…)`.
+const IN_CHUNK: usize = 1000;
+
 /// What one rescue pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RescueReport {
@@ -23,8 +26,9 @@ pub struct RescueReport {
 /// marks it `failed` (with `last_error`) when it was claimed `max_attempts` times or more.
 /// `service_id` limits the pass to one service (the one a worker owns); `None` rescues all.
 ///
-/// Both updates run in one transaction and are served by the (status, locked_until) index.
-/// Safe to run from any number of daemons at once: an item is moved once.
+/// One transaction: the expired items are found on the (status, locked_until) index and
+/// updated by primary key. Safe to run from any number of daemons at once, and beside
+/// workers: an item is moved once, and one completed or renewed meanwhile is left alone.
 pub fn rescue_expired(
     conn: &mut DbConn,
     service_id: Option<i64>,
@@ -39,37 +43,57 @@ pub fn rescue_expired(
         conn.transaction(|conn| {
             let t = now();
             // One service, or all of them as the full id range: the same statement shape
-            // either way (boxed queries cannot be update targets).
+            // either way.
             let (lo, hi) = service_id.map_or((i64::MIN, i64::MAX), |id| (id, id));
-            let expired = || {
-                eq::table
-                    .filter(eq::status.eq(QueueStatus::Processing))
-                    .filter(eq::locked_until.le(t))
-                    .filter(eq::service_id.between(lo, hi))
-            };
-            let failed = with_conn!(conn, |c| diesel::update(
-                expired().filter(eq::attempts.ge(max_attempts))
-            )
-            .set((
-                eq::status.eq(QueueStatus::Failed),
-                eq::last_error.eq(Some(&message)),
-                eq::locked_until.eq(None::<chrono::NaiveDateTime>),
-                eq::processed_at.eq(Some(t)),
-                eq::updated_at.eq(t),
-            ))
-            .execute(c))?;
-            let requeued = with_conn!(conn, |c| diesel::update(expired())
+            // Find the expired items with a plain read on the (status, locked_until) index,
+            // then change them by primary key, re-checking the condition. Updating straight
+            // through the secondary index would lock its entries before the rows, the opposite
+            // order of a worker's completion (row first), and the two deadlock.
+            let expired: Vec<(i64, i32)> = with_conn!(conn, |c| eq::table
+                .filter(eq::status.eq(QueueStatus::Processing))
+                .filter(eq::locked_until.le(t))
+                .filter(eq::service_id.between(lo, hi))
+                .select((eq::id, eq::attempts))
+                .load(c))?;
+            let (spent, retry_ids): (Vec<_>, Vec<_>) =
+                expired.into_iter().partition(|(_, a)| *a >= max_attempts);
+            let mut report = RescueReport::default();
+            for chunk in spent.chunks(IN_CHUNK) {
+                let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+                report.failed += with_conn!(conn, |c| diesel::update(
+                    eq::table
+                        .filter(eq::id.eq_any(&ids))
+                        .filter(eq::status.eq(QueueStatus::Processing))
+                        .filter(eq::locked_until.le(t))
+                        .filter(eq::attempts.ge(max_attempts))
+                )
+                .set((
+                    eq::status.eq(QueueStatus::Failed),
+                    eq::last_error.eq(Some(&message)),
+                    eq::locked_until.eq(None::<chrono::NaiveDateTime>),
+                    eq::processed_at.eq(Some(t)),
+                    eq::updated_at.eq(t),
+                ))
+                .execute(c))? as u64;
+            }
+            for chunk in retry_ids.chunks(IN_CHUNK) {
+                let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+                report.requeued += with_conn!(conn, |c| diesel::update(
+                    eq::table
+                        .filter(eq::id.eq_any(&ids))
+                        .filter(eq::status.eq(QueueStatus::Processing))
+                        .filter(eq::locked_until.le(t))
+                        .filter(eq::attempts.lt(max_attempts))
+                )
                 .set((
                     eq::status.eq(QueueStatus::Pending),
                     eq::locked_by.eq(None::<String>),
                     eq::locked_until.eq(None::<chrono::NaiveDateTime>),
                     eq::updated_at.eq(t),
                 ))
-                .execute(c))?;
-            Ok(RescueReport {
-                requeued: requeued as u64,
-                failed: failed as u64,
-            })
+                .execute(c))? as u64;
+            }
+            Ok(report)
         })
     })
 }
