@@ -13,12 +13,15 @@ use serde_json::json;
 
 const LONG: Duration = Duration::from_secs(60);
 
+/// Requests a test server saw: (path, JSON body).
+type Seen = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
 /// A minimal HTTP server: records (path, body) of each request; `/ok` answers 200, anything
 /// else 500.
-fn http_server() -> (String, Arc<Mutex<Vec<(String, serde_json::Value)>>>) {
+fn http_server() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let record = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {

@@ -165,36 +165,32 @@ async fn read_answers(
     command: String,
 ) {
     let mut lines = BufReader::new(stdout).lines();
-    loop {
-        match lines.next_line().await {
-            Ok(Some(line)) => {
-                let line = line.trim();
-                if line.is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<Reply>(line) {
-                    Ok(reply) => {
-                        let answer = if reply.ok {
-                            Ok(())
-                        } else {
-                            Err(reply
-                                .error
-                                .unwrap_or_else(|| "the program answered ok=false".into()))
-                        };
-                        if let Some(tx) = lock(&waiters).remove(&reply.id) {
-                            let _ = tx.send(answer);
-                        } else {
-                            tracing::warn!(service = %slug, id = reply.id, "answer for an unknown or timed-out job");
-                        }
-                    }
-                    Err(_) => tracing::warn!(
-                        service = %slug,
-                        "ignored a line that is not an answer (write logs to stderr): {}",
-                        line.chars().take(200).collect::<String>()
-                    ),
+    // End of output or a read error both mean the program is gone.
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Reply>(line) {
+            Ok(reply) => {
+                let answer = if reply.ok {
+                    Ok(())
+                } else {
+                    Err(reply
+                        .error
+                        .unwrap_or_else(|| "the program answered ok=false".into()))
+                };
+                if let Some(tx) = lock(&waiters).remove(&reply.id) {
+                    let _ = tx.send(answer);
+                } else {
+                    tracing::warn!(service = %slug, id = reply.id, "answer for an unknown or timed-out job");
                 }
             }
-            Ok(None) | Err(_) => break,
+            Err(_) => tracing::warn!(
+                service = %slug,
+                "ignored a line that is not an answer (write logs to stderr): {}",
+                line.chars().take(200).collect::<String>()
+            ),
         }
     }
     let orphans: Vec<_> = lock(&waiters).drain().collect();
