@@ -4,9 +4,11 @@
 //!
 //! Module map: [`supervisor`] (which services run), [`runner`] (one service's lifecycle and
 //! claim loop), [`execute`] (one item: timeout, panic capture, outcome), [`store`] (every
-//! database call, on the blocking pool), [`services`] (the kinds of service), [`stats`].
+//! database call, on the blocking pool), [`services`] (the kinds of service), [`stats`],
+//! [`http`] (the browser sources: pages, WebSockets, the hub services reach them through).
 
 pub mod execute;
+pub mod http;
 pub mod runner;
 pub mod services;
 pub mod stats;

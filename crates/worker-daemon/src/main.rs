@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::Parser;
 use core_models::{Db, DbUrl, PoolOptions};
 use tokio::sync::watch;
+use worker_daemon::http::{self, AppState, HttpSettings};
 use worker_daemon::runner::RunnerContext;
+use worker_daemon::services::ServiceEnv;
 use worker_daemon::stats::{Counters, Rate};
 use worker_daemon::store::Store;
 use worker_daemon::{owner_id, supervisor, WorkerConfig};
@@ -46,6 +48,17 @@ struct Args {
     /// Seconds between statistics lines (0: none).
     #[arg(long, default_value_t = 30.0, value_parser = non_negative_secs)]
     stats_every: f64,
+    /// Address of the browser sources (OBS pages /overlays and /dino, /health, /api/stats),
+    /// or `off`. Port 0 picks a free port. An address other than the loopback needs a token.
+    #[arg(long, value_name = "ADDR|off", default_value = http::DEFAULT_ADDR)]
+    http: String,
+    /// Do not serve the browser sources (same as --http off).
+    #[arg(long, conflicts_with = "http")]
+    no_http: bool,
+    /// Token every HTTP request must carry (`?token=…` or `Authorization: Bearer …`);
+    /// required when --http is not a loopback address.
+    #[arg(long, env = "WORKER_HTTP_TOKEN", hide_env_values = true)]
+    http_token: Option<String>,
 }
 
 fn positive_secs(s: &str) -> Result<f64, String> {
@@ -99,6 +112,15 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    // The HTTP settings and the port are checked first: a taken port or a missing token is
+    // one clear error before anything else starts.
+    let http = if args.no_http {
+        None
+    } else {
+        HttpSettings::new(&args.http, args.http_token.clone())?
+    };
+    let listener = http.as_ref().map(HttpSettings::bind).transpose()?;
+
     let url = DbUrl::resolve(args.database_url.as_deref())?;
     let db = Db::connect(&url, PoolOptions::default())?;
     {
@@ -136,6 +158,32 @@ fn run(args: Args) -> anyhow::Result<()> {
             store: Store::new(db, config.owner.clone()),
             config: config.clone(),
             counters: Counters::default(),
+            env: ServiceEnv::default(),
+        };
+        let (http_stop, http_stopped) = watch::channel(false);
+        let server = match (listener, &http) {
+            (Some(listener), Some(settings)) => {
+                let base = match listener.local_addr() {
+                    Ok(a) => format!("http://{a}"),
+                    Err(_) => format!("http://{}", settings.addr),
+                };
+                tracing::info!("http listening on {base}");
+                tracing::info!(
+                    "browser sources: {base}/overlays and {base}/dino{}",
+                    if settings.token.is_some() { " (add ?token=…)" } else { "" }
+                );
+                let state = AppState {
+                    hub: ctx.env.hub.clone(),
+                    store: ctx.store.clone(),
+                    token: settings.token.as_deref().map(Into::into),
+                };
+                Some(tokio::spawn(async move {
+                    if let Err(e) = http::serve(listener, state, http_stopped).await {
+                        tracing::error!("the http server stopped: {e}");
+                    }
+                }))
+            }
+            _ => None,
         };
         tracing::info!(
             owner = %config.owner,
@@ -146,6 +194,15 @@ fn run(args: Args) -> anyhow::Result<()> {
         let stats = tokio::spawn(print_stats(ctx.clone(), shutdown.clone()));
         supervisor::run(ctx, args.services, shutdown).await;
         stats.abort();
+        // The pages stay connected until the services are done: in-flight dino actions
+        // still need their acks while the runners drain.
+        let _ = http_stop.send(true);
+        if let Some(server) = server {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
+                abort.abort();
+            }
+        }
     });
     tracing::info!("worker daemon stopped");
     Ok(())

@@ -17,7 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::execute::execute;
-use crate::services::{self, Job, Outcome, QueueService, RunLimits};
+use crate::services::{self, Job, Outcome, QueueService, RunLimits, ServiceEnv};
 use crate::stats::{Counters, ServiceCounters};
 use crate::store::Store;
 use crate::WorkerConfig;
@@ -38,10 +38,12 @@ pub struct RunnerContext {
     pub config: Arc<WorkerConfig>,
     /// Shared counters.
     pub counters: Counters,
+    /// What services get from the daemon (the browser pages).
+    pub env: ServiceEnv,
 }
 
 /// Builds the running service from its row.
-pub type Factory = fn(&Service) -> Result<Arc<dyn QueueService>, services::BuildError>;
+pub type Factory = fn(&Service, &ServiceEnv) -> Result<Arc<dyn QueueService>, services::BuildError>;
 
 /// Runs one service until `stop` turns true.
 pub async fn run(ctx: RunnerContext, service: Service, stop: watch::Receiver<bool>) {
@@ -60,7 +62,7 @@ pub async fn run_with(
     let counters = ctx.counters.service(&slug);
     let mut retry_pause = ctx.config.refresh;
     while !*stop.borrow() {
-        let built = match factory(&service) {
+        let built = match factory(&service, &ctx.env) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(service = %slug, "cannot run service {slug}: {e}; retrying in {}s", retry_pause.as_secs());

@@ -11,7 +11,7 @@ use common::{wait_until, Fixture};
 use core_models::{Db, EventType, PoolOptions, QueueStatus, Service, ServiceKind};
 use tokio::sync::watch;
 use worker_daemon::runner::{self, RunnerContext};
-use worker_daemon::services::{BuildError, Job, QueueService};
+use worker_daemon::services::{BuildError, Job, QueueService, ServiceEnv};
 use worker_daemon::stats::Counters;
 use worker_daemon::store::Store;
 use worker_daemon::WorkerConfig;
@@ -29,7 +29,7 @@ impl QueueService for PanicsOnLikes {
     }
 }
 
-fn panicky(_: &Service) -> Result<Arc<dyn QueueService>, BuildError> {
+fn panicky(_: &Service, _: &ServiceEnv) -> Result<Arc<dyn QueueService>, BuildError> {
     Ok(Arc::new(PanicsOnLikes))
 }
 
@@ -57,6 +57,7 @@ fn a_panicking_service_fails_its_items_and_the_runner_goes_on() {
             store: Store::new(db, config.owner.clone()),
             config: Arc::new(config),
             counters: Counters::default(),
+            env: ServiceEnv::default(),
         };
         let rt = tokio::runtime::Runtime::new().unwrap();
         let (stop, stop_rx) = watch::channel(false);

@@ -2,9 +2,11 @@
 //! registry that builds a service from its `services` row.
 
 mod basic;
+mod browser;
+pub mod dino;
 mod exec;
+mod overlays;
 mod payload;
-mod stream;
 mod webhook;
 
 use std::sync::Arc;
@@ -13,7 +15,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use core_models::{LiveEvent, QueueItem, Service, ServiceKind};
 
+pub use browser::NoPage;
 pub use payload::{job_payload, JobPayload};
+
+use crate::http::Hub;
+
+/// A service's settings object.
+pub type Settings = serde_json::Map<String, serde_json::Value>;
+
+/// What the daemon shares with the services it builds.
+#[derive(Clone, Default)]
+pub struct ServiceEnv {
+    /// The connected browser pages (`dinochrome`, `overlays`).
+    pub hub: Hub,
+}
 
 /// One queue item handed to a service, with the event it carries.
 #[derive(Debug, Clone)]
@@ -103,15 +118,15 @@ pub enum BuildError {
 }
 
 /// Builds the service a row describes.
-pub fn build(service: &Service) -> Result<Arc<dyn QueueService>, BuildError> {
+pub fn build(service: &Service, env: &ServiceEnv) -> Result<Arc<dyn QueueService>, BuildError> {
     let settings = service.settings_map();
     let name: Arc<str> = Arc::from(service.name.as_str());
     Ok(match service.kind()? {
         ServiceKind::Dummy => Arc::new(basic::Dummy::new(name)),
         ServiceKind::Verbose => Arc::new(basic::Verbose::new(name)),
         ServiceKind::Slow => Arc::new(basic::Slow::new(name, &settings)),
-        ServiceKind::DinoChrome => Arc::new(stream::Simulated::dinochrome(name)),
-        ServiceKind::Overlays => Arc::new(stream::Simulated::overlays(name)),
+        ServiceKind::DinoChrome => Arc::new(dino::Dino::new(&service.slug, &settings, env)?),
+        ServiceKind::Overlays => Arc::new(overlays::Overlays::new(&service.slug, &settings, env)?),
         ServiceKind::Exec => Arc::new(exec::Exec::new(&service.slug, &settings)?),
         ServiceKind::Webhook => Arc::new(webhook::Webhook::new(&settings)?),
     })
