@@ -2,6 +2,8 @@
 //! real dispatcher, the daemon as a process, and a recording `exec` program in POSIX sh.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,6 +69,32 @@ impl Fixture {
             &mut self.conn(),
             &dispatcher::SessionContext::of(&self.session),
             &events,
+        )
+        .expect("dispatch");
+    }
+
+    /// Enqueues one event with this nickname and event_data through the dispatcher.
+    pub fn enqueue_event(
+        &mut self,
+        event_type: EventType,
+        nickname: &str,
+        data: serde_json::Value,
+    ) {
+        self.next_msg += 1;
+        let event = CapturedEvent {
+            event_type,
+            msg_id: Some(self.next_msg),
+            timestamp: chrono::Utc::now(),
+            user_id: Some(format!("u{}", self.next_msg)),
+            user_unique_id: Some(format!("user{}", self.next_msg)),
+            user_nickname: Some(nickname.to_owned()),
+            streak: None,
+            data,
+        };
+        dispatcher::dispatch(
+            &mut self.conn(),
+            &dispatcher::SessionContext::of(&self.session),
+            &[event],
         )
         .expect("dispatch");
     }
@@ -171,6 +199,13 @@ impl Fixture {
                 "--stats-every",
                 "0",
             ])
+            // Tests run in parallel: a free port each, unless the test chose.
+            .args(
+                (!extra.iter().any(|a| *a == "--http" || *a == "--no-http"))
+                    .then_some(["--http", "127.0.0.1:0"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(extra)
             .env("DATABASE_URL", self.db.url())
             .env("WORKER_LOG", "info")
@@ -205,6 +240,25 @@ impl Worker {
             std::fs::read_to_string(&self.out).unwrap_or_default(),
             std::fs::read_to_string(&self.err).unwrap_or_default()
         )
+    }
+
+    /// The base URL of the daemon's HTTP server, from its `http listening on URL` log line.
+    pub fn http_base(&self) -> String {
+        let mut base = None;
+        wait_until_or(
+            Duration::from_secs(60),
+            "the daemon's http listening line",
+            || {
+                base = self.output().lines().find_map(|l| {
+                    l.split("http listening on ")
+                        .nth(1)
+                        .map(|u| u.trim().to_owned())
+                });
+                base.is_some()
+            },
+            || self.output(),
+        );
+        base.expect("base url")
     }
 
     /// Sends a signal with kill(1).
@@ -349,4 +403,35 @@ pub fn max_overlap(spans: &[Span]) -> usize {
         max = max.max(cur);
     }
     max as usize
+}
+
+/// A plain HTTP/1.1 GET: (status, lower-cased head, body).
+pub fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n");
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+    {
+        request.push_str("Connection: close\r\n");
+    }
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
 }

@@ -1,0 +1,268 @@
+//! The HTTP server and the page protocol without a browser: flags, token, stats, and a test
+//! client playing the dino page over the WebSocket.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{http_get, Fixture};
+use core_models::{EventType, QueueStatus, ServiceKind};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const LONG: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_taken_port_or_a_public_address_without_token_is_one_clear_error() {
+    let fx = Fixture::all().remove(0);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut w = fx.spawn_worker("busy", &["--http", &addr]);
+    assert_eq!(w.wait_exit(LONG), Some(1), "{}", w.output());
+    let out = w.output();
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with(&format!("error: cannot listen on {addr}")),
+        "{out}"
+    );
+
+    let mut w = fx.spawn_worker("public", &["--http", "0.0.0.0:0"]);
+    assert_eq!(w.wait_exit(LONG), Some(1), "{}", w.output());
+    let out = w.output();
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+    assert!(out.contains("--http-token"), "{out}");
+
+    let mut w = fx.spawn_worker("off", &["--no-http", "--service", "none"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!w.output().contains("http listening"), "{}", w.output());
+    w.signal("-TERM");
+    assert_eq!(w.wait_exit(LONG), Some(0));
+}
+
+#[test]
+fn with_a_token_every_request_needs_it_and_stats_are_json() {
+    let fx = Fixture::all().remove(0);
+    fx.add_service(
+        "overlays",
+        ServiceKind::Overlays,
+        &[],
+        true,
+        &[(EventType::Gift, 10)],
+    );
+    let w = fx.spawn_worker(
+        "w",
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--http-token",
+            "s3cret",
+            "--service",
+            "none",
+        ],
+    );
+    let base = w.http_base();
+    assert_eq!(http_get(&base, "/health", &[]).0, 401);
+    assert_eq!(http_get(&base, "/overlays", &[]).0, 401);
+    assert_eq!(http_get(&base, "/health?token=wrong", &[]).0, 401);
+    let (status, head, body) = http_get(&base, "/overlays?token=s3cret", &[]);
+    assert_eq!(status, 200);
+    assert!(body.contains("/assets/overlays.js"));
+    // The page's own scripts load through the cookie the page got.
+    assert!(head.contains("set-cookie: worker_token=s3cret"), "{head}");
+    let (status, _, js) = http_get(
+        &base,
+        "/assets/overlays.js",
+        &[("Cookie", "worker_token=s3cret")],
+    );
+    assert_eq!(status, 200);
+    assert!(js.contains("textContent"));
+    let (status, _, body) = http_get(&base, "/api/stats", &[("Authorization", "Bearer s3cret")]);
+    assert_eq!(status, 200, "{body}");
+    let stats: Value = serde_json::from_str(body.trim()).expect("stats JSON");
+    assert!(
+        stats
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["slug"] == "overlays"),
+        "{stats}"
+    );
+    let (status, _, body) = http_get(&base, "/health", &[("Authorization", "Bearer s3cret")]);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+}
+
+#[test]
+fn without_a_token_a_foreign_host_or_origin_is_refused() {
+    let fx = Fixture::all().remove(0);
+    let w = fx.spawn_worker("w", &["--service", "none"]);
+    let base = w.http_base();
+    assert_eq!(http_get(&base, "/health", &[]).0, 200);
+    let (status, _, _) = http_get(
+        &base,
+        "/ws/dino",
+        &[
+            ("Origin", "https://evil.example"),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade, close"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+    );
+    assert_eq!(status, 403);
+    assert_eq!(http_get(&base, "/assets/nope.js", &[]).0, 404);
+}
+
+/// A test client playing the dino page.
+struct Page {
+    rt: tokio::runtime::Runtime,
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Page {
+    fn connect(base: &str, path: &str) -> Page {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = format!("{}{path}", base.replace("http://", "ws://"));
+        let (socket, _) = rt.block_on(tokio_tungstenite::connect_async(url)).unwrap();
+        let mut page = Page { rt, socket };
+        assert_eq!(page.next()["type"], "hello");
+        page
+    }
+
+    /// The next text message, as JSON.
+    fn next(&mut self) -> Value {
+        let socket = &mut self.socket;
+        self.rt.block_on(async {
+            loop {
+                let frame = tokio::time::timeout(LONG, socket.next())
+                    .await
+                    .expect("a message in time")
+                    .expect("socket open")
+                    .expect("frame");
+                if let Message::Text(t) = frame {
+                    return serde_json::from_str(&t).unwrap();
+                }
+            }
+        })
+    }
+
+    fn send(&mut self, v: Value) {
+        self.rt
+            .block_on(self.socket.send(Message::text(v.to_string())))
+            .unwrap();
+    }
+}
+
+#[test]
+fn dinochrome_fails_without_a_page_or_an_ack_and_completes_on_the_ack() {
+    for mut fx in Fixture::all() {
+        let id = fx.add_service(
+            "dinochrome",
+            ServiceKind::DinoChrome,
+            &[("no_page", json!("fail")), ("ack_timeout_ms", json!(800))],
+            false,
+            &[(EventType::Comment, 6), (EventType::Gift, 10)],
+        );
+        // No page yet: the item fails, it does not pass silently.
+        fx.enqueue(&[EventType::Comment]);
+        let w = fx.spawn_worker("w", &["--service", "dinochrome"]);
+        let base = w.http_base();
+        fx.wait(LONG, "the item failed", || fx.stats(id).failed == 1);
+        let err = fx.items(id)[0].last_error.clone().unwrap();
+        assert!(err.contains("no dino page is connected"), "{err}");
+
+        let mut page = Page::connect(&base, "/ws/dino");
+        // A page that never answers: failed after ack_timeout_ms.
+        fx.enqueue(&[EventType::Comment]);
+        let action = page.next();
+        assert_eq!(action["type"], "action");
+        assert_eq!(action["action"], "jump");
+        assert_eq!(action["event"], "CommentEvent");
+        fx.wait(LONG, "the unanswered item failed", || {
+            fx.stats(id).failed == 2
+        });
+        let items = fx.items(id);
+        assert_eq!(items[1].id, action["id"].as_i64().unwrap());
+        assert!(
+            items[1]
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("no dino page answered within 800 ms"),
+            "{:?}",
+            items[1].last_error
+        );
+
+        // An answered one completes.
+        fx.enqueue_event(
+            EventType::Gift,
+            "Ana",
+            json!({"gift": {"name": "Rose"}, "repeat_count": 3}),
+        );
+        let action = page.next();
+        assert_eq!(action["action"], "boost");
+        assert_eq!(action["user"], "Ana");
+        assert_eq!(action["detail"], "Rose ×3");
+        let gift_id = action["id"].as_i64().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(fx.items(id)[2].status, QueueStatus::Processing);
+        page.send(json!({"type": "ack", "id": gift_id}));
+        fx.wait(LONG, "the acked item completed", || {
+            fx.stats(id).completed == 1
+        });
+        drop(w);
+    }
+}
+
+#[test]
+fn overlays_complete_when_delivered_and_follow_the_no_page_setting() {
+    for mut fx in Fixture::all() {
+        let skip = fx.add_service(
+            "overlays_skip",
+            ServiceKind::Overlays,
+            &[("no_page", json!("complete"))],
+            true,
+            &[(EventType::Like, 2)],
+        );
+        let id = fx.add_service(
+            "overlays",
+            ServiceKind::Overlays,
+            &[],
+            true,
+            &[(EventType::Gift, 10), (EventType::Comment, 5)],
+        );
+        // Waiting (the default) until a page connects: nothing is lost meanwhile.
+        fx.enqueue(&[EventType::Gift, EventType::Comment, EventType::Like]);
+        let w = fx.spawn_worker("w", &[]);
+        let base = w.http_base();
+        fx.wait(LONG, "no_page=complete completes unseen", || {
+            fx.stats(skip).completed == 1
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            fx.stats(id).completed,
+            0,
+            "completed with no page to see it"
+        );
+
+        let mut page = Page::connect(&base, "/ws/overlays?service=overlays");
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let m = page.next();
+            assert_eq!(m["type"], "event");
+            assert_eq!(m["service"], "overlays");
+            seen.push(m["event"]["type"].as_str().unwrap().to_owned());
+            page.send(json!({"type": "ack", "id": m["id"]}));
+        }
+        seen.sort();
+        assert_eq!(seen, ["CommentEvent", "GiftEvent"]);
+        fx.wait(LONG, "both delivered", || fx.stats(id).completed == 2);
+        drop(w);
+    }
+}
