@@ -161,7 +161,6 @@ async fn run(args: Args) -> Result<(), String> {
             .filter(|s| s.is_finite() && *s > 0.0)
             .map(Duration::from_secs_f64),
         history_in_fetch: !(args.no_history || args.replay.is_some()),
-        ..Default::default()
     };
     let sim = Simulator::start(config).await.map_err(|e| e.to_string())?;
     {
