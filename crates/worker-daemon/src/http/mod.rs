@@ -62,6 +62,9 @@ pub enum HttpError {
          WORKER_HTTP_TOKEN (or bind 127.0.0.1)"
     )]
     TokenRequired(SocketAddr),
+    /// A token with characters that do not survive a URL or a cookie unescaped.
+    #[error("the http token may contain only letters, digits and - . _ ~ (it goes in URLs)")]
+    BadToken,
     /// The port is taken or the address is not ours.
     #[error("cannot listen on {addr}: {source} (another worker-daemon? choose one with --http ADDR, or --http off)")]
     Bind {
@@ -87,6 +90,10 @@ impl HttpSettings {
             .parse()
             .map_err(|_| HttpError::BadAddress(addr.to_owned()))?;
         let token = token.filter(|t| !t.trim().is_empty());
+        let url_safe = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        if token.as_deref().is_some_and(|t| !t.chars().all(url_safe)) {
+            return Err(HttpError::BadToken);
+        }
         if !addr.ip().is_loopback() && token.is_none() {
             return Err(HttpError::TokenRequired(addr));
         }
@@ -203,6 +210,17 @@ mod tests {
         assert!(HttpSettings::new("0.0.0.0:8000", Some("s3cret".into()))
             .unwrap()
             .is_some());
+        assert!(matches!(
+            HttpSettings::new("0.0.0.0:8000", Some("a;b".into())),
+            Err(HttpError::BadToken)
+        ));
+        assert_eq!(
+            HttpSettings::new("localhost:8001", None)
+                .unwrap()
+                .unwrap()
+                .addr,
+            "127.0.0.1:8001".parse().unwrap()
+        );
         assert!(matches!(
             HttpSettings::new("localhost:99999", None),
             Err(HttpError::BadAddress(_))

@@ -1,7 +1,6 @@
 //! The pages' WebSockets: server → page messages come from the [`Hub`]; page → server
 //! messages are acks (`{"type":"ack","id":N}`), anything else is ignored.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -85,7 +84,7 @@ async fn run(mut socket: WebSocket, hub: Hub, kind: PageKind, service: Option<St
         tokio::select! {
             out = page.outbox.recv() => {
                 let Some(text) = out else { break };
-                if socket.send(Message::Text(text_of(&text).into())).await.is_err() {
+                if socket.send(Message::Text(String::from(&*text).into())).await.is_err() {
                     break;
                 }
             }
@@ -111,8 +110,4 @@ async fn run(mut socket: WebSocket, hub: Hub, kind: PageKind, service: Option<St
     }
     // Dropping the handle disconnects the page: deliveries only it could answer fail now.
     drop(page);
-}
-
-fn text_of(text: &Arc<str>) -> String {
-    String::from(&**text)
 }
