@@ -153,7 +153,7 @@ pub(crate) fn run(
     }
 
     for chunk in stored_victims.chunks(IN_CHUNK) {
-        with_conn!(conn, |c| diesel::update(
+        let n = with_conn!(conn, |c| diesel::update(
             eq::table
                 .filter(eq::id.eq_any(chunk))
                 .filter(eq::status.eq(QueueStatus::Pending))
@@ -164,6 +164,10 @@ pub(crate) fn run(
             eq::updated_at.eq(t),
         ))
         .execute(c))?;
+        if n != chunk.len() {
+            // A worker claimed a victim after it was read: decide again from scratch.
+            return Err(DispatchError::VictimTaken);
+        }
     }
     for chunk in queue_rows.chunks(INSERT_CHUNK) {
         with_conn!(conn, |c| diesel::insert_into(eq::table)

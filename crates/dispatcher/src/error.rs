@@ -11,13 +11,17 @@ pub enum DispatchError {
     /// The database failed (after the transparent retries of deadlocks and lock waits).
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A pending item the batch chose as overflow victim was claimed by a worker before the
+    /// batch could discard it; the batch is rolled back and retried (transient).
+    #[error("an overflow victim was claimed while the batch was applied")]
+    VictimTaken,
     /// A transient conflict persisted through every retry.
     #[error("gave up after {attempts} attempts on a transient conflict: {source}")]
     RetriesExhausted {
         /// Attempts made.
         attempts: u32,
         /// The last conflict.
-        source: DbError,
+        source: Box<DispatchError>,
     },
 }
 
@@ -31,10 +35,13 @@ impl From<DieselError> for DispatchError {
 pub(crate) const MAX_ATTEMPTS: u32 = 8;
 
 /// True for errors after which running the same transaction again can succeed: MySQL/MariaDB
-/// deadlocks (1213) and lock-wait timeouts (1205), which roll the transaction back, and a
-/// unique violation on `live_events` (a concurrent dispatcher stored the same message first;
-/// the retry sees its row and skips the duplicate).
+/// deadlocks (1213) and lock-wait timeouts (1205), which roll the transaction back, a unique
+/// violation on `live_events` (a concurrent dispatcher stored the same message first; the
+/// retry sees its row and skips the duplicate), and a victim claimed meanwhile.
 pub(crate) fn is_transient(e: &DispatchError) -> bool {
+    if matches!(e, DispatchError::VictimTaken) {
+        return true;
+    }
     let DispatchError::Db(DbError::Query(DieselError::DatabaseError(kind, info))) = e else {
         return false;
     };
@@ -61,13 +68,9 @@ pub(crate) fn retry<T>(
         match f() {
             Err(e) if is_transient(&e) => {
                 if attempt >= MAX_ATTEMPTS {
-                    let source = match e {
-                        DispatchError::Db(db) => db,
-                        DispatchError::RetriesExhausted { source, .. } => source,
-                    };
                     return Err(DispatchError::RetriesExhausted {
                         attempts: attempt,
-                        source,
+                        source: Box::new(e),
                     });
                 }
                 tracing::debug!(attempt, error = %e, "transient conflict, retrying the batch");
@@ -110,6 +113,7 @@ mod tests {
         assert!(!is_transient(&db(ForeignKeyViolation, "fk")));
         assert!(!is_transient(&db(Unknown, "Table 'x' doesn't exist")));
         assert!(!is_transient(&DispatchError::from(DieselError::NotFound)));
+        assert!(is_transient(&DispatchError::VictimTaken));
     }
 
     #[test]

@@ -133,26 +133,24 @@ pub(crate) fn pending_count(
 /// The `limit` lowest-priority, oldest pending discardable items of a service with a
 /// priority below `below`: `(priority, id)`, victims first.
 ///
-/// On MySQL/MariaDB they are locked (`FOR UPDATE`): a claimer's `SKIP LOCKED` then passes
-/// them by, so an item chosen as victim cannot be claimed before this batch commits, and one
-/// being claimed right now is waited for and re-read (it is then `processing`, no longer a
-/// candidate).
+/// A plain read, on purpose: locking them here (`FOR UPDATE`) would lock index entries before
+/// rows, whatever index the optimiser picks, while a worker's claim locks rows before changing
+/// their index entries — the two deadlocked. The victims are instead discarded by primary key
+/// with `status = 'pending'` re-checked, and a victim claimed in between fails the batch with
+/// [`DispatchError::VictimTaken`], which is retried.
 pub(crate) fn victim_candidates(
     conn: &mut DbConn,
     service_id: i64,
     below: i32,
     limit: i64,
 ) -> Result<Vec<(i32, i64)>, DispatchError> {
-    let q = eq::table
+    Ok(with_conn!(conn, |c| eq::table
         .filter(eq::service_id.eq(service_id))
         .filter(eq::status.eq(QueueStatus::Pending))
         .filter(eq::priority.lt(below))
         .filter(eq::is_discardable.eq(true))
         .order((eq::priority.asc(), eq::id.asc()))
         .limit(limit)
-        .select((eq::priority, eq::id));
-    Ok(match conn {
-        DbConn::Mysql(c) => q.for_update().load(c)?,
-        DbConn::Sqlite(c) => q.load(c)?,
-    })
+        .select((eq::priority, eq::id))
+        .load(c))?)
 }
