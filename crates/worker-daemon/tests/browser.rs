@@ -233,3 +233,55 @@ fn the_dino_page_acts_and_the_item_completes_only_after_its_ack() {
         assert!(browser.dialogs().is_empty());
     }
 }
+
+#[test]
+fn pages_reconnect_by_themselves_when_the_daemon_restarts() {
+    let mut fx = Fixture::all().remove(0);
+    let id = fx.add_service(
+        "overlays",
+        ServiceKind::Overlays,
+        &[],
+        true,
+        &[(EventType::Comment, 5)],
+    );
+    // A fixed port, so the restarted daemon is where the page left it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut w = fx.spawn_worker("first", &["--http", &addr, "--service", "overlays"]);
+    let base = w.http_base();
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    browser.open(&format!("{base}/overlays"));
+    browser.wait_for(
+        LONG,
+        "the page's WebSocket",
+        "document.body.dataset.connected === 'true'",
+    );
+    w.signal("-KILL");
+    w.wait_exit(LONG);
+    browser.wait_for(
+        LONG,
+        "the page noticed",
+        "document.body.dataset.connected === 'false'",
+    );
+
+    let w = fx.spawn_worker("second", &["--http", &addr, "--service", "overlays"]);
+    w.http_base();
+    browser.wait_for(
+        LONG,
+        "the page reconnected",
+        "document.body.dataset.connected === 'true'",
+    );
+    fx.enqueue_event(EventType::Comment, "Eve", json!({"comment": "back again"}));
+    browser.wait_for(
+        LONG,
+        "the comment after the restart",
+        "[...document.querySelectorAll('#chat li')].some(l => l.textContent.includes('back again'))",
+    );
+    fx.wait(LONG, "delivered", || fx.stats(id).completed == 1);
+}

@@ -263,6 +263,17 @@ fn overlays_complete_when_delivered_and_follow_the_no_page_setting() {
         seen.sort();
         assert_eq!(seen, ["CommentEvent", "GiftEvent"]);
         fx.wait(LONG, "both delivered", || fx.stats(id).completed == 2);
-        drop(w);
+
+        // A connected page does not hold shutdown up.
+        let mut w = w;
+        let started = std::time::Instant::now();
+        w.signal("-TERM");
+        assert_eq!(w.wait_exit(LONG), Some(0), "{}", w.output());
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "shutdown took {:?}",
+            started.elapsed()
+        );
+        drop(page);
     }
 }
