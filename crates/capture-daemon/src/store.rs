@@ -205,10 +205,12 @@ async fn run(
                 attempt = Some((tokio::spawn(job), Instant::now()));
             }
         }
-        if !input_open && attempt.is_none() {
-            if spool.is_empty() {
+        if !input_open {
+            if spool.is_empty() && attempt.is_none() {
                 break;
             }
+            // Out of time: what is left stays in the spool file (an attempt still in flight
+            // may commit or not; the next start commits it again idempotently).
             if drain_deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
@@ -264,7 +266,7 @@ async fn run(
                 spool.persist_all()?;
             }
             () = tokio::time::sleep_until(retry_at), if attempt.is_none() && !spool.is_empty() && Instant::now() < retry_at => {}
-            () = sleep_until_opt(drain_deadline), if !input_open && attempt.is_none() => {}
+            () = sleep_until_opt(drain_deadline), if !input_open => {}
             // Unreachable: with no branch enabled the top of the loop starts an attempt or
             // breaks; looping again is the safe answer anyway.
             else => {}
@@ -301,6 +303,56 @@ async fn sleep_until_opt(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use core_models::{EventType, Streak};
+    use test_support::TestDb;
+
+    fn event(event_type: EventType, msg_id: Option<i64>, streak: Option<Streak>) -> CapturedEvent {
+        CapturedEvent {
+            event_type,
+            msg_id,
+            timestamp: chrono::Utc::now(),
+            user_id: Some("42".into()),
+            user_unique_id: Some("bob".into()),
+            user_nickname: Some("Bob 🌹".into()),
+            streak,
+            data: serde_json::json!({"comment": "hi", "gift": {"name": "Rose"}}),
+        }
+    }
+
+    /// A batch committed twice (unknown outcome, or a spool replayed after kill -9) is stored
+    /// once, synthesised streak ends (no msg_id) included, and counted once.
+    #[test]
+    fn committing_a_batch_twice_stores_it_once() {
+        for db in TestDb::all_migrated() {
+            let mut conn = db.conn();
+            let session = sessions::start(&mut conn, None, "7", "streamer").expect("session");
+            let end = Streak {
+                id: "42-1".into(),
+                status: StreakStatus::End,
+            };
+            let batch = Batch {
+                session_id: session.id,
+                room_id: "7".into(),
+                streamer: "streamer".into(),
+                events: vec![
+                    event(EventType::Comment, Some(1001), None),
+                    event(EventType::Gift, None, Some(end)),
+                ],
+            };
+            let first = commit(&mut conn, &batch).expect("first commit");
+            assert_eq!(first.stored, 2);
+            let again = commit(&mut conn, &batch).expect("second commit");
+            assert_eq!(again.stored, 0, "{:?}", db.backend());
+            let rows: i64 =
+                with_conn!(&mut conn, |c| le::table.count().get_result(c)).expect("count");
+            assert_eq!(rows, 2);
+            let total = sessions::get(&mut conn, session.id)
+                .expect("get")
+                .total_events;
+            assert_eq!(total, 2, "total_events counts what was stored");
+        }
+    }
 
     #[test]
     fn retry_delay_grows_and_caps() {

@@ -200,3 +200,60 @@ fn kill_9_then_restart_aborts_the_old_session_and_drains_the_spool() {
         });
     }
 }
+
+#[test]
+fn sigterm_during_an_outage_keeps_the_spool_for_the_next_start() {
+    for db in TestDb::all_migrated() {
+        runtime().block_on(async {
+            let (mut outage, url) = Outage::for_db(&db).await;
+            let spool = tempfile::tempdir().expect("spool dir");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            let mut args = daemon_args(&url, &sim, spool.path());
+            args.extend(["--drain-timeout".into(), "2".into()]);
+            let mut first = Daemon::spawn(&refs(&args), &[]);
+            sim.push(comment("before"));
+            wait_comments(db.db_url(), 2).await;
+
+            outage.begin();
+            sim.push(comment("stuck in the spool"));
+            let path = spool_file(spool.path(), &sim);
+            wait_for(
+                "the comment in the spool file",
+                WAIT,
+                || {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    async move { text.contains("stuck in the spool") }
+                },
+                || first.describe(),
+            )
+            .await;
+            first.signal("-TERM");
+            let status = first.wait(WAIT).await;
+            assert_eq!(status.code(), Some(1), "{}", first.describe());
+            let err = first.stderr();
+            assert!(
+                err.contains("kept in") && err.contains("next start"),
+                "{err}"
+            );
+            outage.end();
+
+            let mut second = Daemon::spawn(&refs(&args), &[]);
+            wait_comments(db.db_url(), 3).await;
+            sim.push(Step::End);
+            assert!(second.wait(WAIT).await.success(), "{}", second.describe());
+            let rows = events(db.db_url()).await;
+            assert_eq!(
+                comments(&rows),
+                vec!["first! 🥇", "before", "stuck in the spool"]
+            );
+            let all = sessions(db.db_url()).await;
+            assert_eq!(all.len(), 2);
+            assert_eq!(all[0].status, SessionStatus::Aborted);
+            assert_eq!(all[0].total_events, 3);
+            assert_eq!(all[1].status, SessionStatus::Completed);
+            sim.shutdown().await;
+        });
+    }
+}
