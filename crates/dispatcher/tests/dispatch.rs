@@ -561,3 +561,62 @@ fn lock_wait_timeouts_are_retried() {
     assert_eq!(r.services[&svc].enqueued, 1);
     assert_eq!(queue(&mut conn, svc).len(), 1);
 }
+
+/// A victim claimed by a worker between the batch's read and its discard (MariaDB): the
+/// batch notices (the discard re-checks `pending`), is retried, and decides again on the
+/// queue as it now is.
+#[test]
+fn a_victim_claimed_meanwhile_is_not_discarded() {
+    use diesel::connection::SimpleConnection;
+    let Some(db) = TestDb::mysql() else {
+        return;
+    };
+    let mut conn = db.conn();
+    conn.run_migrations().unwrap();
+    let svc = service(
+        &mut conn,
+        "s",
+        2,
+        &[(EventType::Like, 2, true), (EventType::Gift, 10, false)],
+    );
+    let ctx = session(&mut conn, "r");
+    dispatch(
+        &mut conn,
+        &ctx,
+        &[
+            event(EventType::Like, Some(1)),
+            event(EventType::Like, Some(2)),
+        ],
+    )
+    .unwrap();
+    let first = queue(&mut conn, svc)[0].id;
+    // A worker's claim of the oldest like, not committed yet.
+    let mut worker = db.conn();
+    let DbConn::Mysql(w) = &mut worker else {
+        unreachable!()
+    };
+    w.batch_execute(&format!(
+        "START TRANSACTION; UPDATE event_queue SET status = 'processing', locked_by = 'w', \
+         attempts = 1 WHERE id = {first};"
+    ))
+    .unwrap();
+    let commit = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        if let DbConn::Mysql(w) = &mut worker {
+            w.batch_execute("COMMIT").unwrap();
+        }
+    });
+    let r = dispatch(&mut conn, &ctx, &[event(EventType::Gift, Some(3))]).unwrap();
+    commit.join().unwrap();
+    let sr = &r.services[&svc];
+    // Retried after the claim: one like pending, so there was room (rule 1), no victim.
+    assert_eq!((sr.enqueued, sr.discarded_victim, sr.overflow), (1, 0, 0));
+    assert_eq!(
+        statuses(&mut conn, svc),
+        vec![
+            (2, QueueStatus::Processing),
+            (2, QueueStatus::Pending),
+            (10, QueueStatus::Pending)
+        ]
+    );
+}
