@@ -421,16 +421,45 @@ fn concurrent_dispatchers_respect_the_limit() {
         ],
     );
     let ctx = session(&mut conn, "r");
+    // While they run, sample the queue: discardable items are only ever admitted below the
+    // limit (rules 1 and 2), so with no workers at most 100 of them are pending at any
+    // moment; a race between dispatchers would show up as 101 or more.
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (url, running) = (db.db_url().clone(), running.clone());
+        std::thread::spawn(move || {
+            let mut conn = DbConn::establish(&url).unwrap();
+            let mut samples = 0;
+            let mut worst = 0;
+            while running.load(std::sync::atomic::Ordering::SeqCst) {
+                let n: i64 = with_conn!(&mut conn, |c| eq::table
+                    .filter(eq::service_id.eq(svc))
+                    .filter(eq::status.eq(QueueStatus::Pending))
+                    .filter(eq::is_discardable.eq(true))
+                    .count()
+                    .get_result(c))
+                .unwrap();
+                worst = worst.max(n);
+                samples += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            (samples, worst)
+        })
+    };
+    // All four send each of their batches at the same moment, so they really compete.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let url = db.db_url().clone();
             let ctx = ctx.clone();
+            let barrier = barrier.clone();
             std::thread::spawn(move || {
                 let mut conn = DbConn::establish(&url).unwrap();
                 let mut rng = StdRng::seed_from_u64(t);
                 let mut total = DispatchReport::default();
                 let mut gifts = Vec::new();
                 for b in 0..40 {
+                    barrier.wait();
                     let evs: Vec<_> = (0..20)
                         .map(|i| {
                             let ty = match rng.random_range(0..10) {
@@ -459,6 +488,10 @@ fn concurrent_dispatchers_respect_the_limit() {
         total.merge(&r);
         gifts.extend(g);
     }
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (samples, worst) = sampler.join().unwrap();
+    assert!(worst <= 100, "{worst} discardable items pending at once");
+    assert!(samples > 10, "the sampler ran ({samples} samples)");
     let sr = &total.services[&svc];
     let items = queue(&mut conn, svc);
     let pending = items
@@ -484,7 +517,10 @@ fn concurrent_dispatchers_respect_the_limit() {
     .unwrap();
     assert_eq!(gift_rows.len(), gifts.len());
     assert!(gift_rows.iter().all(|(_, s)| *s == QueueStatus::Pending));
-    println!("concurrent: {sr:?}, gifts {}", gifts.len());
+    println!(
+        "concurrent: {sr:?}, gifts {}, {samples} samples, worst {worst} discardable pending",
+        gifts.len()
+    );
 }
 
 /// Two dispatchers storing the same messages at once (two capture daemons on one room):
