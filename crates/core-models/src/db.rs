@@ -168,6 +168,36 @@ impl DbUrl {
         self.backend
     }
 
+    /// For MySQL, the same server and credentials with another database; `None` for SQLite.
+    pub fn with_database(&self, name: &str) -> Option<DbUrl> {
+        if self.backend != Backend::Mysql {
+            return None;
+        }
+        let url = &self.target;
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (url.as_str(), None),
+        };
+        let scheme_end = base.find("://").map_or(0, |i| i + 3);
+        let server = match base[scheme_end..].find('/') {
+            Some(i) => &base[..scheme_end + i],
+            None => base,
+        };
+        let target = match query {
+            Some(q) => format!("{server}/{name}?{q}"),
+            None => format!("{server}/{name}"),
+        };
+        Some(DbUrl {
+            backend: Backend::Mysql,
+            target,
+        })
+    }
+
+    /// The URL to hand to another process (`--database-url`), password included.
+    pub fn as_arg(&self) -> &str {
+        &self.target
+    }
+
     /// The URL or path, with any password replaced by `****`: safe to print and log.
     pub fn masked(&self) -> String {
         match self.backend {
@@ -595,6 +625,12 @@ mod tests {
         assert_eq!(my.backend(), Backend::Mysql);
         assert_eq!(my.masked(), "mysql://u:****@localhost:3306/db");
         assert!(!format!("{my:?}").contains("pw"));
+
+        let other = my.with_database("scratch").unwrap();
+        assert_eq!(other.masked(), "mysql://u:****@localhost:3306/scratch");
+        let q = DbUrl::resolve(Some("mysql://h/a?ssl-mode=disabled")).unwrap();
+        assert_eq!(q.with_database("x").unwrap().as_arg(), "mysql://h/x?ssl-mode=disabled");
+        assert!(default.with_database("x").is_none());
 
         for bad in ["postgres://x/y", "mysql://u:pw@localhost:3306"] {
             let err = DbUrl::resolve(Some(bad)).unwrap_err().to_string();

@@ -56,6 +56,27 @@ pub enum Command {
     /// Inspect capture sessions.
     #[command(subcommand)]
     Session(SessionCommand),
+
+    /// Measure the pipeline on this machine (in scratch databases, never yours).
+    ///
+    /// With no --database-url: a temporary SQLite file. With a MySQL URL: a scratch database
+    /// created on that server (the user needs CREATE DATABASE) and dropped afterwards.
+    /// Build with --release for meaningful figures.
+    ///
+    /// Example: cargo run --release -p ctl -- bench
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Events per ingest run.
+    #[arg(long, default_value_t = 50_000)]
+    pub events: usize,
+    /// Events per captured frame (one transaction each).
+    #[arg(long, default_value_t = 10)]
+    pub per_frame: usize,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// `--json` for commands that print data.

@@ -54,7 +54,11 @@ impl TestDb {
             ))
             .expect("create test database");
         }
-        let url = replace_database(&server_url, &name);
+        let url = server
+            .with_database(&name)
+            .expect("a MySQL URL")
+            .as_arg()
+            .to_owned();
         Some(TestDb {
             db_url: DbUrl::resolve(Some(&url)).expect("mysql url"),
             url,
@@ -108,38 +112,5 @@ impl Drop for TestDb {
                 }
             }
         }
-    }
-}
-
-/// Replaces the database part of a `mysql://…/db?params` URL.
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn replaces_database() {
-        assert_eq!(
-            super::replace_database("mysql://root@127.0.0.1:3306/test", "x"),
-            "mysql://root@127.0.0.1:3306/x"
-        );
-        assert_eq!(
-            super::replace_database("mysql://u:p@h/a?ssl-mode=disabled", "x"),
-            "mysql://u:p@h/x?ssl-mode=disabled"
-        );
-        assert_eq!(super::replace_database("mysql://h", "x"), "mysql://h/x");
     }
 }

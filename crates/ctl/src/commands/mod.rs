@@ -1,5 +1,6 @@
 //! One module per command group; `run` opens the database and hands over.
 
+mod bench;
 mod config;
 mod event_config;
 mod migrate;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => config::run(&mut open(&url)?, cmd),
         Command::Queue(cmd) => queue::run(&mut open(&url)?, cmd),
         Command::Session(cmd) => session::run(&mut open(&url)?, cmd),
+        Command::Bench(args) => bench::run(&url, args),
     }
 }
 

@@ -1,0 +1,119 @@
+//! `ctl bench`: the performance figures of DESIGN §9, measured on this machine.
+//!
+//! Every part runs in its own scratch database (see [`scratch`]), never in the user's.
+
+mod ingest;
+mod scratch;
+
+use core_models::DbUrl;
+use dispatcher::workload;
+use serde::Serialize;
+
+use crate::cli::BenchArgs;
+use crate::output::{self, Table};
+use ingest::IngestResult;
+use scratch::Scratch;
+
+/// Everything one `ctl bench` run measured.
+#[derive(Debug, Serialize)]
+struct Report {
+    database: String,
+    machine: String,
+    events: usize,
+    per_frame: usize,
+    ingest_unbounded: IngestResult,
+    ingest_original_limits: IngestResult,
+    plain_inserts: IngestResult,
+    ingest_percent_of_plain: f64,
+}
+
+pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
+    let events = workload::burst(args.events, workload::OVERLOAD_MIX, 42, 1);
+    let per_frame = args.per_frame.max(1);
+    let say = |what: &str| {
+        if !args.output.json {
+            eprintln!("… {what}");
+        }
+    };
+
+    say("ingest with room for everything");
+    let unbounded = ingest::dispatch_run(
+        &Scratch::new(url, "ingest")?,
+        &events,
+        per_frame,
+        Some(10_000_000),
+    )?;
+    say("ingest with the original's queue sizes (50/100)");
+    let original = ingest::dispatch_run(&Scratch::new(url, "limits")?, &events, per_frame, None)?;
+    say("the same rows with plain multi-row INSERTs");
+    let plain = ingest::raw_run(&Scratch::new(url, "plain")?, &events, per_frame)?;
+
+    let report = Report {
+        database: match url.backend() {
+            core_models::Backend::Sqlite => "SQLite (temporary file)".into(),
+            core_models::Backend::Mysql => {
+                format!("MySQL/MariaDB at {} (scratch database)", url.masked())
+            }
+        },
+        machine: machine(),
+        events: args.events,
+        per_frame,
+        ingest_percent_of_plain: 100.0 * unbounded.events_per_sec / plain.events_per_sec.max(1e-9),
+        ingest_unbounded: unbounded,
+        ingest_original_limits: original,
+        plain_inserts: plain,
+    };
+    if args.output.json {
+        return output::json(&report);
+    }
+    println!("{} · {}", report.database, report.machine);
+    println!(
+        "{} events of the overload mix, {} per frame (one transaction per frame)",
+        report.events, per_frame
+    );
+    let mut t = Table::new(&["MEASURE", "RESULT", "DETAIL"]);
+    let ingest_row = |name: &str, r: &IngestResult| {
+        vec![
+            name.to_owned(),
+            format!("{:.0} events/s", r.events_per_sec),
+            format!(
+                "{} queue rows, {} discarded, {} overflow, {:.2} s",
+                r.queue_rows, r.discarded, r.overflow, r.seconds
+            ),
+        ]
+    };
+    t.row(ingest_row(
+        "ingest, queues unbounded",
+        &report.ingest_unbounded,
+    ));
+    t.row(ingest_row(
+        "ingest, original limits 50/100",
+        &report.ingest_original_limits,
+    ));
+    t.row(ingest_row(
+        "plain multi-row INSERTs (limit)",
+        &report.plain_inserts,
+    ));
+    t.row(vec![
+        "ingest as % of the limit".into(),
+        format!("{:.0} %", report.ingest_percent_of_plain),
+        String::new(),
+    ]);
+    t.print("");
+    Ok(())
+}
+
+/// CPU model and count, for the report's context.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    format!("{cpus} CPU(s), {model}")
+}

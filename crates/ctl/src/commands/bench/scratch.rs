@@ -1,0 +1,73 @@
+//! The benchmark's own database, so it never touches a user's data: a temporary SQLite file,
+//! or a fresh database on the given MySQL server, dropped afterwards.
+
+use anyhow::Context;
+use core_models::{seed, Backend, DbConn, DbUrl};
+use diesel::connection::SimpleConnection;
+
+/// A migrated, seeded scratch database; removed on drop.
+pub struct Scratch {
+    pub url: DbUrl,
+    server: Option<(DbUrl, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Scratch {
+    /// A fresh database next to `base` (the user's URL; `None` is the SQLite default).
+    pub fn new(base: &DbUrl, label: &str) -> anyhow::Result<Scratch> {
+        let scratch = match base.backend() {
+            Backend::Sqlite => {
+                let dir = tempfile::Builder::new()
+                    .prefix("tiklive-bench-")
+                    .tempdir()
+                    .context("cannot create a temporary directory")?;
+                let path = dir.path().join(format!("{label}.sqlite3"));
+                Scratch {
+                    url: DbUrl::resolve(Some(&path.display().to_string()))?,
+                    server: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Mysql => {
+                let name = format!("tiklive_bench_{}_{label}", std::process::id());
+                let mut admin = DbConn::establish(base)?;
+                if let DbConn::Mysql(c) = &mut admin {
+                    c.batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS `{name}`; \
+                         CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    ))
+                    .with_context(|| {
+                        format!(
+                            "the benchmark works in a scratch database it creates and drops; {} may not CREATE DATABASE",
+                            base.masked()
+                        )
+                    })?;
+                }
+                Scratch {
+                    url: base.with_database(&name).context("not a MySQL URL")?,
+                    server: Some((base.clone(), name)),
+                    _dir: None,
+                }
+            }
+        };
+        let mut conn = scratch.conn()?;
+        conn.run_migrations().map_err(anyhow::Error::msg)?;
+        seed::populate_initial_data(&mut conn)?;
+        Ok(scratch)
+    }
+
+    /// A new connection.
+    pub fn conn(&self) -> anyhow::Result<DbConn> {
+        Ok(DbConn::establish(&self.url)?)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.server {
+            if let Ok(DbConn::Mysql(mut c)) = DbConn::establish(server) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`"));
+            }
+        }
+    }
+}
