@@ -263,8 +263,9 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
                 }
             }
             ClientEvent::StreamEnded => {
+                // The LiveEndEvent's own line already told the streamer.
                 ended = true;
-                console.status("🏁 the LIVE ended");
+                console.detail("   [status] stream ended");
             }
         }
     }

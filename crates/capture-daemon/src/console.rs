@@ -96,11 +96,16 @@ pub fn event_line(event: &CapturedEvent) -> String {
                 .unwrap_or("a gift");
             let count = num(d, "repeat_count").max(1);
             let total = num(d, "streak_total_count").max(count);
-            let icon = match event.streak.as_ref().map(|s| s.status) {
-                Some(StreakStatus::Start | StreakStatus::Continue) => "🔄",
-                _ => "🎁",
-            };
-            format!("{icon} {user} sent {name} x{count} (streak total {total})")
+            match event.streak.as_ref().map(|s| s.status) {
+                Some(StreakStatus::Start | StreakStatus::Continue) => {
+                    format!("🔄 {user} sent {name} x{count} (streak total {total})")
+                }
+                Some(StreakStatus::End) => {
+                    format!("🎁 {user} sent {name} x{count} (streak total {total})")
+                }
+                // A gift that is not part of a combo has no streak to total.
+                None => format!("🎁 {user} sent {name} x{count}"),
+            }
         }
         EventType::Like => format!(
             "❤️ {user} liked x{} (total likes {})",
@@ -163,6 +168,9 @@ mod tests {
             status: StreakStatus::Continue,
         });
         assert!(event_line(&gift).starts_with("🔄 bob sent Rose x5"));
+        gift.streak = None;
+        gift.data["repeat_count"] = 1.into();
+        assert_eq!(event_line(&gift), "🎁 bob sent Rose x1");
         assert_eq!(
             event_line(&event(
                 EventType::Like,

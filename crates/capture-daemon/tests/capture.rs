@@ -455,8 +455,10 @@ async fn exit_codes_and_messages() {
 
     // Wrong API key → 6, and the key never shows.
     sim.set_lookup(webcast::simulator::LookupMode::Live);
+    let mut verbose = lookup(sim.username());
+    verbose.push("--verbose".into());
     let mut d = Daemon::spawn(
-        &refs(&lookup(sim.username())),
+        &refs(&verbose),
         &[("WEBCAST_SIGN_API_KEY", "wrong-key-123")],
     );
     assert_eq!(d.wait(WAIT).await.code(), Some(6), "{}", d.describe());
