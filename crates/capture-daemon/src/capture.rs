@@ -60,6 +60,14 @@ impl Shutdown {
     }
 }
 
+/// A small stable hash (32-bit FNV-1a): the same URL gives the same spool name across runs
+/// and builds, unlike `DefaultHasher`.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 fn parse_url(flag: &str, value: &str) -> Result<Url, Fatal> {
     Url::parse(value.trim())
         .map_err(|e| Fatal::Usage(format!("{flag} '{value}' is not a URL: {e}")))
@@ -139,7 +147,12 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
 
     // The spool: leftovers of a killed run are stored before anything new.
     let spool_dir: PathBuf = args.spool_dir.clone().unwrap_or_else(|| url.data_dir());
-    let spool_path = spool_dir.join(format!("capture-spool-{streamer}.jsonl"));
+    // Named for the streamer and the database, so a spool is only ever stored into the
+    // database its session rows live in (MySQL users share ./data across databases).
+    let spool_path = spool_dir.join(format!(
+        "capture-spool-{streamer}-{:08x}.jsonl",
+        fnv1a(&masked)
+    ));
     let spool = Spool::open(&spool_path, args.spool_memory_events)
         .map_err(|e| Fatal::Other(e.to_string()))?;
     let drain_timeout = Duration::from_secs(args.drain_timeout);

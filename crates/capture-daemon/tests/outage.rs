@@ -23,8 +23,22 @@ fn comment(text: &str) -> Step {
     }
 }
 
+/// The daemon's spool file in `dir` (`capture-spool-<streamer>-<db hash>.jsonl`), once it
+/// exists.
 fn spool_file(dir: &std::path::Path, sim: &webcast::SimulatorHandle) -> std::path::PathBuf {
-    dir.join(format!("capture-spool-{}.jsonl", sim.username()))
+    let prefix = format!("capture-spool-{}-", sim.username());
+    std::fs::read_dir(dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".jsonl"))
+        })
+        .unwrap_or_else(|| dir.join("no-spool-yet"))
 }
 
 async fn wait_comments(url: &core_models::DbUrl, n: usize) {
