@@ -194,6 +194,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
             .as_deref()
             .unwrap_or(webcast::client::DEFAULT_SIGN_SERVER)
     ));
+    let counters = client.counters();
     let (mut events, client_task) = client.spawn(64, shutdown.clone().wait());
 
     let mut live: Option<LiveSession> = None;
@@ -311,6 +312,21 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
         .await
         .map_err(|e| Fatal::Other(format!("store task failed: {e}")))?
         .map_err(|e| Fatal::Other(e.to_string()))?;
+    {
+        use webcast::client::ClientCounters as C;
+        console.detail(format!(
+            "   protocol: {} connection(s), {} frame(s) ({} unreadable), {} message(s) skipped, {} ack(s), {} heartbeat(s), {} event(s); store: {} batch(es), {} outage(s)",
+            C::get(&counters.connections),
+            C::get(&counters.frames),
+            C::get(&counters.bad_frames),
+            C::get(&counters.skipped_messages),
+            C::get(&counters.acks),
+            C::get(&counters.heartbeats),
+            C::get(&counters.events),
+            stats.batches.load(Ordering::Relaxed),
+            stats.outages.load(Ordering::Relaxed),
+        ));
+    }
     let stored = stats.stored.load(Ordering::Relaxed);
     let duplicates = stats.duplicates.load(Ordering::Relaxed);
 

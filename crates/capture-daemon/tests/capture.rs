@@ -227,7 +227,8 @@ fn duplicates_and_dropped_connections_store_everything_once() {
             let sim = Simulator::start(SimulatorConfig::default())
                 .await
                 .expect("sim");
-            let args = daemon_args(db.url(), &sim, spool.path());
+            let mut args = daemon_args(db.url(), &sim, spool.path());
+            args.push("--verbose".into());
             let mut daemon = Daemon::spawn(&refs(&args), &[]);
             let mut steps = Vec::new();
             let mut expected = vec!["first! 🥇".to_owned()];
@@ -259,6 +260,16 @@ fn duplicates_and_dropped_connections_store_everything_once() {
                 "{}",
                 sim.duties().summary()
             );
+            let out = daemon.stdout();
+            assert!(out.contains("✅ reconnected"), "{out}");
+            assert!(
+                out.contains("   ↳ stored"),
+                "--verbose shows store outcomes: {out}"
+            );
+            assert!(
+                out.contains("protocol: "),
+                "--verbose shows counters: {out}"
+            );
             let all = sessions(db.db_url()).await;
             assert_eq!(all.len(), 1, "reconnects keep the session");
             assert_eq!(all[0].status, SessionStatus::Completed);
@@ -276,7 +287,8 @@ fn sigterm_completes_the_session() {
             let sim = Simulator::start(SimulatorConfig::default())
                 .await
                 .expect("sim");
-            let args = daemon_args(db.url(), &sim, spool.path());
+            let mut args = daemon_args(db.url(), &sim, spool.path());
+            args.push("--quiet".into());
             let mut daemon = Daemon::spawn(&refs(&args), &[]);
             sim.push(comment("alice", "before the signal"));
             let url = db.db_url().clone();
@@ -292,6 +304,7 @@ fn sigterm_completes_the_session() {
             assert_eq!(all.len(), 1);
             assert_eq!(all[0].status, SessionStatus::Completed);
             assert_eq!(all[0].total_events, 2);
+            assert_eq!(daemon.stdout(), "", "--quiet prints nothing");
             sim.shutdown().await;
         });
     }
