@@ -45,6 +45,11 @@ impl Shutdown {
         Ok(Shutdown { rx })
     }
 
+    /// A signal driven by the embedding program instead of Ctrl+C (it sends `true` to stop).
+    pub fn from_receiver(rx: watch::Receiver<bool>) -> Shutdown {
+        Shutdown { rx }
+    }
+
     /// Completes when the signal came.
     pub async fn wait(mut self) {
         while !*self.rx.borrow_and_update() {

@@ -32,15 +32,7 @@
 //! `DATABASE_URL`, `WEBCAST_SIGN_SERVER_URL`, `WEBCAST_SIGN_API_KEY` (never printed),
 //! `WEBCAST_TIKTOK_BASE_URL`, `CAPTURE_SPOOL_DIR`, `CAPTURE_LOG` (tracing filter).
 
-mod capture;
-mod cli;
-mod console;
-mod error;
-mod record;
-mod session;
-mod spool;
-mod store;
-
+use capture_daemon::{capture, cli, error};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -75,6 +67,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not in log files or a supervisor's journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let result = tokio::runtime::Builder::new_multi_thread()
