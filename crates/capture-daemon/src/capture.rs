@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use core_models::{config_store, Db, DbUrl, LiveSession, PoolOptions, SessionStatus};
-use tokio::sync::watch;
+use core_models::{
+    config_store, CapturedEvent, Db, DbUrl, LiveSession, PoolOptions, SessionStatus,
+};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use url::Url;
 use webcast::client::Backoff;
@@ -54,8 +56,9 @@ impl Shutdown {
     pub async fn wait(mut self) {
         while !*self.rx.borrow_and_update() {
             if self.rx.changed().await.is_err() {
-                // The handler lives for the whole process; treat its loss as "never".
-                std::future::pending::<()>().await;
+                // The Ctrl+C handler holds its sender for the whole process; an embedding
+                // program that drops its sender is gone, so stop.
+                return;
             }
         }
     }
@@ -65,32 +68,30 @@ impl Shutdown {
     }
 }
 
-/// A small stable hash (32-bit FNV-1a): the same URL gives the same spool name across runs
-/// and builds, unlike `DefaultHasher`.
-fn fnv1a(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
-
 fn parse_url(flag: &str, value: &str) -> Result<Url, Fatal> {
     Url::parse(value.trim())
         .map_err(|e| Fatal::Usage(format!("{flag} '{value}' is not a URL: {e}")))
 }
 
-/// Runs the capture until the LIVE ends, a signal arrives or a fatal error happens.
-pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
-    let console = Console::new(if args.quiet {
-        Verbosity::Quiet
-    } else if args.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    });
+/// The endpoints given on the command line, checked before anything else is touched.
+struct Endpoints {
+    sign_server: Option<Url>,
+    tiktok_web: Option<Url>,
+}
 
-    // The database first: nothing can be captured without it at start.
-    let url =
-        DbUrl::resolve(args.database_url.as_deref()).map_err(|e| Fatal::Usage(e.to_string()))?;
+impl Endpoints {
+    fn parse(args: &Args) -> Result<Endpoints, Fatal> {
+        let parse =
+            |flag: &str, v: &Option<String>| v.as_deref().map(|v| parse_url(flag, v)).transpose();
+        Ok(Endpoints {
+            sign_server: parse("--sign-server-url", &args.sign_server_url)?,
+            tiktok_web: parse("--tiktok-base-url", &args.tiktok_base_url)?,
+        })
+    }
+}
+
+/// Connects (failing fast with the masked URL) and refuses an unmigrated database.
+async fn open_database(url: &DbUrl) -> Result<Db, Fatal> {
     let masked = url.masked();
     let db = {
         let url = url.clone();
@@ -120,8 +121,11 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
             pending.len()
         )));
     }
+    Ok(db)
+}
 
-    // The streamer: the flag, else Config tiktok_user.
+/// The streamer: `--username`, else Config `tiktok_user`; normalised.
+async fn resolve_streamer(db: &Db, args: &Args, masked: &str) -> Result<String, Fatal> {
     let configured = db
         .run(|conn| config_store::get(conn, config_store::TIKTOK_USER))
         .await
@@ -138,9 +142,53 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
             "no TikTok username: pass --username NAME or set tiktok_user (`ctl config set tiktok_user NAME`)".into(),
         ));
     };
-    let streamer =
-        webcast::room::normalize_username(&given).map_err(|e| Fatal::Usage(e.to_string()))?;
+    webcast::room::normalize_username(&given).map_err(|e| Fatal::Usage(e.to_string()))
+}
 
+/// A small stable hash (32-bit FNV-1a): the same URL gives the same spool name across runs
+/// and builds, unlike `DefaultHasher`.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn client_config(args: &Args, endpoints: Endpoints, streamer: &str, record: bool) -> ClientConfig {
+    let mut config = ClientConfig::new(streamer);
+    if let Some(sign) = endpoints.sign_server {
+        config.sign_server_url = sign;
+    }
+    if let Some(web) = endpoints.tiktok_web {
+        config.web_base = web.clone();
+        config.api_base = web;
+    }
+    config.room_id = args.room_id;
+    config.emit_raw_frames = record;
+    config.max_attempts = (args.max_attempts > 0).then_some(args.max_attempts);
+    config.backoff = Backoff {
+        initial: Duration::from_millis(args.reconnect_delay_ms.max(1)),
+        max: Backoff::default().max,
+    };
+    config
+}
+
+/// Runs the capture until the LIVE ends, a signal arrives or a fatal error happens.
+pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
+    let console = Console::new(if args.quiet {
+        Verbosity::Quiet
+    } else if args.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    });
+    let endpoints = Endpoints::parse(&args)?;
+
+    // The database first: nothing can be captured without it at start.
+    let url =
+        DbUrl::resolve(args.database_url.as_deref()).map_err(|e| Fatal::Usage(e.to_string()))?;
+    let masked = url.masked();
+    let db = open_database(&url).await?;
+    let streamer = resolve_streamer(&db, &args, &masked).await?;
     let orphans = session::abort_orphans(&db, &streamer)
         .await
         .map_err(|e| Fatal::Database(format!("cannot update sessions in {masked}: {e}")))?;
@@ -150,10 +198,10 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
         ));
     }
 
-    // The spool: leftovers of a killed run are stored before anything new.
+    // The spool: leftovers of a killed run are stored before anything new. Named for the
+    // streamer and the database, so a spool is only ever stored into the database its
+    // session rows live in (MySQL users share ./data across databases).
     let spool_dir: PathBuf = args.spool_dir.clone().unwrap_or_else(|| url.data_dir());
-    // Named for the streamer and the database, so a spool is only ever stored into the
-    // database its session rows live in (MySQL users share ./data across databases).
     let spool_path = spool_dir.join(format!(
         "capture-spool-{streamer}-{:08x}.jsonl",
         fnv1a(&masked)
@@ -170,128 +218,41 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
             ..StoreConfig::default()
         },
     );
-
     let recorder = match &args.record {
         Some(path) => Some(RecordTask::start(path).map_err(|e| Fatal::Other(e.to_string()))?),
         None => None,
     };
 
-    let mut config = ClientConfig::new(streamer.clone());
-    if let Some(sign) = &args.sign_server_url {
-        config.sign_server_url = parse_url("--sign-server-url", sign)?;
-    }
-    if let Some(web) = &args.tiktok_base_url {
-        let web = parse_url("--tiktok-base-url", web)?;
-        config.web_base = web.clone();
-        config.api_base = web;
-    }
-    config.room_id = args.room_id;
-    config.emit_raw_frames = recorder.is_some();
-    config.max_attempts = (args.max_attempts > 0).then_some(args.max_attempts);
-    config.backoff = Backoff {
-        initial: Duration::from_millis(args.reconnect_delay_ms.max(1)),
-        max: Backoff::default().max,
-    };
-    let client = Client::new(config).map_err(|e| Fatal::Other(e.to_string()))?;
+    let config = client_config(&args, endpoints, &streamer, recorder.is_some());
     console.status(format!(
         "🔌 connecting to @{streamer}'s LIVE (sign server {}) …",
-        args.sign_server_url
-            .as_deref()
-            .unwrap_or(webcast::client::DEFAULT_SIGN_SERVER)
+        config.sign_server_url.as_str().trim_end_matches('/')
     ));
+    let client = Client::new(config).map_err(|e| Fatal::Other(e.to_string()))?;
     let counters = client.counters();
-    let (mut events, client_task) = client.spawn(64, shutdown.clone().wait());
+    let (events, client_task) = client.spawn(64, shutdown.clone().wait());
 
-    let mut live: Option<LiveSession> = None;
-    let mut ended = false;
-    let mut rejected = false;
-    let mut fatal: Option<Fatal> = None;
-    while let Some(event) = events.recv().await {
-        match event {
-            ClientEvent::Status(status) => {
-                match &status {
-                    ConnectionStatus::RoomResolved { room_id } if live.is_none() => {
-                        match session::start(&db, args.session_name.as_deref(), *room_id, &streamer)
-                            .await
-                        {
-                            Ok(s) => {
-                                console.status(format!(
-                                    "🎬 session {} started for @{streamer} (room {room_id})",
-                                    s.id
-                                ));
-                                live = Some(s);
-                            }
-                            Err(e) => {
-                                fatal = Some(Fatal::Database(format!(
-                                    "cannot start the session in {masked}: {e}"
-                                )));
-                                break;
-                            }
-                        }
-                    }
-                    ConnectionStatus::Connected { connection, .. } => {
-                        rejected = false;
-                        if *connection == 1 {
-                            console.status(format!("✅ connected to @{streamer}'s LIVE"));
-                        } else {
-                            console.status(format!(
-                                "✅ reconnected (connection {connection}), same session"
-                            ));
-                        }
-                    }
-                    ConnectionStatus::Rejected { status, message } => {
-                        rejected = true;
-                        console.status(format!(
-                            "⛔ TikTok refused the connection: {status} {message}"
-                        ));
-                    }
-                    ConnectionStatus::Disconnected { reason } => {
-                        console.status(format!("⚠️ disconnected: {reason}"));
-                    }
-                    ConnectionStatus::Retrying { after } => {
-                        console.detail(format!("   retrying in {:.1}s", after.as_secs_f64()));
-                    }
-                    _ => {}
-                }
-                console.detail(format!("   [status] {status:?}"));
-            }
-            ClientEvent::Events(batch) => {
-                console.events(&batch);
-                let Some(s) = &live else {
-                    // Events never come before the room is resolved; be safe anyway.
-                    tracing::warn!(
-                        n = batch.len(),
-                        "events before the session started; dropped"
-                    );
-                    continue;
-                };
-                let batch = Batch {
-                    session_id: s.id,
-                    room_id: s.room_id.clone(),
-                    streamer: s.streamer_unique_id.clone(),
-                    events: batch,
-                };
-                if store.tx.send(batch).await.is_err() {
-                    fatal = Some(Fatal::Other("the store stopped unexpectedly".into()));
-                    break;
-                }
-            }
-            ClientEvent::RawFrame(frame) => {
-                if let Some(r) = &recorder {
-                    r.frame(frame);
-                }
-            }
-            ClientEvent::StreamEnded => {
-                // The LiveEndEvent's own line already told the streamer.
-                ended = true;
-                console.detail("   [status] stream ended");
-            }
-        }
-    }
-    // Leaving the loop early (a fatal error here) must not wait for a client sleeping in
-    // its reconnect backoff.
-    drop(events);
-    let fatal = match fatal {
+    let mut capture = Capture {
+        db: &db,
+        console,
+        streamer: &streamer,
+        masked: &masked,
+        session_name: args.session_name.as_deref(),
+        store: &store.tx,
+        recorder: recorder.as_ref(),
+        live: None,
+        ended: false,
+        rejected: false,
+    };
+    let early = capture.pump(events).await;
+    let Capture {
+        live,
+        ended,
+        rejected,
+        ..
+    } = capture;
+    let fatal = match early {
+        // Leaving early must not wait for a client sleeping in its reconnect backoff.
         Some(f) => {
             client_task.abort();
             Some(f)
@@ -332,9 +293,15 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
             stats.outages.load(Ordering::Relaxed),
         ));
     }
-    let stored = stats.stored.load(Ordering::Relaxed);
-    let duplicates = stats.duplicates.load(Ordering::Relaxed);
-
+    if outcome.left_batches > 0 {
+        // The session stays active: the next start aborts it and stores the spool.
+        return Err(Fatal::Other(format!(
+            "the database is still unavailable: {} event(s) in {} batch(es) kept in {}; they are stored at the next start",
+            outcome.left_events,
+            outcome.left_batches,
+            spool_path.display()
+        )));
+    }
     if let Some(s) = &live {
         let (status, notes) = match &fatal {
             None if ended => (SessionStatus::Completed, "the LIVE ended".to_owned()),
@@ -344,15 +311,6 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
             ),
             Some(f) => (SessionStatus::Aborted, f.to_string()),
         };
-        if outcome.left_batches > 0 {
-            // Leave the session active: the next start aborts it and stores the spool.
-            return Err(Fatal::Other(format!(
-                "the database is still unavailable: {} event(s) in {} batch(es) kept in {}; they are stored at the next start",
-                outcome.left_events,
-                outcome.left_batches,
-                spool_path.display()
-            )));
-        }
         let deadline = Instant::now() + drain_timeout.max(Duration::from_secs(1));
         if let Err(e) = session::finish(&db, s.id, status, Some(notes), deadline).await {
             return Err(fatal.unwrap_or(Fatal::Other(format!(
@@ -361,13 +319,127 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
             ))));
         }
         console.status(format!(
-            "📊 session {} {}: {stored} event(s) stored, {duplicates} duplicate(s) skipped",
+            "📊 session {} {}: {} event(s) stored, {} duplicate(s) skipped",
             s.id,
-            status.as_str()
+            status.as_str(),
+            stats.stored.load(Ordering::Relaxed),
+            stats.duplicates.load(Ordering::Relaxed),
         ));
     }
     match fatal {
         Some(f) => Err(f),
         None => Ok(()),
+    }
+}
+
+/// The capture loop's state: client events in, console lines, recorded frames and batches
+/// for the store out.
+struct Capture<'a> {
+    db: &'a Db,
+    console: Console,
+    streamer: &'a str,
+    masked: &'a str,
+    session_name: Option<&'a str>,
+    store: &'a mpsc::Sender<Batch>,
+    recorder: Option<&'a RecordTask>,
+    /// The session, once the room is known.
+    live: Option<LiveSession>,
+    /// The LIVE ended.
+    ended: bool,
+    /// The last connection attempt was refused by TikTok (tells "blocked" apart).
+    rejected: bool,
+}
+
+impl Capture<'_> {
+    /// Handles client events until the client stops; returns a fatal error met on the way.
+    async fn pump(&mut self, mut events: mpsc::Receiver<ClientEvent>) -> Option<Fatal> {
+        while let Some(event) = events.recv().await {
+            let result = match event {
+                ClientEvent::Status(status) => self.status(status).await,
+                ClientEvent::Events(batch) => self.events(batch).await,
+                ClientEvent::RawFrame(frame) => {
+                    if let Some(r) = self.recorder {
+                        r.frame(frame);
+                    }
+                    Ok(())
+                }
+                ClientEvent::StreamEnded => {
+                    // The LiveEndEvent's own line already told the streamer.
+                    self.ended = true;
+                    self.console.detail("   [status] stream ended");
+                    Ok(())
+                }
+            };
+            if let Err(fatal) = result {
+                return Some(fatal);
+            }
+        }
+        None
+    }
+
+    async fn status(&mut self, status: ConnectionStatus) -> Result<(), Fatal> {
+        let console = self.console;
+        let streamer = self.streamer;
+        match &status {
+            ConnectionStatus::RoomResolved { room_id } if self.live.is_none() => {
+                let s = session::start(self.db, self.session_name, *room_id, streamer)
+                    .await
+                    .map_err(|e| {
+                        Fatal::Database(format!("cannot start the session in {}: {e}", self.masked))
+                    })?;
+                console.status(format!(
+                    "🎬 session {} started for @{streamer} (room {room_id})",
+                    s.id
+                ));
+                self.live = Some(s);
+            }
+            ConnectionStatus::Connected { connection, .. } => {
+                self.rejected = false;
+                if *connection == 1 {
+                    console.status(format!("✅ connected to @{streamer}'s LIVE"));
+                } else {
+                    console.status(format!(
+                        "✅ reconnected (connection {connection}), same session"
+                    ));
+                }
+            }
+            ConnectionStatus::Rejected { status, message } => {
+                self.rejected = true;
+                console.status(format!(
+                    "⛔ TikTok refused the connection: {status} {message}"
+                ));
+            }
+            ConnectionStatus::Disconnected { reason } => {
+                console.status(format!("⚠️ disconnected: {reason}"));
+            }
+            ConnectionStatus::Retrying { after } => {
+                console.detail(format!("   retrying in {:.1}s", after.as_secs_f64()));
+            }
+            _ => {}
+        }
+        console.detail(format!("   [status] {status:?}"));
+        Ok(())
+    }
+
+    async fn events(&mut self, events: Vec<CapturedEvent>) -> Result<(), Fatal> {
+        self.console.events(&events);
+        let Some(s) = &self.live else {
+            // The client resolves the room before it reads any event; be safe anyway.
+            tracing::warn!(
+                n = events.len(),
+                "events before the session started; dropped"
+            );
+            return Ok(());
+        };
+        let batch = Batch {
+            session_id: s.id,
+            room_id: s.room_id.clone(),
+            streamer: s.streamer_unique_id.clone(),
+            events,
+        };
+        self.store
+            .send(batch)
+            .await
+            .map_err(|_| Fatal::Other("the store stopped unexpectedly".into()))
     }
 }
