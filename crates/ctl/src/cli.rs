@@ -57,6 +57,14 @@ pub enum Command {
     #[command(subcommand)]
     Session(SessionCommand),
 
+    /// Run the whole pipeline on this machine: a simulated LIVE, capture, queues, workers and
+    /// the two browser-source pages, until Ctrl+C or --duration.
+    ///
+    /// Uses data/demo.sqlite3 unless --database-url is given (migrated and populated first).
+    ///
+    /// Example: cargo run -p ctl -- demo --duration 60
+    Demo(DemoArgs),
+
     /// Measure the pipeline on this machine (in scratch databases, never yours).
     ///
     /// With no --database-url: a temporary SQLite file. With a MySQL URL: a scratch database
@@ -65,6 +73,19 @@ pub enum Command {
     ///
     /// Example: cargo run --release -p ctl -- bench
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Stop after this many seconds (default: run until Ctrl+C).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Simulated LIVE activity, in messages per second.
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Address of the browser-source pages.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub http: String,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@
 //! MySQL/MariaDB server, dropped afterwards. If `TEST_MYSQL_URL` is set but the server cannot be
 //! used, the test fails: the MySQL tests are never skipped silently.
 
+pub mod browser;
+
 use core_models::{Backend, DbConn, DbUrl};
 use diesel::connection::SimpleConnection;
 

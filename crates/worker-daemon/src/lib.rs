@@ -7,6 +7,7 @@
 //! database call, on the blocking pool), [`services`] (the kinds of service), [`stats`],
 //! [`http`] (the browser sources: pages, WebSockets, the hub services reach them through).
 
+pub mod daemon;
 pub mod execute;
 pub mod http;
 pub mod runner;

@@ -8,12 +8,9 @@ use anyhow::Context;
 use clap::Parser;
 use core_models::{Db, DbUrl, PoolOptions};
 use tokio::sync::watch;
-use worker_daemon::http::{self, AppState, HttpSettings};
-use worker_daemon::runner::RunnerContext;
-use worker_daemon::services::ServiceEnv;
-use worker_daemon::stats::{Counters, Rate};
-use worker_daemon::store::Store;
-use worker_daemon::{owner_id, supervisor, WorkerConfig};
+use worker_daemon::daemon::Daemon;
+use worker_daemon::http::{self, HttpSettings};
+use worker_daemon::{owner_id, WorkerConfig};
 
 /// Runs the services: claims each service's queue by priority and processes its items, SYNC
 /// (one at a time) or ASYNC (in parallel). Services added, enabled, disabled, changed or
@@ -153,94 +150,15 @@ fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let ctx = RunnerContext {
-            store: Store::new(db, config.owner.clone()),
-            config: config.clone(),
-            counters: Counters::default(),
-            env: ServiceEnv::default(),
-        };
-        let (http_stop, http_stopped) = watch::channel(false);
-        let server = match (listener, &http) {
-            (Some(listener), Some(settings)) => {
-                let base = match listener.local_addr() {
-                    Ok(a) => format!("http://{a}"),
-                    Err(_) => format!("http://{}", settings.addr),
-                };
-                tracing::info!("http listening on {base}");
-                tracing::info!(
-                    "browser sources: {base}/overlays and {base}/dino{}",
-                    if settings.token.is_some() { " (add ?token=…)" } else { "" }
-                );
-                let state = AppState {
-                    hub: ctx.env.hub.clone(),
-                    store: ctx.store.clone(),
-                    token: settings.token.as_deref().map(Into::into),
-                };
-                Some(tokio::spawn(async move {
-                    if let Err(e) = http::serve(listener, state, http_stopped).await {
-                        tracing::error!("the http server stopped: {e}");
-                    }
-                }))
-            }
-            _ => None,
-        };
-        tracing::info!(
-            owner = %config.owner,
-            database = %url.masked(),
-            "worker daemon started{}",
-            if args.services.is_empty() { String::new() } else { format!(" for {}", args.services.join(", ")) }
-        );
-        let stats = tokio::spawn(print_stats(ctx.clone(), shutdown.clone()));
-        supervisor::run(ctx, args.services, shutdown).await;
-        stats.abort();
-        // The pages stay connected until the services are done: in-flight dino actions
-        // still need their acks while the runners drain.
-        let _ = http_stop.send(true);
-        if let Some(server) = server {
-            let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
-                abort.abort();
-            }
-        }
-    });
+    runtime.block_on(worker_daemon::daemon::run(
+        Daemon {
+            db,
+            config,
+            services: args.services,
+            http: listener.zip(http),
+        },
+        shutdown,
+    ));
     tracing::info!("worker daemon stopped");
     Ok(())
-}
-
-/// Prints queue statistics periodically, like the original: per service, pending,
-/// processing, completed, failed, discarded and this daemon's items/s.
-async fn print_stats(ctx: RunnerContext, mut shutdown: watch::Receiver<bool>) {
-    if ctx.config.stats_every.is_zero() {
-        return;
-    }
-    let mut rate = Rate::default();
-    loop {
-        if tokio::time::timeout(ctx.config.stats_every, shutdown.wait_for(|s| *s))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        let snapshot = ctx.counters.snapshot();
-        let rates = rate.update(&snapshot);
-        match ctx.store.stats().await {
-            Ok(all) => {
-                println!("📊 queue statistics");
-                for s in all.iter().filter(|s| rates.contains_key(&s.slug)) {
-                    println!(
-                        "   [{}] pending {} · processing {} · completed {} · failed {} · discarded {} · {:.1} items/s",
-                        s.slug,
-                        s.pending,
-                        s.processing,
-                        s.completed,
-                        s.failed,
-                        s.discarded,
-                        rates.get(&s.slug).copied().unwrap_or(0.0)
-                    );
-                }
-            }
-            Err(e) => tracing::warn!("cannot read queue statistics: {e:#}"),
-        }
-    }
 }

@@ -250,9 +250,29 @@ async fn serve(
                     drop(permit);
                 });
             } else {
-                // SYNC: this item finishes before anything else is claimed or started.
-                process(ctx, svc, &job, limits, counters).await;
-                held.remove(job.item.id);
+                // SYNC: this item finishes before anything else is claimed or started. A stop
+                // while it runs gives it the shutdown grace; past that it is abandoned, stays
+                // in `held`, and is released below like every item not finished.
+                let finished = {
+                    let work = process(ctx, svc, &job, limits, counters);
+                    tokio::pin!(work);
+                    let stopped = tokio::select! {
+                        () = &mut work => false,
+                        // A stop (or its sender gone). The watch guard must not live on
+                        // across the grace wait below.
+                        r = stop.wait_for(|s| *s) => {
+                            drop(r);
+                            true
+                        }
+                    };
+                    !stopped
+                        || tokio::time::timeout(ctx.config.shutdown_grace, &mut work)
+                            .await
+                            .is_ok()
+                };
+                if finished {
+                    held.remove(job.item.id);
+                }
             }
             if *stop.borrow() {
                 break;

@@ -61,7 +61,14 @@ impl Store {
         let slug: std::sync::Arc<str> = std::sync::Arc::from(service.slug.as_str());
         let claimed = self
             .db
-            .run(move |c| Ok::<_, anyhow::Error>(queue::claim(c, service_id, max, &owner, lease)?))
+            .run(move |c| {
+                // Claims only while this daemon still holds the service lease, checked in
+                // the same transaction: a daemon that lost it stops claiming at once.
+                Ok::<_, anyhow::Error>(
+                    queue::claim_if_owner(c, service_id, max, &owner, &owner, lease)?
+                        .unwrap_or_default(),
+                )
+            })
             .await?;
         Ok(claimed
             .into_iter()

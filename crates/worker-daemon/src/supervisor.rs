@@ -50,8 +50,9 @@ impl Running {
 pub async fn run(ctx: RunnerContext, only: Vec<String>, mut shutdown: watch::Receiver<bool>) {
     let mut running: HashMap<i64, Running> = HashMap::new();
     let mut warned_missing = false;
-    // Room for a runner's own grace period plus its final database calls.
-    let stop_grace = ctx.config.shutdown_grace + Duration::from_secs(5);
+    // Room for a runner's graces (a SYNC item stopped mid-run, then the ASYNC drain) plus its
+    // final database calls.
+    let stop_grace = ctx.config.shutdown_grace * 2 + Duration::from_secs(5);
     loop {
         match ctx.store.services().await {
             Ok(all) => {

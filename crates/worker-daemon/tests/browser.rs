@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::browser::{screenshot_path, Browser};
 use common::{http_get, Fixture};
 use core_models::{EventType, QueueStatus, ServiceKind};
 use serde_json::json;
+use test_support::browser::{screenshot_path, Browser};
 
 const LONG: Duration = Duration::from_secs(60);
 

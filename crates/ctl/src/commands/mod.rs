@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod demo;
 mod event_config;
 mod migrate;
 mod queue;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queue(cmd) => queue::run(&mut open(&url)?, cmd),
         Command::Session(cmd) => session::run(&mut open(&url)?, cmd),
         Command::Bench(args) => bench::run(&url, args),
+        Command::Demo(args) => demo::run(cli.database_url.as_deref(), args),
     }
 }
 

@@ -2,8 +2,6 @@
 //! real dispatcher, the daemon as a process, and a recording `exec` program in POSIX sh.
 #![allow(dead_code)]
 
-pub mod browser;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
