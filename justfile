@@ -26,6 +26,22 @@ populate:
 # Migrate and populate.
 setup: migrate populate
 
+# The whole pipeline against the built-in LIVE simulator (Ctrl+C stops).
+demo *ARGS:
+    cargo run -p ctl -- demo {{ARGS}}
+
+# Run the services (browser sources on http://127.0.0.1:8000).
+workers *ARGS:
+    cargo run -p worker-daemon -- --verbose {{ARGS}}
+
+# Capture a LIVE: just capture --username someone
+capture *ARGS:
+    cargo run -p capture-daemon -- {{ARGS}}
+
+# Measure ingest on this machine (SQLite; just bench --database-url mysql://… for MySQL).
+bench *ARGS:
+    cargo run --release -p ctl -- bench {{ARGS}}
+
 # List services.
 services:
     cargo run -q -p ctl -- service list
