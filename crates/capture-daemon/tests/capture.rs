@@ -373,10 +373,34 @@ fn a_recorded_session_replays_to_the_same_rows() {
             let args = daemon_args(replay_db.url(), &replay, spool2.path());
             let mut again = Daemon::spawn(&refs(&args), &[]);
             assert!(again.wait(WAIT).await.success(), "{}", again.describe());
-            replay.shutdown().await;
             let replayed = events(replay_db.db_url()).await;
-            assert_eq!(fingerprint(&replayed), fingerprint(&original));
+            let recorded: Vec<String> = frames
+                .iter()
+                .map(|f| {
+                    let ids = webcast::frame::decode_push_frame(&f.frame)
+                        .ok()
+                        .and_then(|p| {
+                            webcast::frame::decode_fetch_result(&p)
+                                .ok()
+                                .map(|r| (p.log_id, r))
+                        })
+                        .map(|(log, r)| {
+                            let ids: Vec<i64> = r.messages.iter().map(|m| m.msg_id).collect();
+                            format!("log {log}: {ids:?}")
+                        });
+                    format!("{} {}", f.ts_ms, ids.unwrap_or_else(|| "?".into()))
+                })
+                .collect();
+            assert_eq!(
+                fingerprint(&replayed),
+                fingerprint(&original),
+                "recorded frames:\n{}\nreplay daemon:\n{}\nreplay sim: {}",
+                recorded.join("\n"),
+                again.describe(),
+                replay.duties().summary()
+            );
             assert_eq!(queue_counts(replay_db.db_url()).await, original_queues);
+            replay.shutdown().await;
         });
     }
 }

@@ -738,6 +738,7 @@ impl Client {
                 return FrameOutcome::Continue;
             }
         };
+        let mut writer_gone = false;
         if result.need_ack {
             // Python sends "-" for an empty internal_ext; an empty payload is refused.
             let ext = if result.internal_ext.is_empty() {
@@ -745,10 +746,13 @@ impl Client {
             } else {
                 result.internal_ext.as_str()
             };
-            if out.send(frame::ack_frame(push.log_id, ext)).await.is_err() {
-                return FrameOutcome::WriterGone;
+            if out.send(frame::ack_frame(push.log_id, ext)).await.is_ok() {
+                ClientCounters::add(&self.counters.acks, 1);
+            } else {
+                // The connection died under us, but this frame arrived whole: its events
+                // are emitted before reconnecting, or they would be lost.
+                writer_gone = true;
             }
-            ClientCounters::add(&self.counters.acks, 1);
         }
         let batch = decode_messages(&result);
         let skipped = batch.stats.unknown + batch.stats.undecodable;
@@ -772,6 +776,8 @@ impl Client {
         }
         if ended {
             FrameOutcome::StreamEnded
+        } else if writer_gone {
+            FrameOutcome::WriterGone
         } else {
             FrameOutcome::Continue
         }

@@ -419,7 +419,27 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut shutdown: watch:
                     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
                     break;
                 }
-                Some(Outbound::Drop) | None => break,
+                Some(Outbound::Drop) => {
+                    // Abrupt (no close frame), but without losing what was already sent:
+                    // dropping a socket whose inbound side holds unread bytes (acks) makes the
+                    // kernel send RST, and an RST makes the client's kernel discard frames it
+                    // received but had not read yet. So half-close (FIN after the data) and
+                    // read until the client hangs up, at most a second.
+                    if let Ok(mut ws) = sink.reunite(inbound) {
+                        use tokio::io::AsyncWriteExt as _;
+                        let _ = ws.get_mut().shutdown().await;
+                        let drain = async {
+                            while let Some(Ok(message)) = ws.next().await {
+                                if let Message::Binary(bytes) = message {
+                                    client_frame(&shared, index, &bytes);
+                                }
+                            }
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+                    }
+                    break;
+                }
+                None => break,
             },
             // Re-check the frozen flag now and then so a freeze is noticed without traffic.
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
