@@ -629,7 +629,10 @@ mod tests {
         let other = my.with_database("scratch").unwrap();
         assert_eq!(other.masked(), "mysql://u:****@localhost:3306/scratch");
         let q = DbUrl::resolve(Some("mysql://h/a?ssl-mode=disabled")).unwrap();
-        assert_eq!(q.with_database("x").unwrap().as_arg(), "mysql://h/x?ssl-mode=disabled");
+        assert_eq!(
+            q.with_database("x").unwrap().as_arg(),
+            "mysql://h/x?ssl-mode=disabled"
+        );
         assert!(default.with_database("x").is_none());
 
         for bad in ["postgres://x/y", "mysql://u:pw@localhost:3306"] {

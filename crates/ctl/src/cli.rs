@@ -96,6 +96,15 @@ pub struct BenchArgs {
     /// Events per captured frame (one transaction each).
     #[arg(long, default_value_t = 10)]
     pub per_frame: usize,
+    /// Items per drain run.
+    #[arg(long, default_value_t = 20_000)]
+    pub drain_items: usize,
+    /// Seconds of the end-to-end latency run (0 skips it).
+    #[arg(long, default_value_t = 30)]
+    pub latency_secs: u64,
+    /// Simulated LIVE messages per second during the latency run.
+    #[arg(long, default_value_t = 1000.0)]
+    pub latency_rate: f64,
     #[command(flatten)]
     pub output: Output,
 }

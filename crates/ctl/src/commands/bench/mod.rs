@@ -2,7 +2,9 @@
 //!
 //! Every part runs in its own scratch database (see [`scratch`]), never in the user's.
 
+mod drain;
 mod ingest;
+mod latency;
 mod scratch;
 
 use core_models::DbUrl;
@@ -11,7 +13,9 @@ use serde::Serialize;
 
 use crate::cli::BenchArgs;
 use crate::output::{self, Table};
+use drain::DrainResult;
 use ingest::IngestResult;
+use latency::LatencyResult;
 use scratch::Scratch;
 
 /// Everything one `ctl bench` run measured.
@@ -25,6 +29,8 @@ struct Report {
     ingest_original_limits: IngestResult,
     plain_inserts: IngestResult,
     ingest_percent_of_plain: f64,
+    drain: Vec<DrainResult>,
+    latency: Option<LatencyResult>,
 }
 
 pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
@@ -47,6 +53,19 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
     let original = ingest::dispatch_run(&Scratch::new(url, "limits")?, &events, per_frame, None)?;
     say("the same rows with plain multi-row INSERTs");
     let plain = ingest::raw_run(&Scratch::new(url, "plain")?, &events, per_frame)?;
+    say("drain, SYNC");
+    let drain_sync = drain::run(url, args.drain_items, false)?;
+    say("drain, ASYNC");
+    let drain_async = drain::run(url, args.drain_items, true)?;
+    let latency = if args.latency_secs == 0 {
+        None
+    } else {
+        say(&format!(
+            "end-to-end latency: simulator at {} msgs/s for {} s",
+            args.latency_rate, args.latency_secs
+        ));
+        Some(latency::run(url, args.latency_rate, args.latency_secs)?)
+    };
 
     let report = Report {
         database: match url.backend() {
@@ -62,6 +81,8 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
         ingest_unbounded: unbounded,
         ingest_original_limits: original,
         plain_inserts: plain,
+        drain: vec![drain_sync, drain_async],
+        latency,
     };
     if args.output.json {
         return output::json(&report);
@@ -99,6 +120,26 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
         format!("{:.0} %", report.ingest_percent_of_plain),
         String::new(),
     ]);
+    for d in &report.drain {
+        t.row(vec![
+            format!("drain, no-op service, {}", d.mode),
+            format!("{:.0} items/s", d.items_per_sec),
+            format!(
+                "{} items claimed and completed by the worker runner, {:.2} s",
+                d.items, d.seconds
+            ),
+        ]);
+    }
+    if let Some(l) = &report.latency {
+        t.row(vec![
+            "end-to-end latency (stored → process_event)".into(),
+            format!("p50 {:.1} ms · p95 {:.1} ms · p99 {:.1} ms", l.p50_ms, l.p95_ms, l.p99_ms),
+            format!(
+                "{} events in {} s ({:.0} events/s) from the simulator over WebSocket, max {:.1} ms",
+                l.events, l.seconds, l.events_per_sec, l.max_ms
+            ),
+        ]);
+    }
     t.print("");
     Ok(())
 }

@@ -1,0 +1,110 @@
+//! Drain: how fast the real worker runner claims and completes items of a no-op service, SYNC
+//! and ASYNC, from a queue filled beforehand.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use core_models::services::{self, NewService};
+use core_models::{
+    sessions, Db, EventRoute, EventType, MaxQueueSize, PoolOptions, Priority, ServiceKind, Setting,
+};
+use dispatcher::{dispatch, workload, SessionContext};
+use tokio::sync::watch;
+use worker_daemon::runner::{self, RunnerContext};
+use worker_daemon::services::ServiceEnv;
+use worker_daemon::stats::Counters;
+use worker_daemon::store::Store;
+use worker_daemon::{owner_id, WorkerConfig};
+
+use super::scratch::Scratch;
+
+/// What one drain run measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DrainResult {
+    pub mode: &'static str,
+    pub items: usize,
+    pub seconds: f64,
+    pub items_per_sec: f64,
+}
+
+/// Fills a `dummy` service's queue with `items` items, then runs the worker's runner on it
+/// until they are all completed.
+pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::Result<DrainResult> {
+    let mode = if is_async { "ASYNC" } else { "SYNC" };
+    let scratch = Scratch::new(
+        base,
+        if is_async {
+            "drain_async"
+        } else {
+            "drain_sync"
+        },
+    )?;
+    let mut conn = scratch.conn()?;
+    let slug = "bench_noop";
+    services::add(
+        &mut conn,
+        &NewService {
+            name: format!("no-op ({mode})"),
+            slug: slug.parse()?,
+            kind: ServiceKind::Dummy,
+            description: String::new(),
+            is_active: true,
+            max_queue_size: MaxQueueSize::new(i64::from(i32::MAX))?,
+            settings: vec![Setting {
+                key: "max_concurrency".into(),
+                value: Some(serde_json::json!(32)),
+            }],
+            routes: vec![EventRoute {
+                event_type: EventType::ViewerCount,
+                priority: Priority::new(5)?,
+                is_async,
+                is_discardable: false,
+                is_enabled: true,
+            }],
+        },
+    )?;
+    let session = sessions::start(&mut conn, Some("bench-drain"), "bench-drain", "bench")?;
+    let ctx = SessionContext::of(&session);
+    // Viewer counts: no seeded service takes them, so only this queue fills.
+    let events = workload::burst(items, &[(EventType::ViewerCount, 1)], 3, 1);
+    for frame in events.chunks(500) {
+        dispatch(&mut conn, &ctx, frame)?;
+    }
+    let service = services::find(&mut conn, slug)?;
+
+    let db = Db::connect(&scratch.url, PoolOptions::default())?;
+    let config = Arc::new(WorkerConfig::new(owner_id()));
+    let counters = Counters::default();
+    let done = counters.service(slug);
+    let ctx = RunnerContext {
+        store: Store::new(db, config.owner.clone()),
+        config,
+        counters,
+        env: ServiceEnv::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let took = runtime.block_on(async move {
+        let (stop, stop_rx) = watch::channel(false);
+        let started = Instant::now();
+        let task = tokio::spawn(runner::run(ctx, service, stop_rx));
+        while done.completed.load(Ordering::Relaxed) < items as u64 {
+            if task.is_finished() {
+                anyhow::bail!("the runner stopped before the queue was drained");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let took = started.elapsed();
+        let _ = stop.send(true);
+        let _ = task.await;
+        Ok(took)
+    })?;
+    Ok(DrainResult {
+        mode,
+        items,
+        seconds: took.as_secs_f64(),
+        items_per_sec: super::ingest::rate(items, took),
+    })
+}
