@@ -148,7 +148,19 @@ pub async fn query<T: Send + 'static>(
 ) -> T {
     let url = url.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = DbConn::establish(&url).expect("connect");
+        // The test's own connection may meet the outage it set up (SQLite: the held write
+        // lock while opening); retry for a while rather than fail the test.
+        let deadline = Instant::now() + WAIT;
+        let mut conn = loop {
+            match DbConn::establish(&url) {
+                Ok(conn) => break conn,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("test connection failed, retrying: {e}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("test connection to {} failed: {e}", url.masked()),
+            }
+        };
         f(&mut conn)
     })
     .await
