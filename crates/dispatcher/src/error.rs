@@ -1,7 +1,6 @@
 //! Errors of [`dispatch`](crate::dispatch) and the retry of transient lock conflicts.
 
-use std::time::Duration;
-
+use core_models::db::RetryError;
 use core_models::DbError;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -34,64 +33,33 @@ impl From<DieselError> for DispatchError {
 /// Attempts of one batch before a transient conflict is reported.
 pub(crate) const MAX_ATTEMPTS: u32 = 8;
 
-/// True for errors after which running the same transaction again can succeed: MySQL/MariaDB
-/// deadlocks (1213) and lock-wait timeouts (1205), which roll the transaction back, a unique
+/// True for errors after which running the same transaction again can succeed: lock conflicts
+/// (MySQL/MariaDB deadlocks and lock-wait timeouts, which roll the transaction back), a unique
 /// violation on `live_events` (a concurrent dispatcher stored the same message first; the
 /// retry sees its row and skips the duplicate), and a victim claimed meanwhile.
 pub(crate) fn is_transient(e: &DispatchError) -> bool {
-    if matches!(e, DispatchError::VictimTaken) {
-        return true;
-    }
-    let DispatchError::Db(DbError::Query(DieselError::DatabaseError(kind, info))) = e else {
-        return false;
-    };
-    if matches!(
-        kind,
-        DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::UniqueViolation
-    ) {
-        return true;
-    }
-    // The pure-Rust driver reports these as `Unknown` with the server's message only.
-    let msg = info.message();
-    msg.contains("Deadlock found")
-        || msg.contains("Lock wait timeout exceeded")
-        || msg.contains("try restarting transaction")
-}
-
-/// Runs `f` until it succeeds, fails with a non-transient error, or [`MAX_ATTEMPTS`] run out,
-/// sleeping a little longer after each conflict so the competitors drift apart.
-pub(crate) fn retry<T>(
-    mut f: impl FnMut() -> Result<T, DispatchError>,
-) -> Result<T, DispatchError> {
-    let mut attempt = 1;
-    loop {
-        match f() {
-            Err(e) if is_transient(&e) => {
-                if attempt >= MAX_ATTEMPTS {
-                    return Err(DispatchError::RetriesExhausted {
-                        attempts: attempt,
-                        source: Box::new(e),
-                    });
-                }
-                tracing::debug!(attempt, error = %e, "transient conflict, retrying the batch");
-                std::thread::sleep(backoff(attempt));
-                attempt += 1;
-            }
-            other => return other,
+    match e {
+        DispatchError::VictimTaken => true,
+        DispatchError::Db(DbError::Query(d)) => {
+            core_models::db::is_lock_conflict(d)
+                || matches!(
+                    d,
+                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+                )
         }
+        _ => false,
     }
 }
 
-/// 2, 4, 8 … ms (capped at 256 ms) plus a jitter from the clock's sub-second part.
-fn backoff(attempt: u32) -> Duration {
-    let base = 2u64 << attempt.min(7);
-    let jitter = u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0),
-    ) % base.max(1);
-    Duration::from_millis(base + jitter)
+/// Runs `f` again after transient conflicts (see [`core_models::db::retry_transient`]).
+pub(crate) fn retry<T>(f: impl FnMut() -> Result<T, DispatchError>) -> Result<T, DispatchError> {
+    core_models::db::retry_transient(MAX_ATTEMPTS, is_transient, f).map_err(|e| match e {
+        RetryError::Failed(e) => e,
+        RetryError::Exhausted { attempts, last } => DispatchError::RetriesExhausted {
+            attempts,
+            source: Box::new(last),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! Errors of the claim side and the retry of transient lock conflicts.
 
-use std::time::Duration;
-
+use core_models::db::RetryError;
 use core_models::DbError;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 
 /// What a queue operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -34,58 +33,21 @@ impl From<DieselError> for QueueError {
 /// Attempts of one operation before a transient conflict is reported.
 const MAX_ATTEMPTS: u32 = 8;
 
-/// True for MySQL/MariaDB deadlocks (1213) and lock-wait timeouts (1205): the server rolled
-/// the transaction back, and running it again can succeed.
+/// True for lock conflicts (deadlocks, lock-wait timeouts), after which the operation can run
+/// again.
 fn is_transient(e: &QueueError) -> bool {
-    let QueueError::Db(DbError::Query(DieselError::DatabaseError(kind, info))) = e else {
-        return false;
-    };
-    if matches!(kind, DatabaseErrorKind::SerializationFailure) {
-        return true;
-    }
-    // The pure-Rust driver reports these as `Unknown` with the server's message only.
-    let msg = info.message();
-    msg.contains("Deadlock found")
-        || msg.contains("Lock wait timeout exceeded")
-        || msg.contains("try restarting transaction")
+    matches!(e, QueueError::Db(DbError::Query(d)) if core_models::db::is_lock_conflict(d))
 }
 
-/// Runs `f` until it succeeds, fails with a non-transient error, or the attempts run out,
-/// sleeping a little longer after each conflict so the competitors drift apart.
-pub(crate) fn retry<T>(mut f: impl FnMut() -> Result<T, QueueError>) -> Result<T, QueueError> {
-    let mut attempt = 1;
-    loop {
-        match f() {
-            Err(e) if is_transient(&e) => {
-                if attempt >= MAX_ATTEMPTS {
-                    let source = match e {
-                        QueueError::Db(db) | QueueError::RetriesExhausted { source: db, .. } => db,
-                        QueueError::InvalidOwner(_) => return Err(e),
-                    };
-                    return Err(QueueError::RetriesExhausted {
-                        attempts: attempt,
-                        source,
-                    });
-                }
-                tracing::debug!(attempt, error = %e, "transient conflict, retrying");
-                std::thread::sleep(backoff(attempt));
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// 2, 4, 8 … ms (capped at 256 ms) plus a jitter from the clock's sub-second part.
-fn backoff(attempt: u32) -> Duration {
-    let base = 2u64 << attempt.min(7);
-    let jitter = u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0),
-    ) % base;
-    Duration::from_millis(base + jitter)
+/// Runs `f` again after lock conflicts (see [`core_models::db::retry_transient`]).
+pub(crate) fn retry<T>(f: impl FnMut() -> Result<T, QueueError>) -> Result<T, QueueError> {
+    core_models::db::retry_transient(MAX_ATTEMPTS, is_transient, f).map_err(|e| match e {
+        RetryError::Failed(e) => e,
+        RetryError::Exhausted { attempts, last } => match last {
+            QueueError::Db(source) => QueueError::RetriesExhausted { attempts, source },
+            other => other,
+        },
+    })
 }
 
 /// Checks a worker/daemon id before it is stored in `locked_by` or `service_leases.owner`.
@@ -100,6 +62,8 @@ pub(crate) fn check_owner(owner: &str) -> Result<&str, QueueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use diesel::result::DatabaseErrorKind;
 
     fn db(kind: DatabaseErrorKind, msg: &str) -> QueueError {
         QueueError::from(DieselError::DatabaseError(kind, Box::new(msg.to_owned())))

@@ -10,9 +10,7 @@ use tokio::sync::watch;
 
 use crate::http::{self, AppState, HttpSettings};
 use crate::runner::RunnerContext;
-use crate::services::ServiceEnv;
-use crate::stats::{Counters, Rate};
-use crate::store::Store;
+use crate::stats::Rate;
 use crate::{supervisor, WorkerConfig};
 
 /// What a daemon runs with.
@@ -38,12 +36,7 @@ pub async fn run(daemon: Daemon, shutdown: watch::Receiver<bool>) {
         http,
     } = daemon;
     let masked = db.url().masked();
-    let ctx = RunnerContext {
-        store: Store::new(db, config.owner.clone()),
-        config: config.clone(),
-        counters: Counters::default(),
-        env: ServiceEnv::default(),
-    };
+    let ctx = RunnerContext::new(db, config.clone());
     let (http_stop, http_stopped) = watch::channel(false);
     let server = http.map(|(listener, settings)| {
         let base = match listener.local_addr() {

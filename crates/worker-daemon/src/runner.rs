@@ -42,6 +42,18 @@ pub struct RunnerContext {
     pub env: ServiceEnv,
 }
 
+impl RunnerContext {
+    /// A context with fresh counters and service environment, acting as `config.owner`.
+    pub fn new(db: core_models::Db, config: Arc<WorkerConfig>) -> RunnerContext {
+        RunnerContext {
+            store: Store::new(db, config.owner.clone()),
+            config,
+            counters: Counters::default(),
+            env: services::ServiceEnv::default(),
+        }
+    }
+}
+
 /// Builds the running service from its row.
 pub type Factory = fn(&Service, &ServiceEnv) -> Result<Arc<dyn QueueService>, services::BuildError>;
 

@@ -12,8 +12,6 @@ use core_models::{Db, EventType, PoolOptions, QueueStatus, Service, ServiceKind}
 use tokio::sync::watch;
 use worker_daemon::runner::{self, RunnerContext};
 use worker_daemon::services::{BuildError, Job, QueueService, ServiceEnv};
-use worker_daemon::stats::Counters;
-use worker_daemon::store::Store;
 use worker_daemon::WorkerConfig;
 
 /// Panics on likes, succeeds on everything else.
@@ -53,12 +51,7 @@ fn a_panicking_service_fails_its_items_and_the_runner_goes_on() {
         let service = core_models::services::find(&mut fx.conn(), "panicky").unwrap();
         let mut config = WorkerConfig::new("test:1:0001".into());
         config.refresh = Duration::from_millis(200);
-        let ctx = RunnerContext {
-            store: Store::new(db, config.owner.clone()),
-            config: Arc::new(config),
-            counters: Counters::default(),
-            env: ServiceEnv::default(),
-        };
+        let ctx = RunnerContext::new(db, Arc::new(config));
         let rt = tokio::runtime::Runtime::new().unwrap();
         let (stop, stop_rx) = watch::channel(false);
         let task = rt.spawn(runner::run_with(ctx, service, panicky, stop_rx));

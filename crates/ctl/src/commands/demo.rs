@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Parser;
 use core_models::schema::live_events as le;
 use core_models::{queue_view, seed, with_conn, Db, DbConn, DbUrl, EventType, PoolOptions};
 use diesel::prelude::*;
@@ -88,23 +87,11 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
             stop.clone(),
         ));
 
-        let capture_args = capture_daemon::cli::Args::try_parse_from([
-            "capture-daemon",
-            "--username",
-            simulator.username(),
-            "--room-id",
-            &simulator.room_id().to_string(),
-            "--sign-server-url",
-            simulator.base_url().as_str(),
-            "--tiktok-base-url",
-            simulator.base_url().as_str(),
-            "--database-url",
-            url.as_arg(),
-            "--session-name",
-            "demo",
-            "--quiet",
-        ])
-        .context("demo capture arguments")?;
+        let capture_args = super::simulated::capture_args(
+            &simulator,
+            &url,
+            &["--session-name", "demo", "--quiet"],
+        )?;
         let capture = tokio::spawn(capture_daemon::capture::run(
             capture_args,
             capture_daemon::capture::Shutdown::from_receiver(stop.clone()),

@@ -8,6 +8,7 @@ mod migrate;
 mod queue;
 mod service;
 mod session;
+mod simulated;
 
 use anyhow::Context;
 use core_models::{DbConn, DbUrl, ModelError};

@@ -12,9 +12,6 @@ use core_models::{
 use dispatcher::{dispatch, workload, SessionContext};
 use tokio::sync::watch;
 use worker_daemon::runner::{self, RunnerContext};
-use worker_daemon::services::ServiceEnv;
-use worker_daemon::stats::Counters;
-use worker_daemon::store::Store;
 use worker_daemon::{owner_id, WorkerConfig};
 
 use super::scratch::Scratch;
@@ -75,14 +72,8 @@ pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::R
 
     let db = Db::connect(&scratch.url, PoolOptions::default())?;
     let config = Arc::new(WorkerConfig::new(owner_id()));
-    let counters = Counters::default();
-    let done = counters.service(slug);
-    let ctx = RunnerContext {
-        store: Store::new(db, config.owner.clone()),
-        config,
-        counters,
-        env: ServiceEnv::default(),
-    };
+    let ctx = RunnerContext::new(db, config);
+    let done = ctx.counters.service(slug);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

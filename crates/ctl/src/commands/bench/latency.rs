@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use clap::Parser;
 use core_models::schema::services as sv;
 use core_models::services::{self, NewService};
 use core_models::{
@@ -20,8 +19,6 @@ use webcast::simulator::{Mix, RandomStream};
 use webcast::{Simulator, SimulatorConfig};
 use worker_daemon::runner::{self, RunnerContext};
 use worker_daemon::services::{BuildError, Job, QueueService, ServiceEnv};
-use worker_daemon::stats::Counters;
-use worker_daemon::store::Store;
 use worker_daemon::{owner_id, WorkerConfig};
 
 use super::scratch::Scratch;
@@ -99,12 +96,7 @@ pub fn run(base: &DbUrl, rate: f64, seconds: u64) -> anyhow::Result<LatencyResul
 
     let db = Db::connect(&scratch.url, PoolOptions::default())?;
     let config = Arc::new(WorkerConfig::new(owner_id()));
-    let ctx = RunnerContext {
-        store: Store::new(db, config.owner.clone()),
-        config,
-        counters: Counters::default(),
-        env: ServiceEnv::default(),
-    };
+    let ctx = RunnerContext::new(db, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -125,18 +117,7 @@ pub fn run(base: &DbUrl, rate: f64, seconds: u64) -> anyhow::Result<LatencyResul
         .await?;
         let (stop, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(runner::run_with(ctx, service, probe, stop_rx.clone()));
-        let args = capture_daemon::cli::Args::try_parse_from([
-            "capture-daemon",
-            "--username",
-            simulator.username(),
-            "--room-id",
-            &simulator.room_id().to_string(),
-            "--sign-server-url",
-            simulator.base_url().as_str(),
-            "--database-url",
-            scratch.url.as_arg(),
-            "--quiet",
-        ])?;
+        let args = super::super::simulated::capture_args(&simulator, &scratch.url, &["--quiet"])?;
         let capture = tokio::spawn(capture_daemon::capture::run(
             args,
             capture_daemon::capture::Shutdown::from_receiver(stop_rx),
