@@ -62,7 +62,7 @@ pub enum Command {
     ///
     /// Uses data/demo.sqlite3 unless --database-url is given (migrated and populated first).
     ///
-    /// Example: cargo run -p ctl -- demo --duration 60
+    /// Example: ctl demo --duration 60   (from a checkout: cargo run -p ctl -- demo)
     Demo(DemoArgs),
 
     /// Measure the pipeline on this machine (in scratch databases, never yours).
@@ -71,7 +71,7 @@ pub enum Command {
     /// created on that server (the user needs CREATE DATABASE) and dropped afterwards.
     /// Build with --release for meaningful figures.
     ///
-    /// Example: cargo run --release -p ctl -- bench
+    /// Example: ctl bench --events 50000   (from a checkout: cargo run --release -p ctl -- bench)
     Bench(BenchArgs),
 }
 

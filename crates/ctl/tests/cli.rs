@@ -593,8 +593,11 @@ fn help_explains_every_command_with_an_example() {
         &["config", "list"],
         &["queue", "stats"],
         &["queue", "list"],
+        &["queue", "prune"],
         &["session", "list"],
         &["session", "show"],
+        &["demo"],
+        &["bench"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
