@@ -75,7 +75,7 @@ fn the_overlay_page_shows_a_gift_alert_that_went_through_the_queue() {
              [...document.querySelectorAll('#chat li')].some(l => l.textContent.includes('what a stream!'))",
         );
         fx.wait(LONG, "every item delivered", || fx.stats(id).completed == 3);
-        // The avatar failed to load (no network): the initial stands in.
+        // The avatar cannot load here (no network): the initial stands in, from the start.
         assert_eq!(
             browser.eval("document.querySelector('.alert.gift .avatar').textContent"),
             json!("A")

@@ -24,16 +24,17 @@
   function avatar(event) {
     const data = event.data || {};
     const url = data.user && data.user.avatar_url;
-    const fallback = el("div", "avatar", Array.from(nickname(event))[0] || "?");
-    // Only https images (TikTok's CDN); a broken one falls back to the initial.
-    if (typeof url !== "string" || !url.startsWith("https://")) return fallback;
-    const img = document.createElement("img");
+    const initial = el("div", "avatar", Array.from(nickname(event))[0] || "?");
+    // Only https images (TikTok's CDN). The initial shows at once and the picture takes its
+    // place only once it has loaded, so a slow or unreachable CDN never leaves a blank circle.
+    if (typeof url !== "string" || !url.startsWith("https://")) return initial;
+    const img = new Image();
     img.className = "avatar";
     img.alt = "";
     img.referrerPolicy = "no-referrer";
-    img.addEventListener("error", () => img.replaceWith(fallback));
+    img.addEventListener("load", () => initial.replaceWith(img), { once: true });
     img.src = url;
-    return img;
+    return initial;
   }
 
   function giftLine(event) {
