@@ -88,17 +88,7 @@ pub fn claim_if_owner(
     let limit = i64::try_from(max_n).unwrap_or(i64::MAX);
     retry(|| {
         conn.transaction(|conn| {
-            let t = now();
-            let q = sl::table
-                .filter(sl::service_id.eq(service_id))
-                .filter(sl::owner.eq(service_owner))
-                .filter(sl::expires_at.gt(t))
-                .select(sl::service_id);
-            let held: Option<i64> = match conn {
-                DbConn::Mysql(c) => q.for_update().first(c).optional()?,
-                DbConn::Sqlite(c) => q.first(c).optional()?,
-            };
-            if held.is_none() {
+            if !holds_service_in_tx(conn, service_id, service_owner)? {
                 return Ok(None);
             }
             if limit == 0 {
@@ -109,7 +99,28 @@ pub fn claim_if_owner(
     })
 }
 
-fn claim_in_tx(
+/// True while `service_owner` holds an unexpired lease on the service. Inside a transaction:
+/// on MySQL/MariaDB the lease row stays locked (`FOR UPDATE`) until it ends, so a takeover
+/// cannot overlap what the transaction does next.
+pub(crate) fn holds_service_in_tx(
+    conn: &mut DbConn,
+    service_id: i64,
+    service_owner: &str,
+) -> Result<bool, QueueError> {
+    let q = sl::table
+        .filter(sl::service_id.eq(service_id))
+        .filter(sl::owner.eq(service_owner))
+        .filter(sl::expires_at.gt(now()))
+        .select(sl::service_id);
+    let held: Option<i64> = match conn {
+        DbConn::Mysql(c) => q.for_update().first(c).optional()?,
+        DbConn::Sqlite(c) => q.first(c).optional()?,
+    };
+    Ok(held.is_some())
+}
+
+/// Claims inside the caller's transaction (see [`claim`]).
+pub(crate) fn claim_in_tx(
     conn: &mut DbConn,
     service_id: i64,
     limit: i64,

@@ -38,19 +38,34 @@ pub fn complete(conn: &mut DbConn, item_id: i64, owner: &str) -> Result<bool, Qu
 /// characters). Returns false unless it is `processing` and held by `owner`.
 pub fn fail(conn: &mut DbConn, item_id: i64, owner: &str, error: &str) -> Result<bool, QueueError> {
     let owner = check_owner(owner)?;
-    let error: String = clean_text(error).chars().take(MAX_ERROR_CHARS).collect();
+    let error = error_text(error);
     let t = now();
-    let n = retry(|| {
-        Ok(with_conn!(conn, |c| diesel::update(held(item_id, owner))
-            .set((
-                eq::status.eq(QueueStatus::Failed),
-                eq::last_error.eq(Some(&error)),
-                eq::locked_until.eq(None::<chrono::NaiveDateTime>),
-                eq::processed_at.eq(Some(t)),
-                eq::updated_at.eq(t),
-            ))
-            .execute(c))?)
-    })?;
+    retry(|| fail_in_tx(conn, item_id, owner, &error, t))
+}
+
+/// An error as stored in `last_error`: without control characters, at most 8,000 characters.
+pub(crate) fn error_text(error: &str) -> String {
+    clean_text(error).chars().take(MAX_ERROR_CHARS).collect()
+}
+
+/// The UPDATE of [`fail`], with the error already made by [`error_text`]; on its own or inside
+/// a caller's transaction. True if the item was `processing` under `owner`.
+pub(crate) fn fail_in_tx(
+    conn: &mut DbConn,
+    item_id: i64,
+    owner: &str,
+    error: &str,
+    t: chrono::NaiveDateTime,
+) -> Result<bool, QueueError> {
+    let n = with_conn!(conn, |c| diesel::update(held(item_id, owner))
+        .set((
+            eq::status.eq(QueueStatus::Failed),
+            eq::last_error.eq(Some(error)),
+            eq::locked_until.eq(None::<chrono::NaiveDateTime>),
+            eq::processed_at.eq(Some(t)),
+            eq::updated_at.eq(t),
+        ))
+        .execute(c))?;
     Ok(n == 1)
 }
 

@@ -8,7 +8,9 @@
 //! 3. [`claim`]s items under a lease (or [`claim_if_owner`], which claims only while the
 //!    daemon still holds the service), runs them, and [`complete`]s or [`fail`]s each one,
 //!    [`renew`]ing the item lease of long runs; at shutdown it [`release`]s items it claimed
-//!    but did not start, then [`release_service`].
+//!    but did not start, then [`release_service`]. A busy worker records outcomes in batches
+//!    with [`finish_many`], or with its next claim in one transaction through
+//!    [`finish_and_claim_if_owner`].
 //!
 //! Retention: [`prune`] removes old finished rows in bounded batches.
 //!
@@ -19,6 +21,7 @@
 
 mod claim;
 mod error;
+mod finish;
 mod item;
 mod lease;
 mod prune;
@@ -27,6 +30,7 @@ mod time;
 
 pub use claim::{claim, claim_if_owner, ClaimedItem, MYSQL_CLAIM_SQL, SQLITE_CLAIM_SQL};
 pub use error::QueueError;
+pub use finish::{finish_and_claim_if_owner, finish_many, Finished, FinishedAndClaimed, Outcome};
 pub use item::{complete, fail, release, release_many, renew};
 pub use lease::{acquire_service, release_service, renew_service, service_owner, ServiceLease};
 pub use prune::prune;
