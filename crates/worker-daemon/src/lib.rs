@@ -3,13 +3,15 @@
 //! SYNC (one at a time) or ASYNC (in parallel up to a limit).
 //!
 //! Module map: [`supervisor`] (which services run), [`runner`] (one service's lifecycle and
-//! claim loop), [`execute`] (one item: timeout, panic capture, outcome), [`store`] (every
+//! claim loop), [`execute`] (one item: timeout, panic capture, outcome), [`outcomes`] (finished
+//! items waiting to be recorded, in batches), [`store`] (every
 //! database call, on the blocking pool), [`services`] (the kinds of service), [`stats`],
 //! [`http`] (the browser sources: pages, WebSockets, the hub services reach them through).
 
 pub mod daemon;
 pub mod execute;
 pub mod http;
+pub mod outcomes;
 pub mod runner;
 pub mod services;
 pub mod stats;

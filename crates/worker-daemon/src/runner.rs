@@ -17,6 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::execute::execute;
+use crate::outcomes::{self, Outcomes};
 use crate::services::{self, Job, Outcome, QueueService, RunLimits, ServiceEnv};
 use crate::stats::{Counters, ServiceCounters};
 use crate::store::Store;
@@ -28,6 +29,9 @@ const IDLE_POLL_MAX: Duration = Duration::from_millis(100);
 const IDLE_POLL_MIN: Duration = Duration::from_millis(2);
 /// Most items claimed in one round trip.
 const CLAIM_BATCH_MAX: usize = 32;
+/// Longest an ASYNC runner with a backlog waits for busy slots to free up before its next
+/// round trip, so that round trip records and claims a useful batch instead of one item.
+const GATHER_MAX: Duration = Duration::from_millis(2);
 
 /// Everything a runner needs from its daemon.
 #[derive(Clone)]
@@ -133,7 +137,10 @@ enum Ended {
     LeaseLost,
 }
 
-/// Items this runner holds, so they can be renewed while running and released on stop.
+/// Items this runner holds, so they can be renewed while running and released on stop. An
+/// item leaves only once its outcome is recorded (or it is released): a finished item whose
+/// outcome still waits in the [`Outcomes`] buffer is `processing` in the database and keeps
+/// its lease renewed.
 #[derive(Default)]
 struct Held {
     ids: Mutex<HashSet<i64>>,
@@ -146,11 +153,11 @@ impl Held {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id);
     }
-    fn remove(&self, id: i64) {
-        self.ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+    fn remove_all(&self, ids: &[i64]) {
+        let mut held = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            held.remove(id);
+        }
     }
     fn all(&self) -> Vec<i64> {
         self.ids
@@ -172,8 +179,22 @@ async fn serve(
 ) -> Ended {
     let slots = Arc::new(Semaphore::new(limits.max_concurrency));
     let held = Arc::new(Held::default());
+    let done = Arc::new(Outcomes::default());
+    let (quit_flusher, quit) = tokio::sync::oneshot::channel();
+    let flusher = {
+        let held = held.clone();
+        tokio::spawn(outcomes::run_flusher(
+            ctx.store.clone(),
+            done.clone(),
+            service.slug.clone(),
+            move |ids| held.remove_all(&ids),
+            quit,
+        ))
+    };
     let mut running: JoinSet<()> = JoinSet::new();
     let mut idle = IDLE_POLL_MIN;
+    // Whether the last claim took all it asked for (so more is probably pending).
+    let mut backlog = false;
     let heartbeat_every = (ctx.config.service_lease / 3).min(ctx.config.item_lease / 3);
     let mut next_heartbeat = Instant::now() + heartbeat_every;
     let mut next_rescue = Instant::now();
@@ -216,9 +237,30 @@ async fn serve(
             }
         }
 
+        // A round trip costs about the same for one item as for a batch: with a backlog and
+        // most ASYNC slots still busy, let more items finish first (briefly: fast items free
+        // their slots within microseconds, slow ones are not waited for).
+        let half_batch = limits.max_concurrency.min(CLAIM_BATCH_MAX).div_ceil(2);
+        if backlog && slots.available_permits() < half_batch {
+            let until = tokio::time::Instant::now() + GATHER_MAX;
+            while slots.available_permits() < half_batch && !running.is_empty() {
+                tokio::select! {
+                    _ = running.join_next() => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                    _ = tokio::time::sleep_until(until) => break,
+                }
+            }
+        }
         let free = slots.available_permits();
         if free == 0 {
-            // Every ASYNC slot is busy: wait for one to finish (or stop).
+            // Every ASYNC slot is busy with a slow item: record what is done now rather than
+            // with a claim that may be far off, then wait for a slot to free up (or stop).
+            match outcomes::flush(&ctx.store, &done, &service.slug).await {
+                Ok(ids) => held.remove_all(&ids),
+                Err(e) => {
+                    tracing::warn!(service = %service.slug, "cannot record results (will retry): {e:#}")
+                }
+            }
             tokio::select! {
                 _ = running.join_next() => {}
                 _ = stop.wait_for(|s| *s) => {}
@@ -227,18 +269,33 @@ async fn serve(
             continue;
         }
 
+        // Everything finished since the last round trip is recorded with this claim.
+        let batch = done.take();
+        let recorded = outcomes::ids_of(&batch);
         let jobs = match ctx
             .store
-            .claim(service, free.min(CLAIM_BATCH_MAX), ctx.config.item_lease)
+            .finish_and_claim(
+                service,
+                batch.clone(),
+                free.min(CLAIM_BATCH_MAX),
+                ctx.config.item_lease,
+            )
             .await
         {
-            Ok(jobs) => jobs,
+            Ok((finished, jobs)) => {
+                outcomes::warn_not_held(&service.slug, &finished);
+                held.remove_all(&recorded);
+                jobs
+            }
             Err(e) => {
                 tracing::warn!(service = %service.slug, "claim failed: {e:#}");
+                done.put_back(batch);
                 pause(stop, Duration::from_millis(500)).await;
                 continue;
             }
         };
+        // A full batch suggests more is pending.
+        backlog = jobs.len() == free.min(CLAIM_BATCH_MAX);
         if jobs.is_empty() {
             pause(stop, idle).await;
             idle = (idle * 2).min(IDLE_POLL_MAX);
@@ -254,36 +311,30 @@ async fn serve(
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     break;
                 };
-                let (ctx, svc, held, counters) =
-                    (ctx.clone(), svc.clone(), held.clone(), counters.clone());
+                let (ctx, svc, done, counters) =
+                    (ctx.clone(), svc.clone(), done.clone(), counters.clone());
                 running.spawn(async move {
-                    process(&ctx, &svc, &job, limits, &counters).await;
-                    held.remove(job.item.id);
+                    process(&ctx, &svc, &job, limits, &counters, &done).await;
                     drop(permit);
                 });
             } else {
                 // SYNC: this item finishes before anything else is claimed or started. A stop
-                // while it runs gives it the shutdown grace; past that it is abandoned, stays
-                // in `held`, and is released below like every item not finished.
-                let finished = {
-                    let work = process(ctx, svc, &job, limits, counters);
-                    tokio::pin!(work);
-                    let stopped = tokio::select! {
-                        () = &mut work => false,
-                        // A stop (or its sender gone). The watch guard must not live on
-                        // across the grace wait below.
-                        r = stop.wait_for(|s| *s) => {
-                            drop(r);
-                            true
-                        }
-                    };
-                    !stopped
-                        || tokio::time::timeout(ctx.config.shutdown_grace, &mut work)
-                            .await
-                            .is_ok()
+                // while it runs gives it the shutdown grace; past that it is abandoned (no
+                // outcome), stays in `held`, and is released below like every item not
+                // finished.
+                let work = process(ctx, svc, &job, limits, counters, &done);
+                tokio::pin!(work);
+                let stopped = tokio::select! {
+                    () = &mut work => false,
+                    // A stop (or its sender gone). The watch guard must not live on across
+                    // the grace wait below.
+                    r = stop.wait_for(|s| *s) => {
+                        drop(r);
+                        true
+                    }
                 };
-                if finished {
-                    held.remove(job.item.id);
+                if stopped {
+                    let _ = tokio::time::timeout(ctx.config.shutdown_grace, &mut work).await;
                 }
             }
             if *stop.borrow() {
@@ -292,9 +343,7 @@ async fn serve(
         }
         // Claimed but not started (stop arrived mid-batch): back to pending, attempt uncounted.
         let unstarted: Vec<i64> = jobs.map(|j| j.item.id).collect();
-        for id in &unstarted {
-            held.remove(*id);
-        }
+        held.remove_all(&unstarted);
         if let Err(e) = ctx.store.release(unstarted).await {
             tracing::warn!(service = %service.slug, "cannot release unstarted items: {e:#}");
         }
@@ -313,6 +362,18 @@ async fn serve(
             }
         }
     }
+    // Outcomes are recorded before anything is released, so no finished item goes back to
+    // pending to run again. The flusher finishes a write in progress before it quits.
+    let _ = quit_flusher.send(());
+    if let Err(e) = flusher.await {
+        tracing::warn!(service = %service.slug, "the result flusher ended abnormally: {e}");
+    }
+    match outcomes::flush(&ctx.store, &done, &service.slug).await {
+        Ok(ids) => held.remove_all(&ids),
+        Err(e) => {
+            tracing::error!(service = %service.slug, "cannot record {} result(s) at shutdown: {e:#}; those items go back to pending and will run again", done.len())
+        }
+    }
     let left = held.all();
     if !left.is_empty() {
         tracing::warn!(service = %service.slug, "releasing {} item(s) still running at shutdown", left.len());
@@ -323,43 +384,34 @@ async fn serve(
     ended
 }
 
-/// Runs one job and records its outcome.
+/// Runs one job and buffers its outcome in `done` (recorded with the next claim, or by the
+/// flusher); counts it and prints its `--verbose` line at once.
 async fn process(
     ctx: &RunnerContext,
     svc: &Arc<dyn QueueService>,
     job: &Arc<Job>,
     limits: RunLimits,
     counters: &ServiceCounters,
+    done: &Outcomes,
 ) {
     counters.in_flight.fetch_add(1, Ordering::Relaxed);
-    let done = execute(svc, job, limits.timeout).await;
+    let ran = execute(svc, job, limits.timeout).await;
     counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     let item = &job.item;
-    let recorded = match &done.outcome {
+    match &ran.outcome {
         Outcome::Completed => {
             counters.completed.fetch_add(1, Ordering::Relaxed);
-            ctx.store.complete(item.id).await
+            done.push(item.id, queue::Outcome::Completed);
         }
         Outcome::Failed(e) => {
             counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(service = %job.service_slug, item = item.id, "{} failed: {e}", job.event.event_type);
-            ctx.store.fail(item.id, e.clone()).await
-        }
-    };
-    match recorded {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            service = %job.service_slug,
-            item = item.id,
-            "item was taken over by another worker before it finished; its result is dropped"
-        ),
-        Err(e) => {
-            tracing::error!(service = %job.service_slug, item = item.id, "cannot record the result: {e:#}")
+            done.push(item.id, queue::Outcome::Failed(e.clone()));
         }
     }
     if ctx.config.verbose {
-        let ms = done.elapsed.as_millis();
-        match &done.outcome {
+        let ms = ran.elapsed.as_millis();
+        match &ran.outcome {
             Outcome::Completed => println!(
                 "✅ [{}] {} (P:{}) completed in {ms} ms",
                 job.service_slug, job.event.event_type, item.priority

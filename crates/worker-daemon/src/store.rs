@@ -49,50 +49,50 @@ impl Store {
             .await
     }
 
-    /// Claims up to `max` pending items of a service, highest priority first.
-    pub async fn claim(
+    /// Records `outcomes` and claims up to `max` pending items of a service, highest priority
+    /// first, in one transaction (one round trip for a busy runner). The outcomes are recorded
+    /// even when the service lease is lost; the claim happens only while this daemon holds it.
+    pub async fn finish_and_claim(
         &self,
         service: &Service,
+        outcomes: Vec<(i64, queue::Outcome)>,
         max: usize,
         lease: Duration,
-    ) -> StoreResult<Vec<Job>> {
+    ) -> StoreResult<(queue::Finished, Vec<Job>)> {
         let owner = self.owner.clone();
         let service_id = service.id;
         let slug: std::sync::Arc<str> = std::sync::Arc::from(service.slug.as_str());
-        let claimed = self
+        let done = self
             .db
             .run(move |c| {
                 // Claims only while this daemon still holds the service lease, checked in
                 // the same transaction: a daemon that lost it stops claiming at once.
-                Ok::<_, anyhow::Error>(
-                    queue::claim_if_owner(c, service_id, max, &owner, &owner, lease)?
-                        .unwrap_or_default(),
-                )
+                Ok::<_, anyhow::Error>(queue::finish_and_claim_if_owner(
+                    c, &outcomes, service_id, max, &owner, &owner, lease,
+                )?)
             })
             .await?;
-        Ok(claimed
+        let jobs = done
+            .claimed
+            .unwrap_or_default()
             .into_iter()
             .map(|c| Job {
                 item: c.item,
                 event: c.event,
                 service_slug: slug.clone(),
             })
-            .collect())
+            .collect();
+        Ok((done.finished, jobs))
     }
 
-    /// Marks an item completed; `false` if this daemon no longer holds it.
-    pub async fn complete(&self, item_id: i64) -> StoreResult<bool> {
+    /// Records the outcomes of items this daemon processed, in one transaction.
+    pub async fn finish(
+        &self,
+        outcomes: Vec<(i64, queue::Outcome)>,
+    ) -> StoreResult<queue::Finished> {
         let owner = self.owner.clone();
         self.db
-            .run(move |c| Ok(queue::complete(c, item_id, &owner)?))
-            .await
-    }
-
-    /// Marks an item failed with an error; `false` if this daemon no longer holds it.
-    pub async fn fail(&self, item_id: i64, error: String) -> StoreResult<bool> {
-        let owner = self.owner.clone();
-        self.db
-            .run(move |c| Ok(queue::fail(c, item_id, &owner, &error)?))
+            .run(move |c| Ok(queue::finish_many(c, &outcomes, &owner)?))
             .await
     }
 
