@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use core_models::schema::live_events as le;
-use core_models::text::{clean_json, clean_line};
+use core_models::text::{clean_json_string, clean_line};
 use core_models::{with_conn, CapturedEvent, DbConn, EventType, StreakStatus};
 use diesel::prelude::*;
 
@@ -74,26 +74,25 @@ pub(crate) fn prepare(
     let opt = |s: &Option<String>, n: usize| s.as_deref().map(|s| clean_line(s, n));
     events
         .iter()
-        .map(|e| {
-            let mut data = e.data.clone();
-            clean_json(&mut data);
-            NewLiveEvent {
-                session_id: ctx.session_id,
-                event_type: e.event_type,
-                timestamp: e.timestamp.naive_utc().trunc_subsecs(6),
-                room_id: room_id.clone(),
-                streamer_unique_id: streamer.clone(),
-                user_id: opt(&e.user_id, 64),
-                user_unique_id: opt(&e.user_unique_id, 255),
-                user_nickname: opt(&e.user_nickname, 255),
-                is_streaking: e.streak.is_some(),
-                streak_id: e.streak.as_ref().map(|s| clean_line(&s.id, 128)),
-                streak_status: e.streak.as_ref().map(|s| s.status),
-                event_data: data.to_string(),
-                msg_id: e.msg_id,
-                created_at: now,
-                updated_at: now,
-            }
+        .map(|e| NewLiveEvent {
+            session_id: ctx.session_id,
+            event_type: e.event_type,
+            timestamp: e.timestamp.naive_utc().trunc_subsecs(6),
+            room_id: room_id.clone(),
+            streamer_unique_id: streamer.clone(),
+            user_id: opt(&e.user_id, 64),
+            user_unique_id: opt(&e.user_unique_id, 255),
+            user_nickname: opt(&e.user_nickname, 255),
+            is_streaking: e.streak.is_some(),
+            streak_id: e.streak.as_ref().map(|s| clean_line(&s.id, 128)),
+            streak_status: e.streak.as_ref().map(|s| s.status),
+            event_data: clean_json_string(&e.data),
+            msg_id: e.msg_id,
+            // Receipt time when the capture knows it: queue lag counts from there.
+            created_at: e
+                .received_at
+                .map_or(now, |r| r.naive_utc().trunc_subsecs(6)),
+            updated_at: now,
         })
         .collect()
 }
