@@ -142,6 +142,7 @@ mod tests {
             user_nickname: Some("Bob 🌟".into()),
             streak: None,
             data,
+            received_at: None,
         }
     }
 

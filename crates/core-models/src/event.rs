@@ -153,4 +153,9 @@ pub struct CapturedEvent {
     pub streak: Option<Streak>,
     /// The type-specific payload (the event_data contract in the README).
     pub data: serde_json::Value,
+    /// When the capture daemon received the frame it came in; stored as the row's
+    /// `created_at`, so queue lag is measured from receipt, not from the commit. `None` for
+    /// events made without a frame (a streak closed by its timeout): stamped at commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<DateTime<Utc>>,
 }

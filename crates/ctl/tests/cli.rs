@@ -716,6 +716,7 @@ fn queue_prune_deletes_only_old_finished_items() {
                 user_nickname: None,
                 streak: None,
                 data: serde_json::json!({}),
+                received_at: None,
             })
             .collect();
         dispatcher::dispatch(&mut conn, &dispatcher::SessionContext::of(&s), &events).unwrap();

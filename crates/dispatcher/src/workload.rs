@@ -90,6 +90,7 @@ fn synthetic(ty: EventType, msg_id: i64, user: u64, at: chrono::DateTime<Utc>) -
         user_nickname: Some(nickname),
         streak,
         data,
+        received_at: None,
     }
 }
 

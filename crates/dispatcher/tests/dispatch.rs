@@ -26,6 +26,7 @@ fn event(ty: EventType, msg_id: Option<i64>) -> CapturedEvent {
         user_nickname: Some("Fan 🎉".into()),
         streak: None,
         data: serde_json::json!({"user": {"unique_id": "fan", "nickname": "Fan 🎉"}}),
+        received_at: None,
     }
 }
 
@@ -655,4 +656,39 @@ fn a_victim_claimed_meanwhile_is_not_discarded() {
             (10, QueueStatus::Pending)
         ]
     );
+}
+
+/// An event's row is dated from the receipt of its frame when the capture knows it (so queue
+/// lag counts from there), from the commit otherwise.
+#[test]
+fn created_at_is_the_receipt_time_when_known() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let ctx = session(&mut conn, "receipt");
+        let received = Utc.timestamp_opt(1_790_000_100, 654_321_987).unwrap();
+        let mut known = event(EventType::Comment, Some(1));
+        known.received_at = Some(received);
+        let unknown = event(EventType::Comment, Some(2));
+        let before = core_models::models::now();
+        dispatch(&mut conn, &ctx, &[known, unknown]).unwrap();
+        let rows: Vec<(Option<i64>, chrono::NaiveDateTime)> = with_conn!(&mut conn, |c| le::table
+            .filter(le::room_id.eq("receipt"))
+            .order(le::msg_id.asc())
+            .select((le::msg_id, le::created_at))
+            .load(c))
+        .unwrap();
+        assert_eq!(
+            rows[0],
+            (
+                Some(1),
+                chrono::NaiveDate::from_ymd_opt(2026, 9, 21)
+                    .unwrap()
+                    .and_hms_micro_opt(14, 15, 0, 654_321)
+                    .unwrap()
+            ),
+            "{:?}",
+            db.backend()
+        );
+        assert!(rows[1].1 >= before, "{rows:?}");
+    }
 }

@@ -714,6 +714,7 @@ impl Client {
         events: &mpsc::Sender<ClientEvent>,
         out: &mpsc::Sender<Vec<u8>>,
     ) -> FrameOutcome {
+        let received_at = chrono::Utc::now();
         ClientCounters::add(&self.counters.frames, 1);
         if self.config.emit_raw_frames && !send(events, ClientEvent::RawFrame(bytes.to_vec())).await
         {
@@ -761,6 +762,9 @@ impl Client {
         }
         let now = Instant::now();
         let mut mapped = mapper.map_batch(&batch, now);
+        for event in &mut mapped {
+            event.received_at = Some(received_at);
+        }
         let ended = mapped.iter().any(|e| e.event_type == EventType::LiveEnd);
         if ended {
             // Close open streaks before the end event, in the same batch.

@@ -421,6 +421,7 @@ fn event(
         user_nickname: user.map(|u| u.nickname.clone()).filter(|s| !s.is_empty()),
         streak,
         data,
+        received_at: None,
     }
 }
 

@@ -21,6 +21,7 @@ pub fn event(ty: EventType, msg_id: Option<i64>) -> CapturedEvent {
         user_nickname: Some("Fan".into()),
         streak: None,
         data: serde_json::json!({"user": {"unique_id": "fan", "nickname": "Fan"}}),
+        received_at: None,
     }
 }
 

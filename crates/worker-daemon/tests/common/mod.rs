@@ -60,6 +60,7 @@ impl Fixture {
                     user_nickname: Some("Nick 🎁".into()),
                     streak: None,
                     data: serde_json::json!({"comment": "hi"}),
+                    received_at: None,
                 }
             })
             .collect();
@@ -88,6 +89,7 @@ impl Fixture {
             user_nickname: Some(nickname.to_owned()),
             streak: None,
             data,
+            received_at: None,
         };
         dispatcher::dispatch(
             &mut self.conn(),
