@@ -281,7 +281,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
     {
         use webcast::client::ClientCounters as C;
         console.detail(format!(
-            "   protocol: {} connection(s), {} frame(s) ({} unreadable), {} message(s) skipped, {} ack(s), {} heartbeat(s), {} event(s); store: {} batch(es), {} outage(s)",
+            "   protocol: {} connection(s), {} frame(s) ({} unreadable), {} message(s) skipped, {} ack(s), {} heartbeat(s), {} event(s); store: {} frame(s) in {} transaction(s), {} outage(s)",
             C::get(&counters.connections),
             C::get(&counters.frames),
             C::get(&counters.bad_frames),
@@ -290,6 +290,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
             C::get(&counters.heartbeats),
             C::get(&counters.events),
             stats.batches.load(Ordering::Relaxed),
+            stats.commits.load(Ordering::Relaxed),
             stats.outages.load(Ordering::Relaxed),
         ));
     }

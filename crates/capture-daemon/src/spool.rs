@@ -46,6 +46,13 @@ impl Batch {
             streamer_unique_id: self.streamer.clone(),
         }
     }
+
+    /// Whether both batches belong to the same capture session (and so can be stored as one).
+    pub fn same_session(&self, other: &Batch) -> bool {
+        self.session_id == other.session_id
+            && self.room_id == other.room_id
+            && self.streamer == other.streamer
+    }
 }
 
 /// Spool file errors.
@@ -253,34 +260,64 @@ impl Spool {
         Ok(())
     }
 
-    /// A copy of the oldest batch (read back from the file if it is not cached).
-    pub fn front(&mut self) -> Result<Option<Batch>, SpoolError> {
-        let Some(p) = self.queue.front() else {
+    /// The oldest batches that can be committed as one: consecutive batches of the same
+    /// session, with at most `max_events` events between them (but always the oldest batch,
+    /// however big), merged into one batch in order. The second value is how many batches it
+    /// holds, for [`Spool::pop_committed_many`]. Batches not cached in memory are read back
+    /// from the file.
+    ///
+    /// Committing frames together is what keeps up with a burst: a transaction's fixed cost
+    /// (round trips, the commit itself) is paid once for everything that queued up while the
+    /// previous one ran, and a lone frame still goes alone, at once.
+    pub fn front_group(&mut self, max_events: usize) -> Result<Option<(Batch, usize)>, SpoolError> {
+        let Some(first) = self.queue.front() else {
             return Ok(None);
         };
+        let mut group = self.load(first)?;
+        let mut count = 1;
+        for p in self.queue.iter().skip(1) {
+            if group.events.len() + p.events > max_events {
+                break;
+            }
+            let next = self.load(p)?;
+            if !group.same_session(&next) {
+                break;
+            }
+            group.events.extend(next.events);
+            count += 1;
+        }
+        Ok(Some((group, count)))
+    }
+
+    /// A copy of a queued batch, from memory or read back from the file.
+    fn load(&self, p: &Pending) -> Result<Batch, SpoolError> {
         if let Some(b) = &p.batch {
-            return Ok(Some(b.clone()));
+            return Ok(b.clone());
         }
         let Some((offset, len)) = p.at else {
-            return Ok(None);
+            // Unreachable by the invariant (a batch is in memory, in the file, or both).
+            return Err(self.io(std::io::Error::other(
+                "queued batch neither in memory nor on file",
+            )));
         };
         let mut file = File::open(&self.path).map_err(|e| self.io(e))?;
         file.seek(SeekFrom::Start(offset)).map_err(|e| self.io(e))?;
         let mut buf = vec![0u8; len as usize];
         file.read_exact(&mut buf).map_err(|e| self.io(e))?;
-        serde_json::from_slice(&buf)
-            .map(Some)
-            .map_err(|e| SpoolError::Corrupt {
-                path: self.path.display().to_string(),
-                offset,
-                reason: e.to_string(),
-            })
+        serde_json::from_slice(&buf).map_err(|e| SpoolError::Corrupt {
+            path: self.path.display().to_string(),
+            offset,
+            reason: e.to_string(),
+        })
     }
 
-    /// Forgets the oldest batch, which was committed. When nothing is left, the file is
-    /// truncated and the spool stops being durable.
-    pub fn pop_committed(&mut self) -> Result<(), SpoolError> {
-        if let Some(p) = self.queue.pop_front() {
+    /// Forgets the `n` oldest batches, which were committed. When nothing is left, the file
+    /// is truncated and the spool stops being durable.
+    pub fn pop_committed_many(&mut self, n: usize) -> Result<(), SpoolError> {
+        for _ in 0..n {
+            let Some(p) = self.queue.pop_front() else {
+                break;
+            };
             if p.batch.is_some() {
                 self.mem_events = self.mem_events.saturating_sub(p.events);
             }
@@ -348,6 +385,7 @@ mod tests {
                     user_nickname: None,
                     streak: None,
                     data: serde_json::json!({"comment": "héllo 👋"}),
+                    received_at: None,
                 })
                 .collect(),
         }
@@ -355,9 +393,10 @@ mod tests {
 
     fn tags(spool: &mut Spool) -> Vec<i64> {
         let mut out = Vec::new();
-        while let Some(b) = spool.front().expect("front") {
+        while let Some((b, n)) = spool.front_group(0).expect("front") {
+            assert_eq!(n, 1, "the oldest batch alone");
             out.push(b.events[0].msg_id.expect("id") / 100);
-            spool.pop_committed().expect("pop");
+            spool.pop_committed_many(1).expect("pop");
         }
         out
     }
@@ -397,6 +436,49 @@ mod tests {
         assert_eq!(spool.events(), 12);
         assert_eq!(tags(&mut spool), vec![1, 2, 3, 4, 5, 6]);
         assert!(!spool.is_durable());
+    }
+
+    /// Queued frames of one session are committed together, up to the event bound (the
+    /// oldest always, even alone over it), never across sessions, in order, also when some
+    /// are read back from the file.
+    #[test]
+    fn queued_frames_group_by_session_within_the_bound() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("spool.jsonl");
+        let mut spool = Spool::open(&path, 5).expect("open");
+        for tag in 1..=4 {
+            spool.push(batch(2, tag)).expect("push");
+        }
+        let mut other = batch(2, 5);
+        other.session_id = 2;
+        spool.push(other).expect("push");
+        spool.push(batch(2, 6)).expect("push");
+        assert!(spool.is_durable(), "some only on file");
+
+        let ids = |b: &Batch| -> Vec<i64> { b.events.iter().filter_map(|e| e.msg_id).collect() };
+        let (group, n) = spool.front_group(7).expect("group").expect("some");
+        assert_eq!(n, 3, "3 frames of 2 events fit in 7");
+        assert_eq!(ids(&group), vec![100, 101, 200, 201, 300, 301]);
+        spool.pop_committed_many(n).expect("pop");
+
+        let (group, n) = spool.front_group(100).expect("group").expect("some");
+        assert_eq!(
+            (n, ids(&group)),
+            (1, vec![400, 401]),
+            "stops at the next session"
+        );
+        spool.pop_committed_many(n).expect("pop");
+        let (group, n) = spool.front_group(1).expect("group").expect("some");
+        assert_eq!(
+            (n, group.session_id),
+            (1, 2),
+            "the oldest goes even over the bound"
+        );
+        spool.pop_committed_many(n).expect("pop");
+        let (_, n) = spool.front_group(100).expect("group").expect("some");
+        spool.pop_committed_many(n).expect("pop");
+        assert!(spool.is_empty() && !spool.is_durable());
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), 0);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Committing batches to the database: one transaction per batch (the events, their queue
 //! rows and the session's `total_events`), strictly in arrival order, retried with backoff
-//! while the database is away. Batches waiting their turn live in the [`Spool`].
+//! while the database is away. Batches waiting their turn live in the [`Spool`]; the frames
+//! that queued up while a transaction ran are committed together in the next one (group
+//! commit, up to [`GROUP_MAX_EVENTS`]), so a burst costs a few transactions, not one per frame.
 //!
 //! # Nothing lost, nothing doubled
 //!
@@ -54,7 +56,8 @@ pub fn commit(conn: &mut DbConn, batch: &Batch) -> Result<DispatchReport, StoreE
     let ctx = batch.context();
     conn.transaction(|conn| {
         let events = without_stored_synthetic_ends(conn, batch)?;
-        let report = dispatcher::dispatch(conn, &ctx, &events)?;
+        let events = events.as_deref().unwrap_or(&batch.events);
+        let report = dispatcher::dispatch(conn, &ctx, events)?;
         let stored = i64::try_from(report.stored).unwrap_or(i64::MAX);
         sessions::add_events(conn, ctx.session_id, stored)?;
         Ok(report)
@@ -62,20 +65,19 @@ pub fn commit(conn: &mut DbConn, batch: &Batch) -> Result<DispatchReport, StoreE
 }
 
 /// The batch's events minus synthesised streak ends (no msg_id) whose streak already has an
-/// end row in this room: a repeated commit must not store them twice.
+/// end row in this room: a repeated commit must not store them twice. `None` when the batch
+/// has no synthesised end at all (the common case: no copy of its events is made).
 fn without_stored_synthetic_ends(
     conn: &mut DbConn,
     batch: &Batch,
-) -> Result<Vec<CapturedEvent>, StoreError> {
+) -> Result<Option<Vec<CapturedEvent>>, StoreError> {
+    if !batch.events.iter().any(is_synthetic_end) {
+        return Ok(None);
+    }
     let room = clean_line(&batch.room_id, 64);
     let mut out = Vec::with_capacity(batch.events.len());
     for event in &batch.events {
-        let synthetic_end = event.msg_id.is_none()
-            && event
-                .streak
-                .as_ref()
-                .is_some_and(|s| s.status == StreakStatus::End);
-        if synthetic_end {
+        if is_synthetic_end(event) {
             let streak_id = event
                 .streak
                 .as_ref()
@@ -94,8 +96,22 @@ fn without_stored_synthetic_ends(
         }
         out.push(event.clone());
     }
-    Ok(out)
+    Ok(Some(out))
 }
+
+/// A streak end the capture synthesised (its end message was lost): it has no msg_id.
+fn is_synthetic_end(event: &CapturedEvent) -> bool {
+    event.msg_id.is_none()
+        && event
+            .streak
+            .as_ref()
+            .is_some_and(|s| s.status == StreakStatus::End)
+}
+
+/// Most events committed in one transaction when frames queue up (a burst, or a spool
+/// flushed after an outage). Big enough that a transaction's fixed cost stops mattering,
+/// small enough that one transaction stays in the tens of milliseconds.
+pub const GROUP_MAX_EVENTS: usize = 2_000;
 
 /// Tuning of the store task.
 #[derive(Debug, Clone, Copy)]
@@ -129,8 +145,16 @@ pub struct StoreStats {
     pub stored: AtomicU64,
     /// Events skipped as already stored.
     pub duplicates: AtomicU64,
-    /// Batches committed.
+    /// Frames (spool batches) committed.
     pub batches: AtomicU64,
+    /// Transactions committed (several frames each during a burst).
+    pub commits: AtomicU64,
+    /// Queue rows enqueued for a service (over its limit included).
+    pub enqueued: AtomicU64,
+    /// Queue rows discarded by the overflow policy (victims and new events).
+    pub discarded: AtomicU64,
+    /// Non-discardable events enqueued over a full queue.
+    pub overflow: AtomicU64,
     /// Times the database became unavailable.
     pub outages: AtomicU64,
 }
@@ -191,7 +215,7 @@ async fn run(
             spool.path().display()
         ));
     }
-    let mut attempt: Attempt = None;
+    let mut attempt: Option<Attempt> = None;
     let mut failures: u32 = 0;
     let mut retry_at = Instant::now();
     let mut input_open = true;
@@ -199,10 +223,14 @@ async fn run(
     let mut outage = false;
     loop {
         if attempt.is_none() && !spool.is_empty() && Instant::now() >= retry_at {
-            if let Some(batch) = spool.front()? {
+            if let Some((batch, frames)) = spool.front_group(GROUP_MAX_EVENTS)? {
                 let db = db.clone();
                 let job = async move { db.run(move |conn| commit(conn, &batch)).await };
-                attempt = Some((tokio::spawn(job), Instant::now()));
+                attempt = Some(Attempt {
+                    task: tokio::spawn(job),
+                    started: Instant::now(),
+                    frames,
+                });
             }
         }
         if !input_open {
@@ -215,18 +243,23 @@ async fn run(
                 break;
             }
         }
-        let slow_at = attempt
-            .as_ref()
-            .map(|(_, started)| *started + config.slow_after);
+        let slow_at = attempt.as_ref().map(|a| a.started + config.slow_after);
         tokio::select! {
             result = wait_attempt(&mut attempt), if attempt.is_some() => {
-                attempt = None;
+                let frames = attempt.take().map_or(0, |a| a.frames);
                 match result {
                     Ok(report) => {
-                        spool.pop_committed()?;
+                        spool.pop_committed_many(frames)?;
                         stats.stored.fetch_add(report.stored, Ordering::Relaxed);
                         stats.duplicates.fetch_add(report.duplicates, Ordering::Relaxed);
-                        stats.batches.fetch_add(1, Ordering::Relaxed);
+                        stats.batches.fetch_add(frames as u64, Ordering::Relaxed);
+                        stats.commits.fetch_add(1, Ordering::Relaxed);
+                        let t = report.totals();
+                        stats.enqueued.fetch_add(t.enqueued, Ordering::Relaxed);
+                        stats
+                            .discarded
+                            .fetch_add(t.discarded_victim + t.discarded_new, Ordering::Relaxed);
+                        stats.overflow.fetch_add(t.overflow, Ordering::Relaxed);
                         console.detail(format!("   ↳ {report}"));
                         if outage {
                             outage = false;
@@ -281,12 +314,18 @@ async fn run(
     })
 }
 
-type Attempt = Option<(JoinHandle<Result<DispatchReport, StoreError>>, Instant)>;
+/// A commit in flight.
+struct Attempt {
+    task: JoinHandle<Result<DispatchReport, StoreError>>,
+    started: Instant,
+    /// Spool batches (frames) it commits together.
+    frames: usize,
+}
 
 /// The outcome of the attempt in flight (pending forever when there is none).
-async fn wait_attempt(attempt: &mut Attempt) -> Result<DispatchReport, StoreError> {
+async fn wait_attempt(attempt: &mut Option<Attempt>) -> Result<DispatchReport, StoreError> {
     match attempt {
-        Some((handle, _)) => handle
+        Some(a) => (&mut a.task)
             .await
             .unwrap_or_else(|e| Err(StoreError::Db(DbError::Task(e.to_string())))),
         None => std::future::pending().await,
@@ -317,6 +356,7 @@ mod tests {
             user_nickname: Some("Bob 🌹".into()),
             streak,
             data: serde_json::json!({"comment": "hi", "gift": {"name": "Rose"}}),
+            received_at: None,
         }
     }
 
