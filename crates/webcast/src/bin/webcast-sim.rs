@@ -35,7 +35,7 @@ struct Args {
     /// Generate a random stream (after the scenario, whenever nothing else is queued).
     #[arg(long)]
     random: bool,
-    /// Random steps per second.
+    /// Random messages per second.
     #[arg(long, default_value_t = 5.0)]
     rate: f64,
     /// Random mix as weights: comment,gift,like,join,follow,share,subscribe,viewers.

@@ -362,29 +362,44 @@ pub(super) async fn run(
     let mut script = Script::new(shared.room_id, random.and_then(|r| r.seed));
     let mut pending: Vec<BaseProtoMessage> = Vec::new();
     let max_per_frame = shared.config.max_messages_per_frame.max(1);
-    let random_every = random.map(|r| Duration::from_secs_f64(1.0 / r.rate_per_sec.max(0.001)));
+    let mut pace = random.map(|r| Pace::new(r.rate_per_sec));
+    // Random steps due now and not played yet: they share frames (up to max_per_frame).
+    let mut due: u64 = 0;
     loop {
         // Steps from the queue are counted until played; random ones are not.
         let (step, queued) = match steps.try_recv() {
             Ok(step) => (step, true),
+            Err(_) if due > 0 => match &random {
+                Some(r) => (script.random_step(r), false),
+                None => continue,
+            },
             Err(_) => {
                 if !flush(&shared, &mut pending, &mut shutdown).await {
                     return;
                 }
+                let wake = pace.as_ref().map(Pace::next_tick);
                 tokio::select! {
                     step = steps.recv() => match step {
                         Some(step) => (step, true),
                         None => return,
                     },
-                    () = sleep_or_forever(random_every) => match &random {
-                        Some(r) => (script.random_step(r), false),
-                        None => continue,
-                    },
+                    () = sleep_until_or_forever(wake) => {
+                        if let Some(p) = pace.as_mut() {
+                            due = p.take_due();
+                        }
+                        continue;
+                    }
                     _ = shutdown.changed() => return,
                 }
             }
         };
+        let mut messages: u64 = 0;
         for piece in script.expand(&step) {
+            messages += match &piece {
+                Piece::Message(_) => 1,
+                Piece::Frame(m) => m.len() as u64,
+                _ => 0,
+            };
             let ok = match piece {
                 Piece::Message(m) => {
                     pending.push(m);
@@ -428,6 +443,10 @@ pub(super) async fn run(
                 return;
             }
         }
+        if !queued {
+            // The random rate is in messages: a gift streak spends several.
+            due = due.saturating_sub(messages.max(1));
+        }
         // Messages still pending are part of this step: hand them over before counting it
         // played, unless more queued steps follow immediately (they share the frame).
         if queued {
@@ -439,10 +458,49 @@ pub(super) async fn run(
     }
 }
 
-async fn sleep_or_forever(d: Option<Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
+async fn sleep_until_or_forever(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The random stream's clock: messages are due at `rate` per second since the start, counted
+/// against the clock rather than slept one by one (a sleep per message at 1,000/s would fall
+/// behind on timer granularity and send one message per frame). The player wakes at most
+/// every [`Pace::MIN_TICK`] and plays everything due, so a fast stream arrives as frames of
+/// several messages, as TikTok sends it, and a slow one message by message, on time.
+struct Pace {
+    rate: f64,
+    start: tokio::time::Instant,
+    played: u64,
+}
+
+impl Pace {
+    /// Shortest pause between two wake-ups.
+    const MIN_TICK: Duration = Duration::from_millis(10);
+
+    fn new(rate: f64) -> Pace {
+        let rate = rate.max(0.001);
+        Pace {
+            rate,
+            start: tokio::time::Instant::now(),
+            played: 0,
+        }
+    }
+
+    /// When the next message is due, but not sooner than a tick from now.
+    fn next_tick(&self) -> tokio::time::Instant {
+        let next_step = self.start + Duration::from_secs_f64((self.played + 1) as f64 / self.rate);
+        next_step.max(tokio::time::Instant::now() + Self::MIN_TICK)
+    }
+
+    /// Messages due since the last call.
+    fn take_due(&mut self) -> u64 {
+        let total = (self.start.elapsed().as_secs_f64() * self.rate) as u64;
+        let due = total.saturating_sub(self.played);
+        self.played = total.max(self.played);
+        due
     }
 }
 

@@ -230,7 +230,7 @@ impl Default for Mix {
 /// A random stream.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RandomStream {
-    /// Steps per second.
+    /// Messages per second (a gift streak's messages count one each).
     pub rate_per_sec: f64,
     /// What to generate.
     pub mix: Mix,
