@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::http::{self, AppState, HttpSettings};
 use crate::runner::RunnerContext;
-use crate::stats::Rate;
+use crate::stats::{LagSnapshot, Rate};
 use crate::{supervisor, WorkerConfig};
 
 /// What a daemon runs with.
@@ -55,6 +55,7 @@ pub async fn run(daemon: Daemon, shutdown: watch::Receiver<bool>) {
         let state = AppState {
             hub: ctx.env.hub.clone(),
             store: ctx.store.clone(),
+            counters: ctx.counters.clone(),
             token: settings.token.as_deref().map(Into::into),
         };
         tokio::spawn(async move {
@@ -91,6 +92,7 @@ async fn print_stats(ctx: RunnerContext, mut shutdown: watch::Receiver<bool>) {
         return;
     }
     let mut rate = Rate::default();
+    let mut lag_before: std::collections::HashMap<String, LagSnapshot> = Default::default();
     loop {
         if tokio::time::timeout(ctx.config.stats_every, shutdown.wait_for(|s| *s))
             .await
@@ -100,12 +102,24 @@ async fn print_stats(ctx: RunnerContext, mut shutdown: watch::Receiver<bool>) {
         }
         let snapshot = ctx.counters.snapshot();
         let rates = rate.update(&snapshot);
+        // Lag over this interval only: a spike shows in the line that covers it.
+        let mut lag = std::collections::HashMap::new();
+        for (slug, now) in ctx.counters.lag() {
+            let window = now.since(lag_before.get(&slug).unwrap_or(&LagSnapshot::default()));
+            if let Some(summary) = window.summary() {
+                lag.insert(slug.clone(), summary);
+            }
+            lag_before.insert(slug, now);
+        }
         match ctx.store.stats().await {
             Ok(all) => {
                 println!("📊 queue statistics");
                 for s in all.iter().filter(|s| rates.contains_key(&s.slug)) {
+                    let lag = lag.get(&s.slug).map_or(String::new(), |l| {
+                        format!(" · lag p50 {:.1} ms, p99 {:.1} ms", l.p50_ms, l.p99_ms)
+                    });
                     println!(
-                        "   [{}] pending {} · processing {} · completed {} · failed {} · discarded {} · {:.1} items/s",
+                        "   [{}] pending {} · processing {} · completed {} · failed {} · discarded {} · {:.1} items/s{lag}",
                         s.slug,
                         s.pending,
                         s.processing,

@@ -12,6 +12,9 @@ pub struct Executed {
     pub outcome: Outcome,
     /// Time spent in `process_event`.
     pub elapsed: Duration,
+    /// From the event's capture (its row's `created_at`: receipt of its frame) to the start
+    /// of `process_event`; zero if the clocks disagree.
+    pub lag: Duration,
 }
 
 /// Runs `process_event` for one job on its own task, so a panic or a hang in the service
@@ -23,6 +26,9 @@ pub async fn execute(
     timeout: Duration,
 ) -> Executed {
     service.on_event_received(job).await;
+    let lag = (core_models::models::now() - job.event.created_at)
+        .to_std()
+        .unwrap_or_default();
     let started = Instant::now();
     let task = {
         let service = service.clone();
@@ -44,7 +50,11 @@ pub async fn execute(
     };
     let elapsed = started.elapsed();
     service.on_event_processed(job, &outcome).await;
-    Executed { outcome, elapsed }
+    Executed {
+        outcome,
+        elapsed,
+        lag,
+    }
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 
 pub use hub::{DeliveryError, Hub, PageKind};
 
+use crate::stats::{Counters, LagSummary};
 use crate::store::Store;
 
 /// The address served when `--http` is not given.
@@ -120,6 +121,8 @@ pub struct AppState {
     pub hub: Hub,
     /// Database access for `/api/stats`.
     pub store: Store,
+    /// This daemon's counters, for the lag in `/api/stats`.
+    pub counters: Counters,
     /// Required on every request when set.
     pub token: Option<Arc<str>>,
 }
@@ -176,9 +179,34 @@ async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "pages": app.hub.counts() }))
 }
 
+/// One service in `/api/stats`: its queue, and the lag of the items this daemon started.
+#[derive(serde::Serialize)]
+struct ServiceStats {
+    #[serde(flatten)]
+    queue: core_models::queue_view::QueueStats,
+    /// Capture → `process_event` lag since this daemon started; `null` for a service it has
+    /// not run.
+    lag: Option<LagSummary>,
+}
+
 async fn stats(State(app): State<AppState>) -> Response {
     match app.store.stats().await {
-        Ok(stats) => Json(stats).into_response(),
+        Ok(stats) => {
+            let lag: std::collections::HashMap<String, LagSummary> = app
+                .counters
+                .lag()
+                .into_iter()
+                .filter_map(|(slug, l)| Some((slug, l.summary()?)))
+                .collect();
+            let body: Vec<ServiceStats> = stats
+                .into_iter()
+                .map(|queue| ServiceStats {
+                    lag: lag.get(&queue.slug).copied(),
+                    queue,
+                })
+                .collect();
+            Json(body).into_response()
+        }
         Err(e) => {
             tracing::warn!("/api/stats: {e:#}");
             (
