@@ -93,7 +93,7 @@ pub struct BenchArgs {
     /// Events per ingest run.
     #[arg(long, default_value_t = 50_000)]
     pub events: usize,
-    /// Events per captured frame (one transaction each).
+    /// Events per captured frame (frames that queue up during a commit share the next one).
     #[arg(long, default_value_t = 10)]
     pub per_frame: usize,
     /// Items per drain run.

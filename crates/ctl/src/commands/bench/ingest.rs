@@ -1,14 +1,21 @@
-//! Ingest: captured frames → `live_events` + queue rows, through the real dispatcher; and the
-//! physical limit: the same rows with plain multi-row INSERTs and nothing else.
+//! Ingest: captured frames → `live_events` + queue rows, through the capture daemon's own
+//! store (its spool, group commit and the dispatcher); and the physical limit: the same rows
+//! with plain multi-row INSERTs and nothing else.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+use capture_daemon::console::{Console, Verbosity};
+use capture_daemon::spool::{Batch, Spool};
+use capture_daemon::store::{Store, StoreConfig, GROUP_MAX_EVENTS};
 use core_models::models::now;
 use core_models::schema::{event_queue as eq, live_events as le, services as sv};
-use core_models::{services, sessions, with_conn, CapturedEvent, EventType, QueueStatus};
+use core_models::{
+    services, sessions, with_conn, CapturedEvent, Db, EventType, PoolOptions, QueueStatus,
+};
 use diesel::prelude::*;
-use dispatcher::{dispatch, DispatchReport, SessionContext};
 
 use super::scratch::Scratch;
 
@@ -19,14 +26,18 @@ pub struct IngestResult {
     pub per_frame: usize,
     pub seconds: f64,
     pub events_per_sec: f64,
+    /// Transactions the events went in (frames are grouped while a commit runs).
+    pub transactions: u64,
     pub queue_rows: u64,
     pub discarded: u64,
     pub overflow: u64,
 }
 
-/// Dispatches `events` in frames of `per_frame` into the seeded services (their queue limits
-/// set to `max_queue_size`, or left at the original's 50/100).
-pub fn dispatch_run(
+/// Hands `events`, in frames of `per_frame`, to the capture daemon's store as fast as it takes
+/// them (a burst: frames queue up while each transaction runs and go in the next one), with
+/// the seeded services' queue limits set to `max_queue_size`, or left at the original's 50/100.
+/// Timed from the first frame handed over to the last one committed.
+pub fn store_run(
     scratch: &Scratch,
     events: &[CapturedEvent],
     per_frame: usize,
@@ -39,28 +50,80 @@ pub fn dispatch_run(
             .execute(c))?;
     }
     let session = sessions::start(&mut conn, Some("bench"), "bench-room", "bench")?;
-    let ctx = SessionContext::of(&session);
-    let mut total = DispatchReport::default();
-    let started = Instant::now();
-    for frame in events.chunks(per_frame.max(1)) {
-        total.merge(&dispatch(&mut conn, &ctx, frame)?);
-    }
-    let took = started.elapsed();
-    let t = total.totals();
+    drop(conn);
+    let spool_dir = tempfile::Builder::new()
+        .prefix("tiklive-bench-spool-")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let spool = Spool::open(&spool_dir.path().join("spool.jsonl"), 100_000)?;
+    let db = Db::connect(&scratch.url, PoolOptions::default())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (took, stats) = runtime.block_on(async move {
+        let store = Store::spawn(
+            db,
+            spool,
+            Console::new(Verbosity::Quiet),
+            StoreConfig::default(),
+        );
+        let started = Instant::now();
+        for frame in events.chunks(per_frame.max(1)) {
+            let batch = Batch {
+                session_id: session.id,
+                room_id: session.room_id.clone(),
+                streamer: session.streamer_unique_id.clone(),
+                events: frame.to_vec(),
+            };
+            store
+                .tx
+                .send(batch)
+                .await
+                .map_err(|_| anyhow::anyhow!("the store stopped early"))?;
+        }
+        drop(store.tx);
+        let outcome = store.task.await??;
+        let took = started.elapsed();
+        anyhow::ensure!(
+            outcome.left_batches == 0,
+            "{} frame(s) were left in the spool",
+            outcome.left_batches
+        );
+        anyhow::Ok((took, store.stats))
+    })?;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    anyhow::ensure!(
+        get(&stats.stored) == events.len() as u64,
+        "stored {} of {} events",
+        get(&stats.stored),
+        events.len()
+    );
+    // What is in the queue now, counted by the database rather than by the reports.
+    let mut conn = scratch.conn()?;
+    let (queue_rows, discarded): (i64, i64) = with_conn!(&mut conn, |c| {
+        let all = eq::table.count().get_result(c)?;
+        let discarded = eq::table
+            .filter(eq::status.eq(QueueStatus::Discarded))
+            .count()
+            .get_result(c)?;
+        diesel::QueryResult::Ok((all, discarded))
+    })?;
     Ok(IngestResult {
         events: events.len(),
         per_frame,
         seconds: took.as_secs_f64(),
         events_per_sec: rate(events.len(), took),
-        queue_rows: t.enqueued + t.discarded_new,
-        discarded: t.discarded_victim + t.discarded_new,
-        overflow: t.overflow,
+        transactions: get(&stats.commits),
+        queue_rows: queue_rows as u64,
+        discarded: discarded as u64,
+        overflow: get(&stats.overflow),
     })
 }
 
 /// The same rows as an ingest with room for everything (every event stored, a pending queue
-/// row per subscribed service), written with plain multi-row INSERTs in one transaction per
-/// frame: no cleaning, no de-duplication, no routing, no overflow policy.
+/// row per subscribed service), written with plain multi-row INSERTs in transactions as big as
+/// the store's under a burst ([`GROUP_MAX_EVENTS`], whole frames): no cleaning, no
+/// de-duplication, no routing, no overflow policy.
 pub fn raw_run(
     scratch: &Scratch,
     events: &[CapturedEvent],
@@ -85,7 +148,9 @@ pub fn raw_run(
     let mut next_id: i64 = 1;
     let mut queue_rows = 0u64;
     let started = Instant::now();
-    for frame in events.chunks(per_frame.max(1)) {
+    let per_tx = per_frame.max(1) * (GROUP_MAX_EVENTS / per_frame.max(1)).max(1);
+    let mut transactions = 0u64;
+    for frame in events.chunks(per_tx) {
         let t = now();
         let mut rows = Vec::with_capacity(frame.len());
         let mut queue = Vec::new();
@@ -127,12 +192,19 @@ pub fn raw_run(
             }
         }
         queue_rows += queue.len() as u64;
+        // Chunks as the dispatcher's, within SQLite's 32,766 bound variables.
         conn.transaction(|conn| {
             with_conn!(conn, |c| {
-                diesel::insert_into(le::table).values(&rows).execute(c)?;
-                diesel::insert_into(eq::table).values(&queue).execute(c)
+                for chunk in rows.chunks(500) {
+                    diesel::insert_into(le::table).values(chunk).execute(c)?;
+                }
+                for chunk in queue.chunks(1000) {
+                    diesel::insert_into(eq::table).values(chunk).execute(c)?;
+                }
+                diesel::QueryResult::Ok(())
             })
         })?;
+        transactions += 1;
     }
     let took = started.elapsed();
     Ok(IngestResult {
@@ -140,6 +212,7 @@ pub fn raw_run(
         per_frame,
         seconds: took.as_secs_f64(),
         events_per_sec: rate(events.len(), took),
+        transactions,
         queue_rows,
         discarded: 0,
         overflow: 0,

@@ -1,74 +1,170 @@
-//! End-to-end latency: the simulator plays a steady stream over the real Webcast protocol, the
-//! capture path stores and dispatches it, and the worker runner hands each item to a probe
-//! service. The probe records, at `process_event` start, how long ago the event was stored
-//! (`created_at`, stamped when the capture's transaction for its frame began).
+//! End-to-end latency and memory, with the daemons as the user runs them: the simulator plays
+//! a steady stream over the real Webcast protocol to a `capture-daemon` process, which stores
+//! and dispatches it; a `worker-daemon` process hands each item to a no-op service. The worker
+//! measures, at `process_event` start, how long ago the event's frame was received by the
+//! capture daemon (its lag histogram, read from `/api/stats`); each daemon's peak RSS is read
+//! from `/proc` before it is stopped.
 
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
+use anyhow::{bail, Context};
 use core_models::schema::services as sv;
 use core_models::services::{self, NewService};
 use core_models::{
-    with_conn, Db, DbUrl, EventRoute, EventType, MaxQueueSize, PoolOptions, Priority, Service,
-    ServiceKind, Setting,
+    with_conn, DbUrl, EventRoute, EventType, MaxQueueSize, Priority, ServiceKind, Setting,
 };
 use diesel::prelude::*;
-use tokio::sync::watch;
 use webcast::simulator::{Mix, RandomStream};
 use webcast::{Simulator, SimulatorConfig};
-use worker_daemon::runner::{self, RunnerContext};
-use worker_daemon::services::{BuildError, Job, QueueService, ServiceEnv};
-use worker_daemon::{owner_id, WorkerConfig};
 
 use super::scratch::Scratch;
+
+/// The probe service's slug.
+const PROBE: &str = "bench_probe";
 
 /// What the latency run measured.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LatencyResult {
     pub seconds: u64,
-    pub events: usize,
+    pub events: u64,
     pub events_per_sec: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Peak resident memory of the capture daemon (VmHWM), where `/proc` tells it.
+    pub capture_peak_rss_mb: Option<f64>,
+    /// Peak resident memory of the worker daemon.
+    pub worker_peak_rss_mb: Option<f64>,
 }
 
-/// Latencies in milliseconds, filled by the probe (a factory is a plain fn, hence a static).
-fn samples() -> &'static Mutex<Vec<f64>> {
-    static SAMPLES: OnceLock<Mutex<Vec<f64>>> = OnceLock::new();
-    SAMPLES.get_or_init(Mutex::default)
+/// The daemons' binaries, next to this `ctl` (cargo builds them into the same directory).
+pub struct Daemons {
+    capture: PathBuf,
+    worker: PathBuf,
 }
 
-struct Probe;
-
-#[async_trait]
-impl QueueService for Probe {
-    async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
-        let now = core_models::models::now();
-        let ms = (now - job.event.created_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-        samples().lock().unwrap_or_else(|p| p.into_inner()).push(ms);
-        Ok(())
+impl Daemons {
+    /// Finds both binaries, or says how to build them.
+    pub fn locate() -> anyhow::Result<Daemons> {
+        let me = std::env::current_exe().context("cannot locate the ctl binary")?;
+        let dir = me.parent().unwrap_or(Path::new("."));
+        let find = |name: &str| {
+            let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+            if path.is_file() {
+                Ok(path)
+            } else {
+                bail!(
+                    "the latency run starts the daemons as processes, and {} is missing: build them first with `cargo build --release --workspace` (or pass --latency-secs 0)",
+                    path.display()
+                )
+            }
+        };
+        Ok(Daemons {
+            capture: find("capture-daemon")?,
+            worker: find("worker-daemon")?,
+        })
     }
 }
 
-fn probe(_: &Service, _: &ServiceEnv) -> Result<Arc<dyn QueueService>, BuildError> {
-    Ok(Arc::new(Probe))
+/// A daemon process, stopped (SIGTERM, then SIGKILL) when dropped.
+struct Process {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
 }
 
-pub fn run(base: &DbUrl, rate: f64, seconds: u64) -> anyhow::Result<LatencyResult> {
+impl Process {
+    fn spawn(name: &'static str, cmd: &mut Command, log_dir: &Path) -> anyhow::Result<Process> {
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(Process { name, child, log })
+    }
+
+    /// Fails with the end of its log if it has exited.
+    fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            bail!(
+                "{} exited early ({status}): {}",
+                self.name,
+                tail.join(" | ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Peak resident set (VmHWM) in MB, on systems with `/proc`.
+    fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
+    /// Asks it to stop like Ctrl+C would, and waits (bounded) for it to exit.
+    fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let asked = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while asked && Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop();
+        }
+    }
+}
+
+pub fn run(
+    daemons: &Daemons,
+    base: &DbUrl,
+    rate: f64,
+    seconds: u64,
+) -> anyhow::Result<LatencyResult> {
     let scratch = Scratch::new(base, "latency")?;
     let mut conn = scratch.conn()?;
     // Only the probe consumes: the seeded services would just fill up.
     with_conn!(&mut conn, |c| diesel::update(sv::table)
         .set(sv::is_active.eq(false))
         .execute(c))?;
-    let service = services::add(
+    services::add(
         &mut conn,
         &NewService {
             name: "latency probe".into(),
-            slug: "bench_probe".parse()?,
+            slug: PROBE.parse()?,
             kind: ServiceKind::Dummy,
             description: String::new(),
             is_active: true,
@@ -90,57 +186,132 @@ pub fn run(base: &DbUrl, rate: f64, seconds: u64) -> anyhow::Result<LatencyResul
                 })
                 .collect::<Result<_, core_models::ModelError>>()?,
         },
-    )?
-    .service;
-    samples().lock().unwrap_or_else(|p| p.into_inner()).clear();
+    )?;
+    drop(conn);
 
-    let db = Db::connect(&scratch.url, PoolOptions::default())?;
-    let config = Arc::new(WorkerConfig::new(owner_id()));
-    let ctx = RunnerContext::new(db, config);
+    let logs = tempfile::Builder::new()
+        .prefix("tiklive-bench-logs-")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let http = free_loopback_addr()?;
+    let mut worker = Process::spawn(
+        "worker-daemon",
+        Command::new(&daemons.worker)
+            .args(["--service", PROBE, "--http", &http.to_string()])
+            .args(["--database-url", scratch.url.as_arg()])
+            // The no-op `dummy` service logs every event at info level; the bench measures
+            // the pipeline, not the terminal.
+            .env("WORKER_LOG", "warn"),
+        logs.path(),
+    )?;
+    wait_for(&mut worker, "the worker's /health", || {
+        http_get(http, "/health").is_ok()
+    })?;
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        let simulator = Simulator::start(SimulatorConfig {
-            random: Some(RandomStream {
-                rate_per_sec: rate,
-                mix: Mix {
-                    subscribe: 0,
-                    viewers: 0,
-                    ..Mix::default()
-                },
-                seed: Some(7),
-            }),
-            max_messages_per_frame: 10,
-            ..SimulatorConfig::default()
-        })
-        .await?;
-        let (stop, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(runner::run_with(ctx, service, probe, stop_rx.clone()));
-        let args = super::super::simulated::capture_args(&simulator, &scratch.url, &["--quiet"])?;
-        let capture = tokio::spawn(capture_daemon::capture::run(
-            args,
-            capture_daemon::capture::Shutdown::from_receiver(stop_rx),
-        ));
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-        let _ = stop.send(true);
-        let _ = capture.await;
-        let _ = worker.await;
-        simulator.shutdown().await;
-        anyhow::Ok(())
-    })?;
+    let simulator = runtime.block_on(Simulator::start(SimulatorConfig {
+        random: Some(RandomStream {
+            rate_per_sec: rate,
+            mix: Mix {
+                subscribe: 0,
+                viewers: 0,
+                ..Mix::default()
+            },
+            seed: Some(7),
+        }),
+        max_messages_per_frame: 10,
+        ..SimulatorConfig::default()
+    }))?;
+    let sim_base = simulator.base_url().as_str().to_owned();
+    let room = simulator.room_id().to_string();
+    let mut capture = Process::spawn(
+        "capture-daemon",
+        Command::new(&daemons.capture)
+            .args(["--username", simulator.username(), "--room-id", &room])
+            .args([
+                "--sign-server-url",
+                &sim_base,
+                "--tiktok-base-url",
+                &sim_base,
+            ])
+            .args(["--database-url", scratch.url.as_arg(), "--quiet"]),
+        logs.path(),
+    )?;
 
-    let mut ms = std::mem::take(&mut *samples().lock().unwrap_or_else(|p| p.into_inner()));
-    anyhow::ensure!(!ms.is_empty(), "no event reached the probe service");
-    ms.sort_by(f64::total_cmp);
-    let pct = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    let until = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < until {
+        capture.check_running()?;
+        worker.check_running()?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let capture_rss = capture.peak_rss_mb();
+    capture.stop();
+    // What the capture stored in its last moments reaches the worker too.
+    std::thread::sleep(Duration::from_millis(500));
+    let worker_rss = worker.peak_rss_mb();
+    let stats = http_get(http, "/api/stats").context("reading the worker's /api/stats")?;
+    worker.stop();
+    runtime.block_on(simulator.shutdown());
+
+    let stats: serde_json::Value =
+        serde_json::from_str(&stats).context("the worker's /api/stats is not JSON")?;
+    let lag = stats
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["slug"] == PROBE))
+        .map(|s| &s["lag"])
+        .filter(|l| !l.is_null())
+        .context("no event reached the probe service")?;
+    let ms = |key: &str| lag[key].as_f64().unwrap_or(f64::NAN);
+    let events = lag["count"].as_u64().unwrap_or(0);
     Ok(LatencyResult {
         seconds,
-        events: ms.len(),
-        events_per_sec: ms.len() as f64 / seconds as f64,
-        p50_ms: pct(0.50),
-        p95_ms: pct(0.95),
-        p99_ms: pct(0.99),
-        max_ms: pct(1.0),
+        events,
+        events_per_sec: events as f64 / seconds.max(1) as f64,
+        p50_ms: ms("p50_ms"),
+        p95_ms: ms("p95_ms"),
+        p99_ms: ms("p99_ms"),
+        max_ms: ms("max_ms"),
+        capture_peak_rss_mb: capture_rss,
+        worker_peak_rss_mb: worker_rss,
     })
+}
+
+/// A loopback address nothing listens on right now, for the worker's HTTP server.
+fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
+    Ok(probe.local_addr()?)
+}
+
+fn wait_for(
+    process: &mut Process,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        process.check_running()?;
+        if Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// The body of a plain GET on loopback (HTTP/1.0: the server closes when done).
+fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("not an HTTP response")?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        bail!("{}", head.lines().next().unwrap_or("no status line"));
+    }
+    Ok(body.to_owned())
 }

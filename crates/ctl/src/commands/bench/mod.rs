@@ -42,29 +42,42 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
         }
     };
 
+    // Found before the long runs start, so a missing build fails at once.
+    let daemons = if args.latency_secs == 0 {
+        None
+    } else {
+        Some(latency::Daemons::locate()?)
+    };
+
     say("ingest with room for everything");
-    let unbounded = ingest::dispatch_run(
+    let unbounded = ingest::store_run(
         &Scratch::new(url, "ingest")?,
         &events,
         per_frame,
         Some(10_000_000),
     )?;
     say("ingest with the original's queue sizes (50/100)");
-    let original = ingest::dispatch_run(&Scratch::new(url, "limits")?, &events, per_frame, None)?;
+    let original = ingest::store_run(&Scratch::new(url, "limits")?, &events, per_frame, None)?;
     say("the same rows with plain multi-row INSERTs");
     let plain = ingest::raw_run(&Scratch::new(url, "plain")?, &events, per_frame)?;
     say("drain, SYNC");
     let drain_sync = drain::run(url, args.drain_items, false)?;
     say("drain, ASYNC");
     let drain_async = drain::run(url, args.drain_items, true)?;
-    let latency = if args.latency_secs == 0 {
-        None
-    } else {
-        say(&format!(
-            "end-to-end latency: simulator at {} msgs/s for {} s",
-            args.latency_rate, args.latency_secs
-        ));
-        Some(latency::run(url, args.latency_rate, args.latency_secs)?)
+    let latency = match &daemons {
+        None => None,
+        Some(daemons) => {
+            say(&format!(
+                "end-to-end latency: simulator at {} msgs/s for {} s → capture-daemon → worker-daemon",
+                args.latency_rate, args.latency_secs
+            ));
+            Some(latency::run(
+                daemons,
+                url,
+                args.latency_rate,
+                args.latency_secs,
+            )?)
+        }
     };
 
     let report = Report {
@@ -89,8 +102,8 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
     }
     println!("{} · {}", report.database, report.machine);
     println!(
-        "{} events of the overload mix, {} per frame (one transaction per frame)",
-        report.events, per_frame
+        "{} events of the overload mix, {} per frame, handed to the capture store as a burst (frames queued during a commit go in the next one, up to {} events)",
+        report.events, per_frame, capture_daemon::store::GROUP_MAX_EVENTS
     );
     let mut t = Table::new(&["MEASURE", "RESULT", "DETAIL"]);
     let ingest_row = |name: &str, r: &IngestResult| {
@@ -98,8 +111,8 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
             name.to_owned(),
             format!("{:.0} events/s", r.events_per_sec),
             format!(
-                "{} queue rows, {} discarded, {} overflow, {:.2} s",
-                r.queue_rows, r.discarded, r.overflow, r.seconds
+                "{} queue rows, {} discarded, {} overflow, {} transactions, {:.2} s",
+                r.queue_rows, r.discarded, r.overflow, r.transactions, r.seconds
             ),
         ]
     };
@@ -132,12 +145,22 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(l) = &report.latency {
         t.row(vec![
-            "end-to-end latency (stored → process_event)".into(),
+            "end-to-end latency (capture receipt → process_event)".into(),
             format!("p50 {:.1} ms · p95 {:.1} ms · p99 {:.1} ms", l.p50_ms, l.p95_ms, l.p99_ms),
             format!(
                 "{} events in {} s ({:.0} events/s) from the simulator over WebSocket, max {:.1} ms",
                 l.events, l.seconds, l.events_per_sec, l.max_ms
             ),
+        ]);
+        let mb = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} MB"));
+        t.row(vec![
+            "peak RSS during the latency run".into(),
+            format!(
+                "capture {} · worker {}",
+                mb(l.capture_peak_rss_mb),
+                mb(l.worker_peak_rss_mb)
+            ),
+            "VmHWM of each daemon process".into(),
         ]);
     }
     t.print("");
