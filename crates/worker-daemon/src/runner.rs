@@ -27,8 +27,20 @@ use crate::WorkerConfig;
 const IDLE_POLL_MAX: Duration = Duration::from_millis(100);
 /// First pause after an empty poll; doubles up to [`IDLE_POLL_MAX`].
 const IDLE_POLL_MIN: Duration = Duration::from_millis(2);
+/// While the service had work this recently, the stream is live and the next event is
+/// likely milliseconds away: pauses stay at most [`HOT_POLL_MAX`]. A quiet service backs off
+/// to [`IDLE_POLL_MAX`] and costs a few polls per second.
+const HOT_WINDOW: Duration = Duration::from_secs(1);
+/// Longest pause between empty polls while the service is hot (see [`HOT_WINDOW`]): bounds
+/// the lag polling adds during a busy LIVE.
+const HOT_POLL_MAX: Duration = Duration::from_millis(5);
 /// Most items claimed in one round trip.
-const CLAIM_BATCH_MAX: usize = 32;
+const CLAIM_BATCH_MAX: usize = 256;
+/// A claim takes about what the service gets through in this long at its recent pace: a
+/// round trip's cost is shared by many fast items, while a slow SYNC service claims one item
+/// at a time, so an event arriving meanwhile is never stuck behind lower-priority items
+/// claimed earlier.
+const CLAIM_HORIZON: Duration = Duration::from_millis(5);
 /// Longest an ASYNC runner with a backlog waits for busy slots to free up before its next
 /// round trip, so that round trip records and claims a useful batch instead of one item.
 const GATHER_MAX: Duration = Duration::from_millis(2);
@@ -193,6 +205,9 @@ async fn serve(
     };
     let mut running: JoinSet<()> = JoinSet::new();
     let mut idle = IDLE_POLL_MIN;
+    let mut last_work = Instant::now();
+    // Whether the last claim brought only ASYNC items (they run side by side).
+    let mut async_last = false;
     // Whether the last claim took all it asked for (so more is probably pending).
     let mut backlog = false;
     let heartbeat_every = (ctx.config.service_lease / 3).min(ctx.config.item_lease / 3);
@@ -272,14 +287,10 @@ async fn serve(
         // Everything finished since the last round trip is recorded with this claim.
         let batch = done.take();
         let recorded = outcomes::ids_of(&batch);
+        let want = claim_size(counters.avg_item_time(), free, async_last);
         let jobs = match ctx
             .store
-            .finish_and_claim(
-                service,
-                batch.clone(),
-                free.min(CLAIM_BATCH_MAX),
-                ctx.config.item_lease,
-            )
+            .finish_and_claim(service, batch.clone(), want, ctx.config.item_lease)
             .await
         {
             Ok((finished, jobs)) => {
@@ -295,13 +306,22 @@ async fn serve(
             }
         };
         // A full batch suggests more is pending.
-        backlog = jobs.len() == free.min(CLAIM_BATCH_MAX);
+        backlog = jobs.len() == want;
+        if !jobs.is_empty() {
+            async_last = jobs.iter().all(|j| j.item.is_async);
+        }
         if jobs.is_empty() {
             pause(stop, idle).await;
-            idle = (idle * 2).min(IDLE_POLL_MAX);
+            let ceiling = if last_work.elapsed() < HOT_WINDOW {
+                HOT_POLL_MAX
+            } else {
+                IDLE_POLL_MAX
+            };
+            idle = (idle * 2).min(ceiling);
             continue;
         }
         idle = IDLE_POLL_MIN;
+        last_work = Instant::now();
 
         let mut jobs = jobs.into_iter();
         for job in jobs.by_ref() {
@@ -384,6 +404,18 @@ async fn serve(
     ended
 }
 
+/// Items to ask for in one claim: what the service gets through in [`CLAIM_HORIZON`] at its
+/// recent pace per item (`avg`; one item while unknown), and at least the free ASYNC slots
+/// after an ASYNC claim (they start together), within `1..=CLAIM_BATCH_MAX`.
+fn claim_size(avg: Option<Duration>, free: usize, async_last: bool) -> usize {
+    let paced = avg.map_or(1, |avg| {
+        let per_horizon = CLAIM_HORIZON.as_secs_f64() / avg.as_secs_f64().max(1e-9);
+        per_horizon.min(CLAIM_BATCH_MAX as f64) as usize
+    });
+    let n = if async_last { paced.max(free) } else { paced };
+    n.clamp(1, CLAIM_BATCH_MAX)
+}
+
 /// Runs one job and buffers its outcome in `done` (recorded with the next claim, or by the
 /// flusher); counts it and prints its `--verbose` line at once.
 async fn process(
@@ -397,6 +429,8 @@ async fn process(
     counters.in_flight.fetch_add(1, Ordering::Relaxed);
     let ran = execute(svc, job, limits.timeout).await;
     counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    counters.lag.record(ran.lag);
+    counters.record_item_time(ran.elapsed);
     let item = &job.item;
     match &ran.outcome {
         Outcome::Completed => {
@@ -421,5 +455,29 @@ async fn process(
                 job.service_slug, job.event.event_type, item.priority
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_follow_the_service_pace() {
+        let ms = Duration::from_millis;
+        // Unknown pace: one item.
+        assert_eq!(claim_size(None, 8, false), 1);
+        // A slow SYNC service (a dino jump takes ~1 s): one at a time, whatever is free.
+        assert_eq!(claim_size(Some(ms(900)), 8, false), 1);
+        // A slow ASYNC service: every free slot.
+        assert_eq!(claim_size(Some(ms(900)), 8, true), 8);
+        // 1 ms per item: what fits in the horizon.
+        assert_eq!(claim_size(Some(ms(1)), 8, false), 5);
+        // A no-op: the batch bound.
+        assert_eq!(
+            claim_size(Some(Duration::from_micros(2)), 8, false),
+            CLAIM_BATCH_MAX
+        );
+        assert_eq!(claim_size(Some(Duration::ZERO), 0, true), CLAIM_BATCH_MAX);
     }
 }

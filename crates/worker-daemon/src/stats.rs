@@ -16,6 +16,32 @@ pub struct ServiceCounters {
     pub in_flight: AtomicU64,
     /// Capture-to-`process_event` lag of every item started.
     pub lag: LagHistogram,
+    /// Moving average of the time `process_event` takes, in nanoseconds (0 = none yet).
+    avg_item_ns: AtomicU64,
+}
+
+impl ServiceCounters {
+    /// Adds one item's processing time to the moving average (weight 1/8: it follows a
+    /// change of pace within a few dozen items).
+    pub fn record_item_time(&self, took: Duration) {
+        let sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        // Racy read-modify-write on purpose: a lost update only nudges an estimate.
+        let old = self.avg_item_ns.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.avg_item_ns.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// The moving average of `process_event` times, once an item has run.
+    pub fn avg_item_time(&self) -> Option<Duration> {
+        match self.avg_item_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
+    }
 }
 
 /// Counters of every service, by slug.
