@@ -264,6 +264,22 @@ fn overlays_complete_when_delivered_and_follow_the_no_page_setting() {
         assert_eq!(seen, ["CommentEvent", "GiftEvent"]);
         fx.wait(LONG, "both delivered", || fx.stats(id).completed == 2);
 
+        // The lag of what this daemon started, per service; none for a service it never ran.
+        let (status, _, body) = http_get(&base, "/api/stats", &[]);
+        assert_eq!(status, 200, "{body}");
+        let stats: serde_json::Value = serde_json::from_str(body.trim()).expect("stats JSON");
+        let of = |slug: &str| {
+            stats
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["slug"] == slug))
+                .unwrap_or_else(|| panic!("{slug} in {stats}"))
+                .clone()
+        };
+        let lag = &of("overlays")["lag"];
+        assert_eq!(lag["count"], 2, "{stats}");
+        assert!(lag["p50_ms"].as_f64().expect("p50") <= lag["max_ms"].as_f64().expect("max"));
+        assert_eq!(of("overlays_skip")["lag"]["count"], 1, "{stats}");
+
         // A connected page does not hold shutdown up.
         let mut w = w;
         let started = std::time::Instant::now();

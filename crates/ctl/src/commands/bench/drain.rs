@@ -5,10 +5,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use core_models::schema::event_queue as eq;
 use core_models::services::{self, NewService};
 use core_models::{
-    sessions, Db, EventRoute, EventType, MaxQueueSize, PoolOptions, Priority, ServiceKind, Setting,
+    sessions, with_conn, Db, EventRoute, EventType, MaxQueueSize, PoolOptions, Priority,
+    QueueStatus, ServiceKind, Setting,
 };
+use diesel::prelude::*;
 use dispatcher::{dispatch, workload, SessionContext};
 use tokio::sync::watch;
 use worker_daemon::runner::{self, RunnerContext};
@@ -72,7 +75,8 @@ pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::R
 
     let db = Db::connect(&scratch.url, PoolOptions::default())?;
     let config = Arc::new(WorkerConfig::new(owner_id()));
-    let ctx = RunnerContext::new(db, config);
+    let ctx = RunnerContext::new(db.clone(), config);
+    let service_id = service.id;
     let done = ctx.counters.service(slug);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -87,6 +91,13 @@ pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::R
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // Done means recorded: results are written in batches, so wait for the last one.
+        while recorded(&db, service_id).await? < items as i64 {
+            if task.is_finished() {
+                anyhow::bail!("the runner stopped before recording every result");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let took = started.elapsed();
         let _ = stop.send(true);
         let _ = task.await;
@@ -98,4 +109,16 @@ pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::R
         seconds: took.as_secs_f64(),
         items_per_sec: super::ingest::rate(items, took),
     })
+}
+
+/// Completed items of the service, as stored.
+async fn recorded(db: &Db, service_id: i64) -> anyhow::Result<i64> {
+    db.run(move |c| {
+        Ok(with_conn!(c, |c| eq::table
+            .filter(eq::service_id.eq(service_id))
+            .filter(eq::status.eq(QueueStatus::Completed))
+            .count()
+            .get_result(c))?)
+    })
+    .await
 }
