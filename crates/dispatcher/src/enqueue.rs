@@ -67,18 +67,6 @@ pub(crate) fn run(
     let ids: Vec<i64> = by_service.keys().copied().collect();
     let services = routes::lock_services(conn, &ids)?;
 
-    // Every subscribed service's pending count in one round trip.
-    let caps: Vec<(i64, i64)> = services
-        .iter()
-        .filter(|s| s.is_active && by_service.contains_key(&s.id))
-        .map(|s| (s.id, i64::from(s.max_queue_size.max(0))))
-        .collect();
-    let pending_of: BTreeMap<i64, u64> = caps
-        .iter()
-        .map(|&(id, _)| id)
-        .zip(routes::pending_counts(conn, &caps)?)
-        .collect();
-
     let mut queue_rows: Vec<NewQueueRow> = Vec::new();
     let mut stored_victims: Vec<i64> = Vec::new();
     for service in services.iter().filter(|s| s.is_active) {
@@ -95,7 +83,7 @@ pub(crate) fn run(
             continue;
         }
         let max = i64::from(service.max_queue_size.max(0));
-        let pending = pending_of.get(&service.id).copied().unwrap_or(0);
+        let pending = routes::pending_count(conn, service.id, max)?;
         let n = events.len() as u64;
         // Victims are needed only if the batch can fill the queue; a batch of n events takes
         // at most n of them, lowest first, so the n lowest candidates are enough.

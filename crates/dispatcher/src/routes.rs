@@ -107,66 +107,27 @@ pub(crate) fn lock_services(
 }
 
 #[derive(QueryableByName)]
-struct ServiceCount {
-    #[diesel(sql_type = BigInt)]
-    service_id: i64,
+struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
 
-/// Pending items of a service, counted up to `cap` only (see [`pending_counts`]).
+/// Pending items of a service, counted up to `cap` only: the count reads at most `cap` entries
+/// of the claim index (service_id, status, …) instead of the whole queue, so its cost does not
+/// grow with an overflowing queue. Only "below the limit or not" matters to the policy.
 pub(crate) fn pending_count(
     conn: &mut DbConn,
     service_id: i64,
     cap: i64,
 ) -> Result<u64, DispatchError> {
-    Ok(pending_counts(conn, &[(service_id, cap)])?
-        .first()
-        .copied()
-        .unwrap_or(0))
-}
-
-/// Pending items of each `(service_id, cap)`, counted up to its cap only, in one statement
-/// (one round trip per batch however many services subscribe); in the order given.
-///
-/// Each count reads at most `cap` entries of the claim index (service_id, status, …) instead
-/// of the whole queue, so its cost does not grow with an overflowing queue. Only "below the
-/// limit or not" matters to the policy.
-pub(crate) fn pending_counts(
-    conn: &mut DbConn,
-    caps: &[(i64, i64)],
-) -> Result<Vec<u64>, DispatchError> {
-    if caps.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = (0..caps.len())
-        .map(|i| {
-            format!(
-                "SELECT ? AS service_id, COUNT(*) AS n FROM (SELECT 1 AS one FROM event_queue \
-                 WHERE service_id = ? AND status = 'pending' LIMIT ?) AS capped{i}"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    // Built in each arm: a boxed query is tied to its backend.
-    let rows: Vec<ServiceCount> = with_conn!(conn, |c| {
-        let mut q = diesel::sql_query(sql.as_str()).into_boxed();
-        for &(service_id, cap) in caps {
-            q = q
-                .bind::<BigInt, _>(service_id)
-                .bind::<BigInt, _>(service_id)
-                .bind::<BigInt, _>(cap.max(0));
-        }
-        q.load(c)
-    })?;
-    Ok(caps
-        .iter()
-        .map(|(id, _)| {
-            rows.iter()
-                .find(|r| r.service_id == *id)
-                .map_or(0, |r| u64::try_from(r.n).unwrap_or(0))
-        })
-        .collect())
+    let q = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM event_queue \
+         WHERE service_id = ? AND status = 'pending' LIMIT ?) AS capped",
+    )
+    .bind::<BigInt, _>(service_id)
+    .bind::<BigInt, _>(cap.max(0));
+    let row: Count = with_conn!(conn, |c| q.clone().get_result(c))?;
+    Ok(u64::try_from(row.n).unwrap_or(0))
 }
 
 /// The `limit` lowest-priority, oldest pending discardable items of a service with a
