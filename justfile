@@ -38,9 +38,11 @@ workers *ARGS:
 capture *ARGS:
     cargo run -p capture-daemon -- {{ARGS}}
 
-# Measure ingest on this machine (SQLite; just bench --database-url mysql://… for MySQL).
+# Measure the pipeline on this machine (SQLite; just bench --database-url mysql://… for MySQL).
+# The latency run starts the daemons as processes, so the whole workspace is built first.
 bench *ARGS:
-    cargo run --release -p ctl -- bench {{ARGS}}
+    cargo build --release --workspace
+    ./target/release/ctl bench {{ARGS}}
 
 # List services.
 services:

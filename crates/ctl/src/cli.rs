@@ -69,9 +69,10 @@ pub enum Command {
     ///
     /// With no --database-url: a temporary SQLite file. With a MySQL URL: a scratch database
     /// created on that server (the user needs CREATE DATABASE) and dropped afterwards.
-    /// Build with --release for meaningful figures.
+    /// Build with --release for meaningful figures. The latency run starts capture-daemon and
+    /// worker-daemon from ctl's directory: build the workspace (or pass --latency-secs 0).
     ///
-    /// Example: ctl bench --events 50000   (from a checkout: cargo run --release -p ctl -- bench)
+    /// Example: ctl bench --events 50000   (from a checkout: cargo build --release --workspace && ./target/release/ctl bench)
     Bench(BenchArgs),
 }
 
