@@ -27,13 +27,15 @@ use crate::WorkerConfig;
 const IDLE_POLL_MAX: Duration = Duration::from_millis(100);
 /// First pause after an empty poll; doubles up to [`IDLE_POLL_MAX`].
 const IDLE_POLL_MIN: Duration = Duration::from_millis(2);
-/// While the service had work this recently, the stream is live and the next event is
-/// likely milliseconds away: pauses stay at most [`HOT_POLL_MAX`]. A quiet service backs off
-/// to [`IDLE_POLL_MAX`] and costs a few polls per second.
-const HOT_WINDOW: Duration = Duration::from_secs(1);
-/// Longest pause between empty polls while the service is hot (see [`HOT_WINDOW`]): bounds
-/// the lag polling adds during a busy LIVE.
-const HOT_POLL_MAX: Duration = Duration::from_millis(5);
+/// Right after a claim that found work, a busy LIVE's next frame is a few milliseconds away:
+/// empty polls stay [`IDLE_POLL_MIN`] apart for this long.
+const BUSY_WINDOW: Duration = Duration::from_millis(20);
+/// While the service had work this recently the LIVE is on: pauses stay at most
+/// [`WARM_POLL_MAX`]. A quiet service backs off to [`IDLE_POLL_MAX`], a few polls per second.
+const WARM_WINDOW: Duration = Duration::from_secs(1);
+/// Longest pause between empty polls within [`WARM_WINDOW`]: bounds the lag polling adds to
+/// a light stream without polling it every 2 ms.
+const WARM_POLL_MAX: Duration = Duration::from_millis(10);
 /// Most items claimed in one round trip.
 const CLAIM_BATCH_MAX: usize = 256;
 /// A claim takes about what the service gets through in this long at its recent pace: a
@@ -312,12 +314,7 @@ async fn serve(
         }
         if jobs.is_empty() {
             pause(stop, idle).await;
-            let ceiling = if last_work.elapsed() < HOT_WINDOW {
-                HOT_POLL_MAX
-            } else {
-                IDLE_POLL_MAX
-            };
-            idle = (idle * 2).min(ceiling);
+            idle = next_idle(idle, last_work.elapsed());
             continue;
         }
         idle = IDLE_POLL_MIN;
@@ -404,6 +401,20 @@ async fn serve(
     ended
 }
 
+/// The pause after another empty poll: doubled, within a ceiling that grows with the time
+/// since the last claim that found work ([`BUSY_WINDOW`], [`WARM_WINDOW`]). A busy LIVE is
+/// polled every 2 ms, a light one at most every 10 ms, a quiet service every 100 ms.
+fn next_idle(idle: Duration, since_work: Duration) -> Duration {
+    let ceiling = if since_work < BUSY_WINDOW {
+        IDLE_POLL_MIN
+    } else if since_work < WARM_WINDOW {
+        WARM_POLL_MAX
+    } else {
+        IDLE_POLL_MAX
+    };
+    (idle * 2).min(ceiling)
+}
+
 /// Items to ask for in one claim: what the service gets through in [`CLAIM_HORIZON`] at its
 /// recent pace per item (`avg`; one item while unknown), and at least the free ASYNC slots
 /// after an ASYNC claim (they start together), within `1..=CLAIM_BATCH_MAX`.
@@ -461,6 +472,20 @@ async fn process(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polls_slow_down_as_the_last_work_recedes() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_idle(ms(2), ms(5)), ms(2), "busy: every 2 ms");
+        assert_eq!(next_idle(ms(2), ms(100)), ms(4), "warm: doubling");
+        assert_eq!(next_idle(ms(8), ms(500)), ms(10), "warm: capped at 10 ms");
+        assert_eq!(
+            next_idle(ms(64), ms(5_000)),
+            ms(100),
+            "quiet: capped at 100 ms"
+        );
+        assert_eq!(next_idle(ms(100), ms(5)), ms(2), "work again: back to 2 ms");
+    }
 
     #[test]
     fn claims_follow_the_service_pace() {
