@@ -385,7 +385,7 @@ pub(super) async fn run(
                     },
                     () = sleep_until_or_forever(wake) => {
                         if let Some(p) = pace.as_mut() {
-                            due = p.take_due();
+                            due = p.due();
                         }
                         continue;
                     }
@@ -444,8 +444,12 @@ pub(super) async fn run(
             }
         }
         if !queued {
-            // The random rate is in messages: a gift streak spends several.
+            // The random rate is in messages: a gift streak spends several, and what it
+            // overspends is owed to the next tick.
             due = due.saturating_sub(messages.max(1));
+            if let Some(p) = pace.as_mut() {
+                p.record_played(messages.max(1));
+            }
         }
         // Messages still pending are part of this step: hand them over before counting it
         // played, unless more queued steps follow immediately (they share the frame).
@@ -495,12 +499,15 @@ impl Pace {
         next_step.max(tokio::time::Instant::now() + Self::MIN_TICK)
     }
 
-    /// Messages due since the last call.
-    fn take_due(&mut self) -> u64 {
+    /// Messages due now and not played yet.
+    fn due(&self) -> u64 {
         let total = (self.start.elapsed().as_secs_f64() * self.rate) as u64;
-        let due = total.saturating_sub(self.played);
-        self.played = total.max(self.played);
-        due
+        total.saturating_sub(self.played)
+    }
+
+    /// Counts messages played.
+    fn record_played(&mut self, messages: u64) {
+        self.played += messages;
     }
 }
 
