@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::claim::{claim_in_tx, holds_service_in_tx, ClaimedItem};
 use crate::error::{check_owner, retry, QueueError};
-use crate::item::{error_text, fail_in_tx};
+use crate::item::{complete_in_tx, error_text, fail_in_tx};
 
 /// Most ids bound in one `IN (…)` list: far below every backend's limit on bound parameters.
 const IN_CHUNK: usize = 500;
@@ -146,19 +146,7 @@ fn finish_in_tx(
 ) -> Result<Finished, QueueError> {
     let mut finished = Finished::default();
     for ids in outcomes.completed.chunks(IN_CHUNK) {
-        let n = with_conn!(conn, |c| diesel::update(
-            eq::table
-                .filter(eq::id.eq_any(ids))
-                .filter(eq::status.eq(QueueStatus::Processing))
-                .filter(eq::locked_by.eq(owner))
-        )
-        .set((
-            eq::status.eq(QueueStatus::Completed),
-            eq::locked_until.eq(None::<NaiveDateTime>),
-            eq::processed_at.eq(Some(t)),
-            eq::updated_at.eq(t),
-        ))
-        .execute(c))? as u64;
+        let n = complete_in_tx(conn, ids, owner, t)?;
         finished.completed += n;
         if n < ids.len() as u64 {
             // Rare (a takeover): find which ones this UPDATE did not finish. MariaDB has no

@@ -21,17 +21,33 @@ const MAX_ERROR_CHARS: usize = 8_000;
 pub fn complete(conn: &mut DbConn, item_id: i64, owner: &str) -> Result<bool, QueueError> {
     let owner = check_owner(owner)?;
     let t = now();
-    let n = retry(|| {
-        Ok(with_conn!(conn, |c| diesel::update(held(item_id, owner))
-            .set((
-                eq::status.eq(QueueStatus::Completed),
-                eq::locked_until.eq(None::<chrono::NaiveDateTime>),
-                eq::processed_at.eq(Some(t)),
-                eq::updated_at.eq(t),
-            ))
-            .execute(c))?)
-    })?;
+    let n = retry(|| complete_in_tx(conn, &[item_id], owner, t))?;
     Ok(n == 1)
+}
+
+/// The UPDATE of [`complete`] for many items at once (at most a few hundred ids), on its own
+/// or inside a caller's transaction: marks those `processing` under `owner` completed at `t`
+/// and returns how many it changed.
+pub(crate) fn complete_in_tx(
+    conn: &mut DbConn,
+    item_ids: &[i64],
+    owner: &str,
+    t: chrono::NaiveDateTime,
+) -> Result<u64, QueueError> {
+    let n = with_conn!(conn, |c| diesel::update(
+        eq::table
+            .filter(eq::id.eq_any(item_ids))
+            .filter(eq::status.eq(QueueStatus::Processing))
+            .filter(eq::locked_by.eq(owner))
+    )
+    .set((
+        eq::status.eq(QueueStatus::Completed),
+        eq::locked_until.eq(None::<chrono::NaiveDateTime>),
+        eq::processed_at.eq(Some(t)),
+        eq::updated_at.eq(t),
+    ))
+    .execute(c))?;
+    Ok(n as u64)
 }
 
 /// Marks an item `failed` with `error` (cleaned of control characters and cut to 8,000
