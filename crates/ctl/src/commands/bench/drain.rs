@@ -6,18 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use core_models::schema::event_queue as eq;
-use core_models::services::{self, NewService};
-use core_models::{
-    sessions, with_conn, Db, EventRoute, EventType, MaxQueueSize, PoolOptions, Priority,
-    QueueStatus, ServiceKind, Setting,
-};
+use core_models::services;
+use core_models::{sessions, with_conn, Db, EventType, PoolOptions, QueueStatus};
 use diesel::prelude::*;
 use dispatcher::{dispatch, workload, SessionContext};
 use tokio::sync::watch;
 use worker_daemon::runner::{self, RunnerContext};
 use worker_daemon::{owner_id, WorkerConfig};
 
-use super::scratch::Scratch;
+use super::scratch::{add_noop_service, Scratch};
 
 /// What one drain run measured.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -42,27 +39,12 @@ pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::R
     )?;
     let mut conn = scratch.conn()?;
     let slug = "bench_noop";
-    services::add(
+    add_noop_service(
         &mut conn,
-        &NewService {
-            name: format!("no-op ({mode})"),
-            slug: slug.parse()?,
-            kind: ServiceKind::Dummy,
-            description: String::new(),
-            is_active: true,
-            max_queue_size: MaxQueueSize::new(i64::from(i32::MAX))?,
-            settings: vec![Setting {
-                key: "max_concurrency".into(),
-                value: Some(serde_json::json!(32)),
-            }],
-            routes: vec![EventRoute {
-                event_type: EventType::ViewerCount,
-                priority: Priority::new(5)?,
-                is_async,
-                is_discardable: false,
-                is_enabled: true,
-            }],
-        },
+        slug,
+        &format!("no-op ({mode})"),
+        &[EventType::ViewerCount],
+        is_async,
     )?;
     let session = sessions::start(&mut conn, Some("bench-drain"), "bench-drain", "bench")?;
     let ctx = SessionContext::of(&session);

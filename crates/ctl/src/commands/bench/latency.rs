@@ -13,15 +13,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use core_models::schema::services as sv;
-use core_models::services::{self, NewService};
-use core_models::{
-    with_conn, DbUrl, EventRoute, EventType, MaxQueueSize, Priority, ServiceKind, Setting,
-};
+use core_models::{with_conn, DbUrl, EventType};
 use diesel::prelude::*;
 use webcast::simulator::{Mix, RandomStream};
 use webcast::{Simulator, SimulatorConfig};
 
-use super::scratch::Scratch;
+use super::scratch::{add_noop_service, Scratch};
 
 /// The probe service's slug.
 const PROBE: &str = "bench_probe";
@@ -160,32 +157,12 @@ pub fn run(
     with_conn!(&mut conn, |c| diesel::update(sv::table)
         .set(sv::is_active.eq(false))
         .execute(c))?;
-    services::add(
+    add_noop_service(
         &mut conn,
-        &NewService {
-            name: "latency probe".into(),
-            slug: PROBE.parse()?,
-            kind: ServiceKind::Dummy,
-            description: String::new(),
-            is_active: true,
-            max_queue_size: MaxQueueSize::new(i64::from(i32::MAX))?,
-            settings: vec![Setting {
-                key: "max_concurrency".into(),
-                value: Some(serde_json::json!(32)),
-            }],
-            routes: EventType::INTERACTIVE
-                .iter()
-                .map(|&event_type| {
-                    Ok(EventRoute {
-                        event_type,
-                        priority: Priority::new(5)?,
-                        is_async: true,
-                        is_discardable: false,
-                        is_enabled: true,
-                    })
-                })
-                .collect::<Result<_, core_models::ModelError>>()?,
-        },
+        PROBE,
+        "latency probe",
+        EventType::INTERACTIVE,
+        true,
     )?;
     drop(conn);
 

@@ -2,7 +2,11 @@
 //! or a fresh database on the given MySQL server, dropped afterwards.
 
 use anyhow::Context;
-use core_models::{seed, Backend, DbConn, DbUrl};
+use core_models::services::{self, NewService};
+use core_models::{
+    seed, Backend, DbConn, DbUrl, EventRoute, EventType, MaxQueueSize, Priority, ServiceKind,
+    Setting,
+};
 use diesel::connection::SimpleConnection;
 
 /// A migrated, seeded scratch database; removed on drop.
@@ -60,6 +64,46 @@ impl Scratch {
     pub fn conn(&self) -> anyhow::Result<DbConn> {
         Ok(DbConn::establish(&self.url)?)
     }
+}
+
+/// Adds the benchmark's no-op service (`dummy`, no queue limit, 32 ASYNC slots), taking
+/// `types` at priority 5, not discardable, SYNC or ASYNC.
+pub fn add_noop_service(
+    conn: &mut DbConn,
+    slug: &str,
+    name: &str,
+    types: &[EventType],
+    is_async: bool,
+) -> anyhow::Result<()> {
+    let routes = types
+        .iter()
+        .map(|&event_type| {
+            Ok(EventRoute {
+                event_type,
+                priority: Priority::new(5)?,
+                is_async,
+                is_discardable: false,
+                is_enabled: true,
+            })
+        })
+        .collect::<Result<_, core_models::ModelError>>()?;
+    services::add(
+        conn,
+        &NewService {
+            name: name.to_owned(),
+            slug: slug.parse()?,
+            kind: ServiceKind::Dummy,
+            description: String::new(),
+            is_active: true,
+            max_queue_size: MaxQueueSize::new(i64::from(i32::MAX))?,
+            settings: vec![Setting {
+                key: "max_concurrency".into(),
+                value: Some(serde_json::json!(32)),
+            }],
+            routes,
+        },
+    )?;
+    Ok(())
 }
 
 impl Drop for Scratch {
