@@ -20,7 +20,7 @@ use crate::console::{Console, Verbosity};
 use crate::error::Fatal;
 use crate::record::RecordTask;
 use crate::session;
-use crate::spool::{Batch, Spool};
+use crate::spool::{Batch, Spool, SpoolError};
 use crate::store::{Store, StoreConfig};
 
 /// The one shutdown signal: Ctrl+C and SIGTERM set it; every task watches it.
@@ -189,6 +189,22 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
     let masked = url.masked();
     let db = open_database(&url).await?;
     let streamer = resolve_streamer(&db, &args, &masked).await?;
+    // The spool: leftovers of a killed run are stored before anything new. Named for the
+    // streamer and the database, so a spool is only ever stored into the database its
+    // session rows live in (MySQL users share ./data across databases).
+    let spool_dir: PathBuf = args.spool_dir.clone().unwrap_or_else(|| url.data_dir());
+    let spool_path = spool_dir.join(format!(
+        "capture-spool-{streamer}-{:08x}.jsonl",
+        fnv1a(&masked)
+    ));
+    // Locked before the orphan sweep below: a second daemon for the same streamer and
+    // database stops here instead of aborting the first one's live session.
+    let spool = Spool::open(&spool_path, args.spool_memory_events).map_err(|e| match e {
+        SpoolError::Locked { .. } => Fatal::Usage(format!(
+            "another capture-daemon is already capturing @{streamer} into {masked} ({e}); stop it first"
+        )),
+        e => Fatal::Other(e.to_string()),
+    })?;
     let orphans = session::abort_orphans(&db, &streamer)
         .await
         .map_err(|e| Fatal::Database(format!("cannot update sessions in {masked}: {e}")))?;
@@ -198,16 +214,6 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
         ));
     }
 
-    // The spool: leftovers of a killed run are stored before anything new. Named for the
-    // streamer and the database, so a spool is only ever stored into the database its
-    // session rows live in (MySQL users share ./data across databases).
-    let spool_dir: PathBuf = args.spool_dir.clone().unwrap_or_else(|| url.data_dir());
-    let spool_path = spool_dir.join(format!(
-        "capture-spool-{streamer}-{:08x}.jsonl",
-        fnv1a(&masked)
-    ));
-    let spool = Spool::open(&spool_path, args.spool_memory_events)
-        .map_err(|e| Fatal::Other(e.to_string()))?;
     let drain_timeout = Duration::from_secs(args.drain_timeout);
     let store = Store::spawn(
         db.clone(),

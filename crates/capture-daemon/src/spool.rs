@@ -10,6 +10,13 @@
 //! store is idempotent (see `store`). A torn last line (killed mid-write, never `fsync`ed) is
 //! skipped with a warning.
 //!
+//! # Lock
+//!
+//! The open spool holds an exclusive advisory lock on its file for as long as it lives (the
+//! OS drops it when the process dies, even by kill -9). A second daemon capturing the same
+//! streamer into the same database would otherwise append to the same file and mark the
+//! first daemon's live session aborted; it gets [`SpoolError::Locked`] instead.
+//!
 //! # Invariant
 //!
 //! Either the spool is not durable (the file is empty and every batch is in memory only),
@@ -66,6 +73,12 @@ pub enum SpoolError {
         /// The error.
         source: std::io::Error,
     },
+    /// Another process holds the spool open.
+    #[error("spool file {path} is in use by another process")]
+    Locked {
+        /// The file.
+        path: String,
+    },
     /// A line of the file is not a batch.
     #[error("spool file {path}: line at byte {offset} is not a batch: {reason}")]
     Corrupt {
@@ -101,8 +114,9 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Opens the spool at `path`, loading the batches a previous run left there (they come
-    /// first). `mem_limit` bounds the events kept in memory.
+    /// Opens and locks the spool at `path`, loading the batches a previous run left there
+    /// (they come first). `mem_limit` bounds the events kept in memory. Fails with
+    /// [`SpoolError::Locked`] while another process has it open.
     pub fn open(path: &Path, mem_limit: usize) -> Result<Spool, SpoolError> {
         let mut spool = Spool {
             path: path.to_path_buf(),
@@ -122,6 +136,15 @@ impl Spool {
             .read(true)
             .open(path)
             .map_err(|e| spool.io(e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SpoolError::Locked {
+                    path: path.display().to_string(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(spool.io(e)),
+        }
         let mut reader = BufReader::new(file.try_clone().map_err(|e| spool.io(e))?);
         let mut offset = 0u64;
         let mut line = String::new();
@@ -479,6 +502,20 @@ mod tests {
         spool.pop_committed_many(n).expect("pop");
         assert!(spool.is_empty() && !spool.is_durable());
         assert_eq!(std::fs::metadata(&path).expect("meta").len(), 0);
+    }
+
+    #[test]
+    fn a_second_open_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        let first = Spool::open(&path, 10).unwrap();
+        let second = Spool::open(&path, 10);
+        assert!(
+            matches!(second, Err(SpoolError::Locked { .. })),
+            "{second:?}"
+        );
+        drop(first);
+        Spool::open(&path, 10).unwrap();
     }
 
     #[test]

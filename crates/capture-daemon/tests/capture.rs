@@ -310,6 +310,54 @@ fn sigterm_completes_the_session() {
     }
 }
 
+#[test]
+fn a_second_daemon_for_the_same_streamer_is_refused_and_leaves_the_first_alone() {
+    for db in TestDb::all_migrated() {
+        runtime().block_on(async {
+            let spool = tempfile::tempdir().expect("spool dir");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            let mut args = daemon_args(db.url(), &sim, spool.path());
+            args.push("--quiet".into());
+            let mut first = Daemon::spawn(&refs(&args), &[]);
+            sim.push(comment("alice", "first daemon"));
+            let url = db.db_url().clone();
+            wait_until("the comment stored", WAIT, || {
+                let url = url.clone();
+                async move { comments(&events(&url).await).len() == 2 }
+            })
+            .await;
+
+            let mut second = Daemon::spawn(&refs(&args), &[]);
+            let status = second.wait(WAIT).await;
+            assert_eq!(status.code(), Some(2), "{}", second.describe());
+            let err = second.stderr();
+            assert!(
+                err.contains("another capture-daemon is already capturing @"),
+                "{err}"
+            );
+            assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
+            let all = sessions(db.db_url()).await;
+            assert_eq!(all.len(), 1, "the refused daemon opened no session");
+            assert_eq!(
+                all[0].status,
+                SessionStatus::Active,
+                "first session untouched"
+            );
+
+            first.signal("-TERM");
+            let status = first.wait(WAIT).await;
+            assert!(status.success(), "{:?}\n{}", status, first.describe());
+            assert_eq!(
+                sessions(db.db_url()).await[0].status,
+                SessionStatus::Completed
+            );
+            sim.shutdown().await;
+        });
+    }
+}
+
 /// Row identity for comparing two captures: everything but ids and storage times.
 fn fingerprint(rows: &[core_models::LiveEvent]) -> Vec<String> {
     rows.iter()
