@@ -42,13 +42,21 @@ fn main() -> ExitCode {
                     ExitCode::from(EXIT_USAGE)
                 };
             }
-            // One line: what was wrong; --help has the rest.
+            // One line: what was wrong (clap's first paragraph, which for a missing
+            // argument names it on the next line); --help has the rest.
             let rendered = e.render().to_string();
-            let first = rendered
+            let what = rendered
                 .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{first} (see --help)");
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let what = if what.is_empty() {
+                "error: invalid arguments"
+            } else {
+                &what
+            };
+            eprintln!("{what} (see --help)");
             return ExitCode::from(EXIT_USAGE);
         }
     };

@@ -78,7 +78,7 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
             older_than,
             batch_size,
         } => {
-            let deleted = queue::prune(conn, older_than.0, batch_size.max(1) as usize)?;
+            let deleted = queue::prune(conn, older_than.0, batch_size as usize)?;
             println!(
                 "Deleted {deleted} completed or discarded queue item(s) older than {}.",
                 humanize(older_than.0)
