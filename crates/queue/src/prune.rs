@@ -26,7 +26,9 @@ pub fn prune(
     let mut total = 0u64;
     for status in [QueueStatus::Completed, QueueStatus::Discarded] {
         loop {
-            let n = retry(|| {
+            // (rows found, rows deleted): the loop ends on a short find, not a short delete,
+            // so a row deleted meanwhile by another pruner does not end the run early.
+            let (found, deleted) = retry(|| {
                 conn.transaction(|conn| {
                     let ids: Vec<i64> = with_conn!(conn, |c| eq::table
                         .filter(eq::status.eq(status))
@@ -35,7 +37,7 @@ pub fn prune(
                         .limit(limit)
                         .load(c))?;
                     if ids.is_empty() {
-                        return Ok(0);
+                        return Ok((0, 0));
                     }
                     let n = with_conn!(conn, |c| diesel::delete(
                         eq::table
@@ -43,11 +45,11 @@ pub fn prune(
                             .filter(eq::status.eq(status))
                     )
                     .execute(c))?;
-                    Ok(n as u64)
+                    Ok((ids.len(), n as u64))
                 })
             })?;
-            total += n;
-            if n < limit as u64 {
+            total += deleted;
+            if (found as u64) < limit as u64 {
                 break;
             }
         }
