@@ -100,6 +100,9 @@ pub struct BenchArgs {
     /// Items per drain run.
     #[arg(long, default_value_t = 20_000)]
     pub drain_items: usize,
+    /// Pending items in the queue whose size is measured (bounded count vs COUNT(*)).
+    #[arg(long, default_value_t = 20_000)]
+    pub pending_items: usize,
     /// Seconds of the end-to-end latency run (0 skips it).
     #[arg(long, default_value_t = 30)]
     pub latency_secs: u64,
@@ -351,8 +354,8 @@ pub enum QueueCommand {
         /// Age of the items to delete: 30m, 12h, 7d, 2w…
         #[arg(long)]
         older_than: Age,
-        /// Rows deleted per transaction.
-        #[arg(long, default_value_t = 1000)]
+        /// Rows deleted per transaction (at least 1).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         batch_size: u32,
     },
 }

@@ -36,6 +36,7 @@ fn every_part_runs_and_the_figures_agree() {
         .current_dir(dir.path())
         .env_remove("DATABASE_URL")
         .args(["bench", "--events", "600", "--drain-items", "300", "--json"])
+        .args(["--pending-items", "400"])
         .args(["--latency-rate", "300", "--latency-secs"])
         .arg(if latency { "3" } else { "0" })
         .output()
@@ -69,6 +70,13 @@ fn every_part_runs_and_the_figures_agree() {
         unbounded["transactions"].as_u64().expect("tx") < 60,
         "{unbounded}"
     );
+
+    let pending = &r["pending_size"];
+    assert_eq!(pending["pending"], 400, "{pending}");
+    assert_eq!(pending["limit"], 100, "{pending}");
+    for key in ["bounded_us", "count_all_us"] {
+        assert!(pending[key].as_f64().expect("µs") > 0.0, "{pending}");
+    }
 
     let drain = r["drain"].as_array().expect("drain runs");
     assert_eq!(drain.len(), 2);

@@ -5,6 +5,7 @@
 mod drain;
 mod ingest;
 mod latency;
+mod pending;
 mod scratch;
 
 use core_models::DbUrl;
@@ -16,6 +17,7 @@ use crate::output::{self, Table};
 use drain::DrainResult;
 use ingest::IngestResult;
 use latency::LatencyResult;
+use pending::PendingResult;
 use scratch::Scratch;
 
 /// Everything one `ctl bench` run measured.
@@ -29,6 +31,7 @@ struct Report {
     ingest_original_limits: IngestResult,
     plain_inserts: IngestResult,
     ingest_percent_of_plain: f64,
+    pending_size: PendingResult,
     drain: Vec<DrainResult>,
     latency: Option<LatencyResult>,
 }
@@ -60,6 +63,11 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
     let original = ingest::store_run(&Scratch::new(url, "limits")?, &events, per_frame, None)?;
     say("the same rows with plain multi-row INSERTs");
     let plain = ingest::raw_run(&Scratch::new(url, "plain")?, &events, per_frame)?;
+    say(&format!(
+        "pending size of a queue with {} items: bounded count vs COUNT(*)",
+        args.pending_items
+    ));
+    let pending_size = pending::run(url, args.pending_items)?;
     say("drain, SYNC");
     let drain_sync = drain::run(url, args.drain_items, false)?;
     say("drain, ASYNC");
@@ -94,6 +102,7 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
         ingest_unbounded: unbounded,
         ingest_original_limits: original,
         plain_inserts: plain,
+        pending_size,
         drain: vec![drain_sync, drain_async],
         latency,
     };
@@ -132,6 +141,20 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
         "ingest as % of the limit".into(),
         format!("{:.0} %", report.ingest_percent_of_plain),
         String::new(),
+    ]);
+    let p = &report.pending_size;
+    t.row(vec![
+        "is the queue full? (per service per frame)".into(),
+        format!(
+            "{:.0} µs bounded · {:.0} µs COUNT(*)",
+            p.bounded_us, p.count_all_us
+        ),
+        format!(
+            "{} pending items; dispatch reads at most {} index entries, the original counted them all per event ({:.0}× slower)",
+            p.pending,
+            p.limit,
+            p.count_all_us / p.bounded_us.max(1e-9)
+        ),
     ]);
     for d in &report.drain {
         t.row(vec![
