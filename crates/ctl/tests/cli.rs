@@ -275,6 +275,42 @@ fn service_lifecycle() {
         assert_eq!(settings["timeout_ms"], 500);
         assert_eq!(settings["command"], "python3 my.py");
 
+        ok(
+            &db,
+            &[
+                "service",
+                "set",
+                "my_service",
+                "--class",
+                "webhook",
+                "--setting",
+                "url=http://127.0.0.1:9/hook",
+                "--description",
+                "now a webhook",
+            ],
+        );
+        let s = services::find(&mut conn, "my_service").unwrap();
+        assert_eq!(s.service_class, "webhook");
+        assert_eq!(s.description, "now a webhook");
+
+        let out = ok(
+            &db,
+            &[
+                "service",
+                "add",
+                "--name",
+                "Idle",
+                "--slug",
+                "idle",
+                "--inactive",
+            ],
+        );
+        assert!(out.contains("Created service idle"), "{out}");
+        assert!(!services::find(&mut conn, "idle").unwrap().is_active);
+        let shown = json(&db, &["service", "show", "idle", "--json"]);
+        assert_eq!(shown["is_active"], false);
+        assert_eq!(shown["service_class"], "dummy");
+
         let out = ok(&db, &["service", "remove", "my_service"]);
         assert!(
             out.contains("Removed service my_service with 2 event config(s)"),
@@ -322,6 +358,23 @@ fn event_config_commands() {
         assert_eq!(list.as_array().unwrap().len(), 8);
         assert_eq!(list[0]["event_type"], "GiftEvent");
         assert!(ok(&db, &["event-config", "list", "overlays"]).contains("ViewerCountEvent"));
+        let cfg = json(
+            &db,
+            &[
+                "event-config",
+                "set",
+                "overlays",
+                "ViewerCountEvent",
+                "--sync",
+                "--discardable",
+                "--enable",
+                "--json",
+            ],
+        );
+        assert_eq!(cfg["priority"], 9, "unchanged when not given");
+        assert_eq!(cfg["is_async"], false);
+        assert_eq!(cfg["is_discardable"], true);
+        assert_eq!(cfg["is_enabled"], true);
         ok(
             &db,
             &["event-config", "remove", "overlays", "ViewerCountEvent"],
@@ -363,7 +416,57 @@ fn config_queue_and_session_commands() {
         );
         assert_eq!(items, serde_json::json!([]));
 
+        // Real rows: a comment and two gifts go to both seeded services.
         let mut conn = db.conn();
+        let ctx_session = sessions::start(&mut conn, None, "7001", "streamer_x").unwrap();
+        let events: Vec<core_models::CapturedEvent> =
+            [EventType::Comment, EventType::Gift, EventType::Gift]
+                .iter()
+                .enumerate()
+                .map(|(i, &event_type)| core_models::CapturedEvent {
+                    event_type,
+                    msg_id: Some(i as i64 + 1),
+                    timestamp: chrono::Utc::now(),
+                    user_id: None,
+                    user_unique_id: None,
+                    user_nickname: Some(format!("user {i}")),
+                    streak: None,
+                    data: serde_json::json!({}),
+                    received_at: None,
+                })
+                .collect();
+        dispatcher::dispatch(
+            &mut conn,
+            &dispatcher::SessionContext::of(&ctx_session),
+            &events,
+        )
+        .unwrap();
+        let items = json(&db, &["queue", "list", "overlays", "--json"]);
+        let types: Vec<&str> = items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["event_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            ["GiftEvent", "GiftEvent", "CommentEvent"],
+            "claim order"
+        );
+        assert_eq!(items[0]["status"], "pending");
+        let two = json(
+            &db,
+            &["queue", "list", "overlays", "--limit", "2", "--json"],
+        );
+        assert_eq!(two.as_array().unwrap().len(), 2);
+        let text = ok(&db, &["queue", "list", "overlays", "--limit", "1"]);
+        assert!(
+            text.contains("GiftEvent") && !text.contains("CommentEvent"),
+            "{text}"
+        );
+        let stats = json(&db, &["queue", "stats", "overlays", "--json"]);
+        assert_eq!(stats[0]["pending"], 3);
+
         let s = sessions::start(&mut conn, Some("evening 🌙"), "7123", "streamer_x").unwrap();
         let list = json(&db, &["session", "list", "--json"]);
         assert_eq!(list[0]["id"], s.id);
@@ -523,6 +626,17 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
             &["queue", "prune", "--older-than", "d"],
             "'d' is not a duration",
         ),
+        (
+            &["queue", "prune", "--older-than", "7d", "--batch-size", "0"],
+            "--batch-size",
+        ),
+        (&["service", "add", "--slug", "x"], "--name <NAME>"),
+        (&["service", "disable", "nope"], "unknown service 'nope'"),
+        (
+            &["event-config", "remove", "nope", "GiftEvent"],
+            "unknown service 'nope'",
+        ),
+        (&["queue", "list", "nope"], "unknown service 'nope'"),
     ];
     for db in ready_db() {
         let before = snapshot(&db);
@@ -548,6 +662,42 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
             "a rejected command wrote to the database"
         );
     }
+}
+
+#[test]
+fn without_a_url_the_database_is_an_embedded_sqlite_file_under_data() {
+    #[derive(QueryableByName)]
+    struct Pragma {
+        #[diesel(sql_type = Text)]
+        v: String,
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_ctl"))
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .arg("migrate")
+        .output()
+        .expect("run ctl");
+    assert!(out.status.success(), "{out:?}");
+    let file = dir.path().join(core_models::db::DEFAULT_SQLITE_PATH);
+    assert!(file.is_file(), "{} was not created", file.display());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("data/tiklive.sqlite3"),
+        "{out:?}"
+    );
+
+    let url = core_models::DbUrl::resolve(Some(&file.display().to_string())).unwrap();
+    let mut conn = DbConn::establish(&url).unwrap();
+    let pragma = |conn: &mut DbConn, name: &str, column: &str| -> String {
+        let q = format!("SELECT CAST({column} AS TEXT) AS v FROM pragma_{name}");
+        core_models::with_conn!(conn, |c| diesel::sql_query(&q)
+            .get_result::<Pragma>(c)
+            .unwrap()
+            .v)
+    };
+    assert_eq!(pragma(&mut conn, "journal_mode", "journal_mode"), "wal");
+    assert_eq!(pragma(&mut conn, "foreign_keys", "foreign_keys"), "1");
+    assert_eq!(pragma(&mut conn, "busy_timeout", "timeout"), "15000");
 }
 
 #[test]
@@ -644,39 +794,74 @@ fn text_survives_the_round_trip() {
 #[test]
 fn live_event_text_columns_keep_every_character() {
     use core_models::schema::live_events as le;
-    let comment = format!("{} 👩‍👩‍👧 مرحبا", "💬".repeat(2500));
+    let comment = format!("{} 👩‍👩‍👧 مرحبا", "💬".repeat(2500)); // over 10 KB
     for db in ready_db() {
         let mut conn: DbConn = db.conn();
         let s = sessions::start(&mut conn, None, "1", "x").unwrap();
-        let mut data = serde_json::json!({"comment": format!("{comment}\0\u{8}")});
-        core_models::text::clean_json(&mut data);
-        let nick = core_models::text::clean_line("ن\u{200f}ick 🎁\0", 255);
-        let t = core_models::models::now();
-        core_models::with_conn!(&mut conn, |c| diesel::insert_into(le::table)
-            .values((
-                le::session_id.eq(s.id),
-                le::event_type.eq(EventType::Comment),
-                le::timestamp.eq(t),
-                le::room_id.eq("1"),
-                le::streamer_unique_id.eq("x"),
-                le::user_nickname.eq(&nick),
-                le::is_streaking.eq(false),
-                le::event_data.eq(data.to_string()),
-                le::msg_id.eq(Some(42i64)),
-                le::created_at.eq(t),
-                le::updated_at.eq(t),
+        // Through the product's path (what the capture daemon stores), NUL and control
+        // characters included.
+        let event = core_models::CapturedEvent {
+            event_type: EventType::Comment,
+            msg_id: Some(42),
+            timestamp: chrono::Utc::now(),
+            user_id: Some("7\0".into()),
+            user_unique_id: Some("u\0ser".into()),
+            user_nickname: Some("ن\u{200f}ick 🎁\0\u{7}".into()),
+            streak: None,
+            data: serde_json::json!({"comment": format!("{comment}\0\u{8}")}),
+            received_at: None,
+        };
+        dispatcher::dispatch(&mut conn, &dispatcher::SessionContext::of(&s), &[event]).unwrap();
+        let (back_nick, back_handle, back_data, back_type): (
+            Option<String>,
+            Option<String>,
+            String,
+            EventType,
+        ) = core_models::with_conn!(&mut conn, |c| le::table
+            .select((
+                le::user_nickname,
+                le::user_unique_id,
+                le::event_data,
+                le::event_type,
             ))
-            .execute(c)
+            .first(c)
             .unwrap());
-        let (back_nick, back_data, back_type): (Option<String>, String, EventType) =
-            core_models::with_conn!(&mut conn, |c| le::table
-                .select((le::user_nickname, le::event_data, le::event_type))
-                .first(c)
-                .unwrap());
         assert_eq!(back_nick.as_deref(), Some("ن\u{200f}ick 🎁"));
+        assert_eq!(back_handle.as_deref(), Some("user"));
         let back: serde_json::Value = serde_json::from_str(&back_data).unwrap();
         assert_eq!(back["comment"], comment.as_str());
         assert_eq!(back_type, EventType::Comment);
+    }
+}
+
+#[test]
+fn nul_and_control_characters_leave_service_text() {
+    // argv cannot carry NUL, so this goes through the library `ctl` calls.
+    for db in ready_db() {
+        let mut conn = db.conn();
+        let added = services::add(
+            &mut conn,
+            &services::NewService {
+                name: "Na\0me 🎁\u{1b}".into(),
+                slug: "nul_test".parse().unwrap(),
+                kind: core_models::ServiceKind::Dummy,
+                description: "line one\nline\0 two\u{7f}".into(),
+                is_active: true,
+                max_queue_size: core_models::MaxQueueSize::new(10).unwrap(),
+                settings: vec![core_models::Setting {
+                    key: "greeting".into(),
+                    value: Some(serde_json::json!("hi\0 👋")),
+                }],
+                routes: Vec::new(),
+            },
+        )
+        .unwrap();
+        assert_eq!(added.service.name, "Name 🎁");
+        let s = services::find(&mut conn, "nul_test").unwrap();
+        assert_eq!(s.name, "Name 🎁");
+        assert!(!s.description.contains('\0'), "{:?}", s.description);
+        assert!(s.description.contains("line") && s.description.contains("two"));
+        assert_eq!(s.settings_map()["greeting"], "hi 👋");
     }
 }
 

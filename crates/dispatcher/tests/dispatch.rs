@@ -13,6 +13,7 @@ use core_models::{
 use diesel::prelude::*;
 use dispatcher::{dispatch, DispatchReport, SessionContext};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use test_support::TestDb;
 
@@ -310,21 +311,29 @@ fn overload_burst_loses_no_gift_follow_or_subscription() {
         let mut conn = db.conn();
         seed::populate_initial_data(&mut conn).unwrap();
         let ctx = session(&mut conn, "burst");
-        let mut rng = StdRng::seed_from_u64(5000);
-        let events: Vec<CapturedEvent> = (0..5000)
-            .map(|i| {
-                let x = rng.random_range(0..100);
-                let ty = match x {
-                    0..60 => EventType::Like,
-                    60..85 => EventType::Comment,
-                    85..93 => EventType::Join,
-                    93..97 => EventType::Gift,
-                    97..99 => EventType::Follow,
-                    _ => EventType::Share,
-                };
-                event(ty, Some(i))
-            })
+        // Exactly the mix (60 % like, 25 % comment, 8 % join, 4 % gift, 2 % follow, 1 %
+        // share), shuffled: 200 gifts, as in the original's figure.
+        let mix = [
+            (EventType::Like, 3000),
+            (EventType::Comment, 1250),
+            (EventType::Join, 400),
+            (EventType::Gift, 200),
+            (EventType::Follow, 100),
+            (EventType::Share, 50),
+        ];
+        let mut types: Vec<EventType> = mix
+            .iter()
+            .flat_map(|&(ty, n)| std::iter::repeat_n(ty, n))
             .collect();
+        types.shuffle(&mut StdRng::seed_from_u64(5000));
+        let events: Vec<CapturedEvent> = types
+            .iter()
+            .zip(0..)
+            .map(|(&ty, i)| event(ty, Some(i)))
+            .collect();
+        for (ty, n) in mix {
+            assert_eq!(events.iter().filter(|e| e.event_type == ty).count(), n);
+        }
         let mut total = DispatchReport::default();
         // TikTok delivers bursts as frames of a few dozen messages.
         for frame in events.chunks(40) {

@@ -381,8 +381,7 @@ fn random_sequences_match_the_reference_model_on_mariadb() {
     };
     let mut conn = db.conn();
     conn.run_migrations().unwrap();
-    // Fewer than on SQLite: every step commits, and a MariaDB commit waits for a log flush.
-    for seq in 0..sequences(100) {
+    for seq in 0..sequences(200) {
         run_sequence(&mut conn, 1_000_000 + seq, 30);
     }
 }
