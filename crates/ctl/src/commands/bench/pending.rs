@@ -1,0 +1,85 @@
+//! Pending size: what it costs dispatch to know whether a queue is full. The original counted
+//! every pending row per event; dispatch reads at most `max_queue_size` index entries per
+//! service per frame, so a queue that overflows with gifts does not slow ingest down.
+
+use std::time::{Duration, Instant};
+
+use core_models::schema::event_queue as eq;
+use core_models::services;
+use core_models::{sessions, with_conn, EventType, QueueStatus};
+use diesel::prelude::*;
+use dispatcher::{dispatch, pending_at_most, workload, SessionContext};
+
+use super::scratch::{add_noop_service, Scratch};
+
+/// The queue limit the bounded count stops at (the seed's largest).
+const LIMIT: u64 = 100;
+/// Timed repetitions of each count.
+const ROUNDS: u32 = 500;
+
+/// What the pending-size run measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PendingResult {
+    /// Pending items in the queue.
+    pub pending: usize,
+    /// The queue limit the bounded count stops at.
+    pub limit: u64,
+    /// One bounded count (what dispatch does), in microseconds.
+    pub bounded_us: f64,
+    /// One `COUNT(*)` of the pending rows (what the original did per event), in microseconds.
+    pub count_all_us: f64,
+}
+
+/// Fills a queue with `pending` items and times both ways of sizing it.
+pub fn run(base: &core_models::DbUrl, pending: usize) -> anyhow::Result<PendingResult> {
+    let scratch = Scratch::new(base, "pending")?;
+    let mut conn = scratch.conn()?;
+    let slug = "bench_pending";
+    add_noop_service(
+        &mut conn,
+        slug,
+        "pending size",
+        &[EventType::ViewerCount],
+        false,
+    )?;
+    let session = sessions::start(&mut conn, Some("bench-pending"), "bench-pending", "bench")?;
+    let ctx = SessionContext::of(&session);
+    // Viewer counts: no seeded service takes them, so only this queue fills.
+    let events = workload::burst(pending, &[(EventType::ViewerCount, 1)], 7, 1);
+    for frame in events.chunks(500) {
+        dispatch(&mut conn, &ctx, frame)?;
+    }
+    let service_id = services::find(&mut conn, slug)?.id;
+
+    let bounded = time(|| {
+        pending_at_most(&mut conn, service_id, LIMIT)?;
+        Ok(())
+    })?;
+    let count_all = time(|| {
+        with_conn!(&mut conn, |c| eq::table
+            .filter(eq::service_id.eq(service_id))
+            .filter(eq::status.eq(QueueStatus::Pending))
+            .count()
+            .get_result::<i64>(c))?;
+        Ok(())
+    })?;
+    Ok(PendingResult {
+        pending,
+        limit: LIMIT,
+        bounded_us: micros(bounded),
+        count_all_us: micros(count_all),
+    })
+}
+
+fn time(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
+    f()?; // warm the cache and the statement
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        f()?;
+    }
+    Ok(started.elapsed())
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6 / f64::from(ROUNDS)
+}
