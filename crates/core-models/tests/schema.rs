@@ -113,3 +113,73 @@ fn mysql_tables_are_utf8mb4_innodb() {
         assert!(r.collation.starts_with("utf8mb4"), "{}", r.collation);
     }
 }
+
+/// The MySQL connection of a MySQL test database.
+fn mysql(conn: &mut DbConn) -> &mut core_models::db::MysqlConnection {
+    match conn {
+        DbConn::Mysql(c) => c,
+        DbConn::Sqlite(_) => unreachable!("a MySQL test database"),
+    }
+}
+
+#[test]
+// The pure-Rust driver reports deadlocks (1213) and lock-wait timeouts (1205) by message
+// only: a real deadlock and a real lock-wait timeout on the server must both be recognised,
+// or the dispatcher's transparent retry would never fire.
+fn real_mysql_lock_conflicts_are_recognised() {
+    use diesel::connection::SimpleConnection;
+    use std::sync::mpsc;
+    let Some(db) = TestDb::mysql() else { return };
+    let mut setup = db.conn();
+    setup.run_migrations().unwrap();
+    mysql(&mut setup)
+        .batch_execute(
+            "INSERT INTO app_config (meta_key, meta_value) VALUES ('lock_a', ''), ('lock_b', '')",
+        )
+        .unwrap();
+    let lock = |c: &mut core_models::db::MysqlConnection, key: &str| {
+        c.batch_execute(&format!(
+            "UPDATE app_config SET meta_value = 'x' WHERE meta_key = '{key}'"
+        ))
+    };
+
+    // Lock-wait timeout: B waits one second for A's row lock.
+    let mut a = db.conn();
+    let mut b = db.conn();
+    mysql(&mut a).batch_execute("BEGIN").unwrap();
+    lock(mysql(&mut a), "lock_a").unwrap();
+    mysql(&mut b)
+        .batch_execute("SET SESSION innodb_lock_wait_timeout = 1; BEGIN")
+        .unwrap();
+    let timeout = lock(mysql(&mut b), "lock_a").expect_err("lock wait timeout");
+    assert!(core_models::db::is_lock_conflict(&timeout), "{timeout:?}");
+    mysql(&mut b).batch_execute("ROLLBACK").unwrap();
+    mysql(&mut a).batch_execute("ROLLBACK").unwrap();
+
+    // Deadlock: A holds lock_a and wants lock_b, B holds lock_b and wants lock_a.
+    mysql(&mut a).batch_execute("BEGIN").unwrap();
+    lock(mysql(&mut a), "lock_a").unwrap();
+    mysql(&mut b)
+        .batch_execute("SET SESSION innodb_lock_wait_timeout = 30; BEGIN")
+        .unwrap();
+    lock(mysql(&mut b), "lock_b").unwrap();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        tx.send(()).unwrap();
+        let r = lock(mysql(&mut a), "lock_b");
+        let _ = mysql(&mut a).batch_execute("ROLLBACK");
+        r
+    });
+    rx.recv().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300)); // A is now waiting
+    let b_result = lock(mysql(&mut b), "lock_a");
+    let _ = mysql(&mut b).batch_execute("ROLLBACK");
+    let a_result = waiter.join().unwrap();
+    // InnoDB picks one victim; the other statement goes through.
+    let errors: Vec<_> = [a_result, b_result]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(core_models::db::is_lock_conflict(&errors[0]), "{errors:?}");
+}
