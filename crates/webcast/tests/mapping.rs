@@ -7,7 +7,7 @@ use core_models::event::{CapturedEvent, EventType, StreakStatus};
 use webcast::decode::{decode_messages, DecodedMessage, WebcastMessage};
 use webcast::mapping::{normalise_time, Mapper, MapperConfig};
 use webcast::proto::{
-    BadgeStruct, CommonMessageData, EmoteModel, FollowInfo, PrivilegeLogExtra,
+    BadgeStruct, CommonMessageData, EmoteModel, FollowInfo, ImageModel, PrivilegeLogExtra,
     ProtoMessageFetchResult, Text, User, UserAttr, UserIdentity, WebcastBarrageMessage,
     WebcastControlMessage, WebcastEmoteChatMessage, WebcastEnvelopeMessage, WebcastMemberMessage,
     WebcastSocialMessage,
@@ -446,4 +446,127 @@ fn non_json_safe_text_survives_mapping() {
         "RTL مرحبا, zero\u{200b}width, NUL\u{0}, emoji 🧑‍🚀, long ".to_owned() + &"x".repeat(10_000);
     let event = &map_one(messages::comment(meta(1), "a", &text))[0];
     assert_eq!(event.data["comment"].as_str(), Some(text.as_str()));
+}
+
+#[test]
+fn avatar_url_is_the_largest_picture_given() {
+    let comment = &map_one(messages::comment(meta(1), "mod_alice", "hello"))[0];
+    assert_eq!(
+        comment.data["user"]["avatar_url"], "https://example.invalid/avatar/mod_alice.webp",
+        "the simulator's user has only a thumbnail"
+    );
+    let picture = |url: &str| {
+        Some(ImageModel {
+            url_list: vec![url.to_owned(), format!("{url}?fallback")],
+            ..Default::default()
+        })
+    };
+    let user = User {
+        id: 9,
+        display_id: "pictured".into(),
+        avatar_thumb: picture("https://p16.example/thumb.webp"),
+        avatar_medium: picture("https://p16.example/medium.webp"),
+        avatar_large: picture("https://p16.example/large.webp"),
+        ..Default::default()
+    };
+    let json = webcast::mapping::user_json(Some(&user), None);
+    assert_eq!(json["avatar_url"], "https://p16.example/large.webp");
+    let thumb_only = User {
+        avatar_large: Some(ImageModel::default()),
+        avatar_medium: None,
+        ..user.clone()
+    };
+    assert_eq!(
+        webcast::mapping::user_json(Some(&thumb_only), None)["avatar_url"],
+        "https://p16.example/thumb.webp",
+        "an empty url_list falls through to the next size"
+    );
+    let none = User {
+        avatar_thumb: None,
+        avatar_medium: None,
+        avatar_large: None,
+        ..user
+    };
+    assert!(webcast::mapping::user_json(Some(&none), None)["avatar_url"].is_null());
+}
+
+/// A length-delimited field `field` holding `bytes`.
+fn len_field(field: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    prost::encoding::encode_key(field, prost::encoding::WireType::LengthDelimited, &mut out);
+    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// What a decoder that declares BadgeStruct.display_type as the enum it once was would do.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TypedBadge {
+    #[prost(int32, tag = "1")]
+    display_type: i32,
+}
+
+#[test]
+fn badge_display_type_sent_as_a_string_does_not_break_decoding() {
+    use prost::Message as _;
+    let badge = BadgeStruct {
+        scene_type: 8,
+        privilege_log_extra: Some(PrivilegeLogExtra {
+            level: "31".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // Field 1 as a string (wire type 2) where older schemas have an enum (wire type 0).
+    let mut hostile_badge = len_field(1, b"BADGE_DISPLAY_TYPE_COMBINE");
+    hostile_badge.extend(badge.encode_to_vec());
+    assert!(
+        TypedBadge::decode(hostile_badge.as_slice()).is_err(),
+        "the input really is the one that breaks a typed decoder"
+    );
+
+    let mut user = messages::user("badge_fan");
+    user.badge_list.clear();
+    let mut user_bytes = user.encode_to_vec();
+    user_bytes.extend(len_field(64, &hostile_badge));
+    let WebcastMessage::Chat(mut chat) = messages::comment(meta(77), "badge_fan", "still here 🎖️")
+    else {
+        panic!("comment builds a chat message");
+    };
+    chat.user = None;
+    let mut chat_bytes = chat.encode_to_vec();
+    chat_bytes.extend(len_field(2, &user_bytes));
+
+    // Through a whole frame, as it would arrive.
+    let result = ProtoMessageFetchResult {
+        messages: vec![webcast::proto::BaseProtoMessage {
+            method: "WebcastChatMessage".into(),
+            payload: chat_bytes,
+            msg_id: 77,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let bytes = webcast::frame::msg_frame(5, &result, true);
+    let frame = webcast::frame::decode_push_frame(&bytes).expect("frame");
+    let batch = decode_messages(&webcast::frame::decode_fetch_result(&frame).expect("result"));
+    assert_eq!(
+        (
+            batch.stats.decoded,
+            batch.stats.undecodable,
+            batch.stats.unknown
+        ),
+        (1, 0, 0)
+    );
+    let events = Mapper::default().map_batch(&batch, Instant::now());
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event.event_type, EventType::Comment);
+    assert_eq!(event.data["comment"], "still here 🎖️");
+    assert_eq!(event.data["user"]["unique_id"], "badge_fan");
+    assert_eq!(
+        event.data["user"]["gifter_level"], 31,
+        "the rest of the badge is read"
+    );
+    assert_eq!(event.msg_id, Some(77));
 }
