@@ -426,16 +426,25 @@ mod tests {
 
     #[test]
     fn memory_only_until_persisted_then_file_in_order() {
+        let filled = |dir: &tempfile::TempDir| {
+            let path = dir.path().join("spool.jsonl");
+            let mut spool = Spool::open(&path, 100).expect("open");
+            spool.push(batch(2, 1)).expect("push");
+            assert!(!spool.is_durable());
+            assert_eq!(std::fs::metadata(&path).expect("meta").len(), 0);
+            spool.persist_all().expect("persist");
+            spool.push(batch(2, 2)).expect("push");
+            assert_eq!(spool.len(), 2);
+            (spool, path)
+        };
+        // The running spool gives both back, in order.
         let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("spool.jsonl");
-        let mut spool = Spool::open(&path, 100).expect("open");
-        spool.push(batch(2, 1)).expect("push");
-        assert!(!spool.is_durable());
-        assert_eq!(std::fs::metadata(&path).expect("meta").len(), 0);
-        spool.persist_all().expect("persist");
-        spool.push(batch(2, 2)).expect("push");
-        assert_eq!(spool.len(), 2);
-        // A restart sees both, in order.
+        let (mut spool, _) = filled(&dir);
+        assert_eq!(tags(&mut spool), vec![1, 2]);
+        // A restart sees both, in order (the first run is gone, and its lock with it).
+        let dir = tempfile::tempdir().expect("dir");
+        let (spool, path) = filled(&dir);
+        drop(spool);
         let mut reopened = Spool::open(&path, 100).expect("reopen");
         assert_eq!(tags(&mut reopened), vec![1, 2]);
         assert_eq!(
@@ -443,7 +452,6 @@ mod tests {
             0,
             "truncated when empty"
         );
-        assert_eq!(tags(&mut spool), vec![1, 2]);
     }
 
     #[test]
@@ -532,6 +540,7 @@ mod tests {
         let mut spool = Spool::open(&path, 100).expect("reopen");
         assert_eq!(spool.len(), 1);
         spool.push(batch(1, 2)).expect("push");
+        drop(spool);
         let mut again = Spool::open(&path, 100).expect("reopen");
         assert_eq!(tags(&mut again), vec![1, 2]);
     }
