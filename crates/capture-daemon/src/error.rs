@@ -125,6 +125,7 @@ mod tests {
                 ClientError::GaveUp {
                     attempts: 3,
                     last: "the sign server rate-limited us (HTTP 429): x".into(),
+                    cause: webcast::AttemptFailure::SignServer { status: Some(429) },
                 },
                 6,
             ),
@@ -138,6 +139,7 @@ mod tests {
                 ClientError::GaveUp {
                     attempts: 3,
                     last: "WebSocket connect failed".into(),
+                    cause: webcast::AttemptFailure::Other,
                 },
                 1,
             ),
@@ -153,6 +155,7 @@ mod tests {
         let rejected = ClientError::GaveUp {
             attempts: 3,
             last: "handshake rejected".into(),
+            cause: webcast::AttemptFailure::Rejected,
         };
         assert_eq!(Fatal::from_client(rejected, true).exit_code(), 5);
     }

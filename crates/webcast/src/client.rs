@@ -227,10 +227,27 @@ pub enum ClientError {
         attempts: u32,
         /// The last failure.
         last: String,
+        /// What kind of failure the last attempt was (callers classify on this, not on the
+        /// text: earlier attempts may have failed differently).
+        cause: AttemptFailure,
     },
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Http(reqwest::Error),
+}
+
+/// The kind of a failed connection attempt, as reported in [`ClientError::GaveUp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptFailure {
+    /// The sign server failed; `status` is its HTTP status when it answered one.
+    SignServer {
+        /// 401, 402, 403, 429, 5xx … (`None`: transport error, empty or unreadable answer).
+        status: Option<u16>,
+    },
+    /// TikTok answered the WebSocket handshake with HTTP 200 (DEVICE_BLOCKED and the like).
+    Rejected,
+    /// Anything else: the WebSocket could not be opened, or the connection was lost.
+    Other,
 }
 
 /// Counters of what the client has seen, readable while it runs.
@@ -285,6 +302,16 @@ enum AttemptError {
     Sign(SignError),
     Rejected { status: String, message: String },
     Other(String),
+}
+
+impl AttemptError {
+    fn kind(&self) -> AttemptFailure {
+        match self {
+            Self::Sign(e) => AttemptFailure::SignServer { status: e.status() },
+            Self::Rejected { .. } => AttemptFailure::Rejected,
+            Self::Other(_) => AttemptFailure::Other,
+        }
+    }
 }
 
 impl std::fmt::Display for AttemptError {
@@ -386,7 +413,7 @@ impl Client {
                     return Ok(StopReason::Shutdown);
                 }
             };
-            let (reason, retry_after) = match end {
+            let (reason, retry_after, cause) = match end {
                 SessionEnd::StreamEnded => {
                     send(&events, ClientEvent::StreamEnded).await;
                     return Ok(StopReason::StreamEnded);
@@ -394,7 +421,7 @@ impl Client {
                 SessionEnd::ReceiverGone => return Ok(StopReason::ReceiverGone),
                 SessionEnd::Closed(reason) => {
                     failures = 1;
-                    (reason, None)
+                    (reason, None, AttemptFailure::Other)
                 }
                 SessionEnd::Failed(AttemptError::Sign(e)) if e.is_fatal() => {
                     return Err(ClientError::Sign(e))
@@ -412,7 +439,7 @@ impl Client {
                         };
                         send(&events, ClientEvent::Status(status)).await;
                     }
-                    (error.to_string(), retry_after)
+                    (error.to_string(), retry_after, error.kind())
                 }
             };
             tracing::warn!(%reason, failures, "webcast connection lost");
@@ -421,6 +448,7 @@ impl Client {
                     return Err(ClientError::GaveUp {
                         attempts: failures,
                         last: reason,
+                        cause,
                     });
                 }
             }
@@ -513,9 +541,16 @@ impl Client {
                 }
             }
             let batch = decode_messages(&signed.result);
-            let mapped = mapper.map_batch(&batch, Instant::now());
+            let now = Instant::now();
+            let mut mapped = mapper.map_batch(&batch, now);
+            // A fetch made after the LIVE ended carries the end in its history: there is no
+            // stream to connect to, so stop here exactly as for an end in a frame.
+            let ended = close_streaks_before_end(mapper, &mut mapped, now);
             if !self.emit_events(events, mapped).await {
                 return SessionEnd::ReceiverGone;
+            }
+            if ended {
+                return SessionEnd::StreamEnded;
             }
         }
         let url = match ws_url(&signed.result, room_id, self.config.heartbeat_interval) {
@@ -621,7 +656,7 @@ impl Client {
                     heartbeat_every,
                 );
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                let mut seq: i64 = 0;
+                let mut seq: u64 = 0;
                 loop {
                     tick.tick().await;
                     seq += 1;
@@ -765,16 +800,7 @@ impl Client {
         for event in &mut mapped {
             event.received_at = Some(received_at);
         }
-        let ended = mapped.iter().any(|e| e.event_type == EventType::LiveEnd);
-        if ended {
-            // Close open streaks before the end event, in the same batch.
-            let at = mapped
-                .iter()
-                .position(|e| e.event_type == EventType::LiveEnd)
-                .unwrap_or(mapped.len());
-            let closing = mapper.finish_streaks(now);
-            mapped.splice(at..at, closing);
-        }
+        let ended = close_streaks_before_end(mapper, &mut mapped, now);
         if !self.emit_events(events, mapped).await {
             return FrameOutcome::ReceiverGone;
         }
@@ -786,6 +812,24 @@ impl Client {
             FrameOutcome::Continue
         }
     }
+}
+
+/// Whether `mapped` holds a LiveEnd event; if so, the open streaks are finalised and their
+/// closing events put just before it, in the same batch.
+fn close_streaks_before_end(
+    mapper: &mut Mapper,
+    mapped: &mut Vec<CapturedEvent>,
+    now: Instant,
+) -> bool {
+    let Some(at) = mapped
+        .iter()
+        .position(|e| e.event_type == EventType::LiveEnd)
+    else {
+        return false;
+    };
+    let closing = mapper.finish_streaks(now);
+    mapped.splice(at..at, closing);
+    true
 }
 
 enum FrameOutcome {

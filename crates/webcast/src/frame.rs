@@ -164,9 +164,12 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The heartbeat frame: `{6:"pb", 7:"hb", 8: HeartBeatMessage{room_id, seq}}` (reference §3.2).
-pub fn heartbeat_frame(room_id: i64, send_packet_seq_id: i64) -> Vec<u8> {
+/// `room_id` is our usual signed id; the message declares it uint64 (reference §8).
+pub fn heartbeat_frame(room_id: i64, send_packet_seq_id: u64) -> Vec<u8> {
     let payload = HeartBeatMessage {
-        room_id,
+        // Room ids are positive; reinterpreting the bits keeps even a bogus negative id
+        // wire-identical to what an int64 field would have sent.
+        room_id: room_id as u64,
         send_packet_seq_id,
     }
     .encode_to_vec();
@@ -245,6 +248,15 @@ mod tests {
             hex(&heartbeat_frame(ROOM, 1)),
             "320270623a026862420c088080e8e2aaeab3a7651001"
         );
+    }
+
+    #[test]
+    fn heartbeat_fields_are_unsigned_and_decode_back() {
+        let frame =
+            decode_push_frame(&heartbeat_frame(ROOM, u64::from(u32::MAX) + 7)).expect("push frame");
+        let hb = HeartBeatMessage::decode(frame.payload.as_slice()).expect("heartbeat");
+        assert_eq!(hb.room_id, 7_300_000_000_000_000_000_u64);
+        assert_eq!(hb.send_packet_seq_id, u64::from(u32::MAX) + 7);
     }
 
     #[test]

@@ -97,5 +97,7 @@ pub mod sign;
 pub mod simulator;
 pub mod streak;
 
-pub use client::{Client, ClientConfig, ClientError, ClientEvent, ConnectionStatus, StopReason};
+pub use client::{
+    AttemptFailure, Client, ClientConfig, ClientError, ClientEvent, ConnectionStatus, StopReason,
+};
 pub use simulator::{Simulator, SimulatorConfig, SimulatorHandle};

@@ -73,8 +73,9 @@ pub enum SignError {
         /// The server's message.
         message: String,
     },
-    /// 429: retry after `retry_after`.
-    #[error("the sign server rate-limited us (HTTP 429): {message}; retrying in {retry_after:?}")]
+    /// 429: retry after `retry_after`. The message states the reset but promises nothing:
+    /// it also ends up in the final error when the client gives up.
+    #[error("the sign server rate-limited us (HTTP 429): {message} (limit resets in {:.1}s)", .retry_after.as_secs_f64())]
     RateLimited {
         /// From `RateLimit-Reset`.
         retry_after: Duration,
@@ -120,6 +121,21 @@ impl SignError {
             self,
             Self::InvalidApiKey { .. } | Self::PaymentRequired { .. }
         )
+    }
+
+    /// The HTTP status the sign server answered, when the failure was an HTTP answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::InvalidApiKey { .. } => Some(401),
+            Self::PaymentRequired { .. } => Some(402),
+            Self::RateLimited { .. } => Some(429),
+            Self::Blocked { status, .. } | Self::Server { status, .. } => Some(*status),
+            Self::EmptyBody
+            | Self::MissingCookies
+            | Self::Decode(_)
+            | Self::Incomplete(_)
+            | Self::Http { .. } => None,
+        }
     }
 
     /// How long the server asked us to wait, if it did.
@@ -309,6 +325,28 @@ mod tests {
             message: String::new()
         }
         .is_fatal());
+        assert!(SignError::PaymentRequired {
+            message: String::new()
+        }
+        .is_fatal());
+        assert!(!SignError::Blocked {
+            status: 403,
+            message: String::new()
+        }
+        .is_fatal());
         assert!(!SignError::EmptyBody.is_fatal());
+    }
+
+    #[test]
+    fn rate_limit_message_states_the_reset_without_promising_a_retry() {
+        let e = SignError::RateLimited {
+            retry_after: Duration::from_secs(7),
+            message: "Too many connections started".into(),
+        };
+        let shown = e.to_string();
+        assert!(shown.contains("limit resets in 7.0s"), "{shown}");
+        assert!(!shown.contains("retry"), "{shown}");
+        assert_eq!(e.status(), Some(429));
+        assert_eq!(SignError::EmptyBody.status(), None);
     }
 }

@@ -6,13 +6,14 @@ use core_models::event::{CapturedEvent, EventType, StreakStatus};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use webcast::client::{
-    Backoff, Client, ClientConfig, ClientCounters, ClientError, ClientEvent, ConnectionStatus,
-    StopReason, DEFAULT_USER_AGENT,
+    AttemptFailure, Backoff, Client, ClientConfig, ClientCounters, ClientError, ClientEvent,
+    ConnectionStatus, StopReason, DEFAULT_USER_AGENT,
 };
 use webcast::room::RoomError;
 use webcast::sign::{Secret, SignError};
 use webcast::simulator::{
-    Fault, LookupMode, RandomStream, Scenario, Simulator, SimulatorConfig, SimulatorHandle, Step,
+    Fault, LookupEndpoint, LookupMode, RandomStream, Scenario, Simulator, SimulatorConfig,
+    SimulatorHandle, Step,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -240,7 +241,7 @@ async fn scripted_stream_end_to_end_with_duties() {
     assert!(beats
         .iter()
         .enumerate()
-        .all(|(i, h)| h.seq == i as i64 + 1 && h.room_id == sim.room_id()));
+        .all(|(i, h)| h.seq == i as u64 + 1 && h.room_id == sim.room_id()));
     // Heartbeats every 50 ms on average (single gaps jitter with scheduling).
     let gaps = duties.heartbeat_intervals(0);
     let mean = gaps.iter().sum::<Duration>() / gaps.len() as u32;
@@ -580,5 +581,204 @@ async fn random_stream_flows_and_shutdown_is_clean() {
     assert_eq!(client.finish().await.expect("ok"), StopReason::Shutdown);
     let duties = sim.duties();
     assert!(duties.acks.iter().all(|a| a.matched));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_fetch_waits_for_ratelimit_reset() {
+    let sim = Simulator::start(SimulatorConfig::default())
+        .await
+        .expect("simulator");
+    let reset = Duration::from_secs(2);
+    sim.set_rate_limit_reset(reset);
+    sim.fail_fetches(&[429]);
+    let mut client = run(client_config(&sim));
+    let seen = client
+        .until(|e| matches!(e, ClientEvent::Status(ConnectionStatus::Connected { .. })))
+        .await;
+    let waits: Vec<Duration> = seen
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Status(ConnectionStatus::Retrying { after }) => Some(*after),
+            _ => None,
+        })
+        .collect();
+    // The server's reset, not the (20-100 ms) backoff.
+    assert_eq!(waits, vec![reset]);
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        ClientEvent::Status(ConnectionStatus::Disconnected { reason })
+            if reason.contains("HTTP 429") && reason.contains("limit resets in 2.0s")
+    )));
+    let fetches = sim.duties().fetches;
+    assert_eq!(
+        fetches.iter().map(|f| f.status).collect::<Vec<_>>(),
+        vec![429, 200]
+    );
+    let gap = fetches[1].at.duration_since(fetches[0].at);
+    assert!(gap >= reset, "the second fetch came after {gap:?}");
+    assert_eq!(client.finish().await.expect("ok"), StopReason::Shutdown);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_server_402_is_fatal_and_403_is_retried() {
+    let sim = Simulator::start(SimulatorConfig::default())
+        .await
+        .expect("simulator");
+
+    // 402: a paid plan is needed; retrying cannot help.
+    sim.fail_fetches(&[402]);
+    let result = run(client_config(&sim)).task.await.expect("no panic");
+    match result {
+        Err(ClientError::Sign(e @ SignError::PaymentRequired { .. })) => {
+            assert!(e.to_string().contains("HTTP 402"), "{e}");
+        }
+        other => panic!("402 must be fatal: {other:?}"),
+    }
+    assert_eq!(sim.duties().fetches.len(), 1, "no retry after a 402");
+
+    // 403: the signer is blocked for now; retried with backoff, then connected.
+    sim.fail_fetches(&[403]);
+    let mut client = run(client_config(&sim));
+    let seen = client
+        .until(|e| matches!(e, ClientEvent::Status(ConnectionStatus::Connected { .. })))
+        .await;
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        ClientEvent::Status(ConnectionStatus::Disconnected { reason }) if reason.contains("HTTP 403")
+    )));
+    assert_eq!(
+        seen.iter()
+            .filter(|e| matches!(e, ClientEvent::Status(ConnectionStatus::Retrying { .. })))
+            .count(),
+        1
+    );
+    assert_eq!(client.finish().await.expect("ok"), StopReason::Shutdown);
+    let statuses: Vec<u16> = sim.duties().fetches.iter().map(|f| f.status).collect();
+    assert_eq!(statuses, vec![402, 403, 200]);
+
+    // 403 on every attempt: the client gives up and says the sign server answered 403.
+    sim.fail_fetches(&[403, 403]);
+    let mut config = client_config(&sim);
+    config.max_attempts = Some(2);
+    match run(config).task.await.expect("no panic") {
+        Err(ClientError::GaveUp {
+            attempts: 2,
+            cause: AttemptFailure::SignServer { status: Some(403) },
+            last,
+        }) => assert!(last.contains("HTTP 403"), "{last}"),
+        other => panic!("{other:?}"),
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_id_from_the_live_page_first_then_from_api_live() {
+    let sim = Simulator::start(SimulatorConfig::default())
+        .await
+        .expect("simulator");
+    let resolve = |mode: LookupMode| {
+        sim.set_lookup(mode);
+        let before = sim.duties().lookups.len();
+        let mut client = run(client_config(&sim));
+        let sim = &sim;
+        async move {
+            let seen = client
+                .until(|e| matches!(e, ClientEvent::Status(ConnectionStatus::Connected { .. })))
+                .await;
+            assert_eq!(client.finish().await.expect("ok"), StopReason::Shutdown);
+            assert!(
+                seen.contains(&ClientEvent::Status(ConnectionStatus::RoomResolved {
+                    room_id: sim.room_id()
+                })),
+                "{mode:?}"
+            );
+            let lookups = sim.duties().lookups.split_off(before);
+            assert!(
+                lookups.iter().all(|l| l.username == sim.username()),
+                "normalised handle: {lookups:?}"
+            );
+            lookups.iter().map(|l| l.endpoint).collect::<Vec<_>>()
+        }
+    };
+    // The live page answers: api-live is never asked.
+    assert_eq!(
+        resolve(LookupMode::Live).await,
+        vec![LookupEndpoint::LivePage]
+    );
+    // The live page fails (captcha) or has no room id: api-live answers, asked after it.
+    for mode in [LookupMode::LivePageBlocked, LookupMode::LivePageWithoutRoom] {
+        assert_eq!(
+            resolve(mode).await,
+            vec![LookupEndpoint::LivePage, LookupEndpoint::ApiLive],
+            "{mode:?}"
+        );
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_end_in_the_initial_fetch_stops_the_client() {
+    for (action, reason) in [(3, "ended"), (4, "suspended")] {
+        let sim = Simulator::start(SimulatorConfig::default())
+            .await
+            .expect("simulator");
+        sim.end_in_fetch(action);
+        let mut client = run(client_config(&sim));
+        let seen = client.until(|e| *e == ClientEvent::StreamEnded).await;
+        assert_eq!(client.finish().await.expect("ok"), StopReason::StreamEnded);
+        let events = captured(&seen);
+        assert_eq!(comments(&events), vec!["first! 🥇"], "the history is kept");
+        let ends = of_type(&events, EventType::LiveEnd);
+        assert_eq!(ends.len(), 1, "action {action}");
+        assert_eq!(ends[0].data["reason"], reason);
+        assert!(
+            !seen
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Status(ConnectionStatus::Connected { .. }))),
+            "no WebSocket for an ended LIVE"
+        );
+        let duties = sim.duties();
+        assert_eq!(duties.fetches.len(), 1, "no retry");
+        assert_eq!(duties.connections.len(), 0, "{}", duties.summary());
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_identical_frame_is_acked_again_and_mapped_once() {
+    let sim = Simulator::start(SimulatorConfig::default())
+        .await
+        .expect("simulator");
+    let mut client = run(client_config(&sim));
+    sim.push(step(r#"{"type": "comment", "user": "a", "text": "once"}"#));
+    sim.push(step(r#"{"type": "gift", "user": "b", "gift": "Galaxy"}"#));
+    sim.inject(Fault::DuplicateFrame);
+    sim.push(Step::End);
+    let seen = client.until(|e| *e == ClientEvent::StreamEnded).await;
+    assert_eq!(client.finish().await.expect("ok"), StopReason::StreamEnded);
+    let events = captured(&seen);
+    assert_eq!(comments(&events), vec!["first! 🥇", "once"]);
+    assert_eq!(of_type(&events, EventType::Gift).len(), 1);
+    let duties = sim
+        .wait_for(WAIT, |d| d.unacked().is_empty() && d.acks.len() >= 3)
+        .await
+        .unwrap_or_else(|summary| panic!("acks: {summary}"));
+    assert_eq!(duties.repeated_frames, 1);
+    // The repeated frame carries the log_id of the original: that one is acked twice (both
+    // matching), every other frame once.
+    assert!(duties.acks.iter().all(|a| a.matched), "{:?}", duties.acks);
+    let mut per_log: std::collections::BTreeMap<i64, usize> = Default::default();
+    for ack in &duties.acks {
+        *per_log.entry(ack.log_id).or_default() += 1;
+    }
+    let twice: Vec<i64> = per_log
+        .iter()
+        .filter(|(_, n)| **n == 2)
+        .map(|(log_id, _)| *log_id)
+        .collect();
+    assert_eq!(twice.len(), 1, "{:?}", duties.acks);
+    assert!(per_log.values().all(|n| *n <= 2), "{:?}", duties.acks);
     sim.shutdown().await;
 }

@@ -43,6 +43,42 @@ pub enum LookupMode {
     Captcha,
     /// An 18+ room.
     AgeRestricted,
+    /// The live page is a captcha (no SIGI_STATE), but api-live answers the live room: the
+    /// client must fall back to the API.
+    LivePageBlocked,
+    /// The live page's SIGI_STATE knows the user but carries no room id (TikTok's page format
+    /// changed, as in 2025); api-live answers the live room.
+    LivePageWithoutRoom,
+}
+
+impl LookupMode {
+    /// Whether api-live reports the room as live in this mode (when the stream is running).
+    pub(crate) fn api_says_live(self) -> bool {
+        matches!(
+            self,
+            LookupMode::Live | LookupMode::LivePageBlocked | LookupMode::LivePageWithoutRoom
+        )
+    }
+}
+
+/// Which room lookup endpoint a request went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupEndpoint {
+    /// `GET /@{user}/live` (SIGI_STATE).
+    LivePage,
+    /// `GET /api-live/user/room/?uniqueId=…`.
+    ApiLive,
+}
+
+/// One room lookup request as the simulator saw it.
+#[derive(Debug, Clone)]
+pub struct LookupObservation {
+    /// The endpoint.
+    pub endpoint: LookupEndpoint,
+    /// The handle asked for (without `@`).
+    pub username: String,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 /// How to start a simulator.
@@ -101,6 +137,8 @@ pub struct FetchObservation {
     pub api_key_ok: bool,
     /// The status answered.
     pub status: u16,
+    /// When it arrived (gaps between fetches show the client's waits).
+    pub at: Instant,
 }
 
 /// One WebSocket handshake as the push server saw it.
@@ -128,7 +166,7 @@ pub struct HeartbeatObservation {
     /// `HeartBeatMessage.room_id`.
     pub room_id: i64,
     /// `send_packet_seq_id`.
-    pub seq: i64,
+    pub seq: u64,
     /// When it arrived.
     pub at: Instant,
 }
@@ -151,6 +189,8 @@ pub struct AckObservation {
 pub struct Duties {
     /// `/webcast/fetch` calls.
     pub fetches: Vec<FetchObservation>,
+    /// Room lookup requests, in arrival order.
+    pub lookups: Vec<LookupObservation>,
     /// WebSocket handshakes.
     pub connections: Vec<ConnectionObservation>,
     /// `im_enter_room` frames: (connection, room_id).
@@ -165,6 +205,9 @@ pub struct Duties {
     pub frames_sent: usize,
     /// Messages inside them.
     pub messages_sent: usize,
+    /// Frames sent a second time byte for byte ([`Fault::DuplicateFrame`]), counted in
+    /// `frames_sent` too.
+    pub repeated_frames: usize,
     /// Client frames that were not a push frame or of an unknown type.
     pub unexpected_frames: usize,
 }
@@ -230,6 +273,10 @@ pub(crate) struct Control {
     live: bool,
     /// Statuses the next fetches answer, in order.
     fetch_failures: Vec<u16>,
+    /// `RateLimit-Reset` sent with a 429.
+    rate_limit_reset: Duration,
+    /// A control message with this action goes into the history of every fetch answer.
+    end_in_fetch: Option<i32>,
     /// Rejections the next handshakes get: (handshake-status, handshake-msg).
     handshake_rejections: Vec<(u16, String)>,
     /// Tokens issued by /webcast/fetch → used yet?
@@ -261,6 +308,9 @@ pub(crate) struct Shared {
     next_log_id: AtomicI64,
     /// Steps queued through the handle (or the config) and not yet fully played.
     queued_steps: AtomicUsize,
+    /// The last `msg` frame sent and its message count (what [`Fault::DuplicateFrame`]
+    /// sends again).
+    last_frame: Mutex<Option<(Vec<u8>, usize)>>,
 }
 
 impl Shared {
@@ -272,6 +322,9 @@ impl Shared {
     }
     fn lock_current(&self) -> MutexGuard<'_, Option<(usize, mpsc::Sender<Outbound>)>> {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn lock_last_frame(&self) -> MutexGuard<'_, Option<(Vec<u8>, usize)>> {
+        self.last_frame.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -312,6 +365,7 @@ impl Simulator {
             connected: Notify::new(),
             next_log_id: AtomicI64::new(1),
             queued_steps: AtomicUsize::new(0),
+            last_frame: Mutex::new(None),
             config,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -455,13 +509,26 @@ impl SimulatorHandle {
         self.shared.lock_control().lookup = mode;
     }
 
-    /// The next `/webcast/fetch` calls answer these HTTP statuses (429 comes with
-    /// `RateLimit-Reset: 0`), one per call, before normal service resumes.
+    /// The next `/webcast/fetch` calls answer these HTTP statuses (a 429 comes with the
+    /// `RateLimit-Reset` of [`SimulatorHandle::set_rate_limit_reset`], 0 by default), one per
+    /// call, before normal service resumes.
     pub fn fail_fetches(&self, statuses: &[u16]) {
         self.shared
             .lock_control()
             .fetch_failures
             .extend_from_slice(statuses);
+    }
+
+    /// The `RateLimit-Reset` (seconds until the limit resets) sent with every later 429.
+    pub fn set_rate_limit_reset(&self, reset: Duration) {
+        self.shared.lock_control().rate_limit_reset = reset;
+    }
+
+    /// Every later `/webcast/fetch` answer carries a control message with `action` (3: the
+    /// stream ended, 4: suspended) in its history, as a fetch made just after the LIVE
+    /// ended does.
+    pub fn end_in_fetch(&self, action: i32) {
+        self.shared.lock_control().end_in_fetch = Some(action);
     }
 
     /// The next WebSocket handshake is answered with HTTP 200 and these `handshake-status` and

@@ -24,6 +24,8 @@ enum Piece {
     Frame(Vec<BaseProtoMessage>),
     /// Raw bytes sent as one WebSocket message.
     Raw(Vec<u8>),
+    /// The last `msg` frame sent, again, byte for byte.
+    RepeatLastFrame,
     Pause(Duration),
     Drop,
     End,
@@ -266,6 +268,19 @@ impl Script {
                     vec![Piece::Frame(vec![m.clone()]), Piece::Frame(vec![m])]
                 }
             },
+            Fault::DuplicateFrame => {
+                let mut pieces = Vec::new();
+                if self.last_message.is_none() {
+                    // Nothing sent yet: send a frame to repeat first.
+                    if let Piece::Message(m) =
+                        self.msg(|m| messages::comment(m, "echo", "framed twice"))
+                    {
+                        pieces.push(Piece::Frame(vec![m]));
+                    }
+                }
+                pieces.push(Piece::RepeatLastFrame);
+                pieces
+            }
             Fault::OutOfOrderStreak => self.streak(
                 "shuffler",
                 "Rose",
@@ -417,6 +432,11 @@ pub(super) async fn run(
                     flush(&shared, &mut pending, &mut shutdown).await
                         && deliver(&shared, Outbound::Frame(bytes), &mut shutdown).await
                 }
+                Piece::RepeatLastFrame => {
+                    // Flush first, so the repeated frame holds the messages just before.
+                    flush(&shared, &mut pending, &mut shutdown).await
+                        && repeat_last_frame(&shared, &mut shutdown).await
+                }
                 Piece::Pause(d) => {
                     if !flush(&shared, &mut pending, &mut shutdown).await {
                         return;
@@ -543,6 +563,7 @@ async fn send_frame(
         ..Default::default()
     };
     let bytes = frame::msg_frame(log_id, &result, shared.config.gzip);
+    *shared.lock_last_frame() = Some((bytes.clone(), count));
     {
         let mut duties = shared.lock_duties();
         duties.frames_sent += 1;
@@ -552,6 +573,21 @@ async fn send_frame(
         }
     }
     tracing::trace!(log_id, count, len = result.encoded_len(), "simulator frame");
+    deliver(shared, Outbound::Frame(bytes), shutdown).await
+}
+
+/// Sends the last `msg` frame again, unchanged (its ack is already awaited under the same
+/// log_id and internal_ext). Nothing happens when no frame was sent yet.
+async fn repeat_last_frame(shared: &Shared, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let Some((bytes, count)) = shared.lock_last_frame().clone() else {
+        return true;
+    };
+    {
+        let mut duties = shared.lock_duties();
+        duties.frames_sent += 1;
+        duties.messages_sent += count;
+        duties.repeated_frames += 1;
+    }
     deliver(shared, Outbound::Frame(bytes), shutdown).await
 }
 

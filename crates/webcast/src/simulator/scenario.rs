@@ -31,8 +31,8 @@
 //! - Consecutive event steps without a pause are packed into frames of up to
 //!   `max_messages_per_frame` messages.
 //! - `fault` is one of: `drop_connection`, `garbage_frame`, `truncated_payload`,
-//!   `unknown_method`, `undecodable_message`, `duplicate_msg_id`, `out_of_order_streak`,
-//!   `lost_repeat_end`, `stream_end`.
+//!   `unknown_method`, `undecodable_message`, `duplicate_msg_id`, `duplicate_frame`,
+//!   `out_of_order_streak`, `lost_repeat_end`, `stream_end`.
 //! - `end` sends a control message (action 3, stream ended) and closes the connection.
 //! - `{"type": "frame", "frame_b64": "..."}` sends one raw binary frame as is (how recordings
 //!   are replayed, see [`crate::recording`]).
@@ -165,8 +165,11 @@ pub enum Fault {
     UnknownMethod,
     /// A frame with an undecodable gift message next to a valid comment.
     UndecodableMessage,
-    /// The previous message sent again with the same msg_id.
+    /// The previous message sent again with the same msg_id, in a new frame.
     DuplicateMsgId,
+    /// The previous `msg` frame sent again byte for byte (same log_id, same payload), as a
+    /// server retrying an unacknowledged push does.
+    DuplicateFrame,
     /// A Rose streak whose counts arrive 1, 3, 2, 5, 4, then end at 5, one per frame.
     OutOfOrderStreak,
     /// A Rose streak 1, 2, 3 whose `repeat_end` never comes.
@@ -184,6 +187,7 @@ impl Fault {
         Fault::UnknownMethod,
         Fault::UndecodableMessage,
         Fault::DuplicateMsgId,
+        Fault::DuplicateFrame,
         Fault::OutOfOrderStreak,
         Fault::LostRepeatEnd,
         Fault::StreamEnd,

@@ -21,8 +21,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::messages::{self, Meta};
 use super::{
-    AckObservation, ConnectionObservation, FetchObservation, HeartbeatObservation, LookupMode,
-    Outbound, Shared,
+    AckObservation, ConnectionObservation, FetchObservation, HeartbeatObservation, LookupEndpoint,
+    LookupMode, LookupObservation, Outbound, Shared,
 };
 use crate::frame::{
     self, PAYLOAD_ACK, PAYLOAD_ENTER_ROOM, PAYLOAD_ENTER_ROOM_RESP, PAYLOAD_HEARTBEAT,
@@ -33,6 +33,8 @@ use crate::proto::{
 
 /// msg_id of the history comment replayed by every fetch.
 const HISTORY_MSG_ID: i64 = 7_399_999_999_999_999_999;
+/// msg_id of the stream-end control message put in the fetch history on request.
+const HISTORY_END_MSG_ID: i64 = 7_399_999_999_999_999_998;
 
 pub(super) async fn serve_http(
     listener: TcpListener,
@@ -65,9 +67,10 @@ async fn fetch(
         Some(key) => headers.get("x-api-key").and_then(|v| v.to_str().ok()) == Some(key.as_str()),
         None => true,
     };
-    let forced = {
+    let (forced, rate_limit_reset, end_in_fetch) = {
         let mut control = shared.lock_control();
-        (!control.fetch_failures.is_empty()).then(|| control.fetch_failures.remove(0))
+        let forced = (!control.fetch_failures.is_empty()).then(|| control.fetch_failures.remove(0));
+        (forced, control.rate_limit_reset, control.end_in_fetch)
     };
     let status = match (api_key_ok, forced) {
         (false, _) => 401,
@@ -82,6 +85,7 @@ async fn fetch(
             user_agent: query.get("user_agent").cloned().unwrap_or_default(),
             api_key_ok,
             status,
+            at: Instant::now(),
         });
         duties.fetches.len()
     };
@@ -90,9 +94,10 @@ async fn fetch(
         let body = serde_json::json!({ "message": format!("simulated HTTP {status}"), "limit_label": "sim" }).to_string();
         let mut response = (code, body).into_response();
         if status == 429 {
-            response
-                .headers_mut()
-                .insert("ratelimit-reset", HeaderValue::from_static("0"));
+            // Seconds until the reset, as Euler sends it ("2", or "0.5" for tests in a hurry).
+            if let Ok(reset) = HeaderValue::from_str(&rate_limit_reset.as_secs_f64().to_string()) {
+                response.headers_mut().insert("ratelimit-reset", reset);
+            }
             response
                 .headers_mut()
                 .insert("ratelimit-remaining", HeaderValue::from_static("0"));
@@ -110,6 +115,16 @@ async fn fetch(
             now_ms,
         };
         let mut base = messages::comment(meta, "early_bird", "first! 🥇").to_base(HISTORY_MSG_ID);
+        base.is_history = true;
+        messages.push(base);
+    }
+    if let Some(action) = end_in_fetch {
+        let meta = Meta {
+            msg_id: HISTORY_END_MSG_ID,
+            room_id: shared.room_id,
+            now_ms,
+        };
+        let mut base = messages::control(meta, action).to_base(HISTORY_END_MSG_ID);
         base.is_history = true;
         messages.push(base);
     }
@@ -155,11 +170,22 @@ async fn fetch(
     response
 }
 
+/// Records a room lookup request.
+fn record_lookup(shared: &Shared, endpoint: LookupEndpoint, username: &str) {
+    shared.lock_duties().lookups.push(LookupObservation {
+        endpoint,
+        username: username.to_owned(),
+        at: Instant::now(),
+    });
+}
+
 async fn live_page(State(shared): State<Arc<Shared>>, Path(handle): Path<String>) -> Response {
+    let username = handle.strip_prefix('@').unwrap_or(&handle);
+    record_lookup(&shared, LookupEndpoint::LivePage, username);
     let control = shared.lock_control();
-    let known = handle.strip_prefix('@') == Some(shared.config.username.as_str());
+    let known = username == shared.config.username;
     let state = match (control.lookup, known) {
-        (LookupMode::Captcha, _) => {
+        (LookupMode::Captcha | LookupMode::LivePageBlocked, _) => {
             return (
                 StatusCode::OK,
                 "<html><body>Please verify you are human</body></html>",
@@ -168,6 +194,12 @@ async fn live_page(State(shared): State<Arc<Shared>>, Path(handle): Path<String>
         }
         (_, false) => serde_json::json!({}),
         (LookupMode::AgeRestricted, true) => serde_json::json!({}),
+        (LookupMode::LivePageWithoutRoom, true) => {
+            serde_json::json!({"LiveRoom": {"liveRoomUserInfo": {
+                "user": {"uniqueId": shared.config.username, "status": 2},
+                "liveRoom": {}
+            }}})
+        }
         (_, true) => {
             let status = if control.lookup == LookupMode::Live && control.live {
                 2
@@ -188,8 +220,13 @@ async fn api_live(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    let username = query
+        .get("uniqueId")
+        .map(String::as_str)
+        .unwrap_or_default();
+    record_lookup(&shared, LookupEndpoint::ApiLive, username);
     let control = shared.lock_control();
-    let known = query.get("uniqueId").map(String::as_str) == Some(shared.config.username.as_str());
+    let known = username == shared.config.username;
     let body = match (control.lookup, known) {
         (LookupMode::Captcha, _) => {
             return (StatusCode::OK, "<html>captcha</html>").into_response()
@@ -199,7 +236,7 @@ async fn api_live(
             serde_json::json!({"statusCode": 4_003_110, "data": {"prompts": ""}})
         }
         (_, true) => {
-            let status = if control.lookup == LookupMode::Live && control.live {
+            let status = if control.lookup.api_says_live() && control.live {
                 2
             } else {
                 4
@@ -470,7 +507,8 @@ fn client_frame(shared: &Shared, connection: usize, bytes: &[u8]) -> Option<Vec<
             let hb = HeartBeatMessage::decode(frame.payload.as_slice()).unwrap_or_default();
             duties.heartbeats.push(HeartbeatObservation {
                 connection,
-                room_id: hb.room_id,
+                // Declared uint64 on the wire; room ids fit i64, like every id we keep.
+                room_id: i64::try_from(hb.room_id).unwrap_or(-1),
                 seq: hb.send_packet_seq_id,
                 at: Instant::now(),
             });
