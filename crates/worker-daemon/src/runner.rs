@@ -205,6 +205,18 @@ async fn serve(
             quit,
         ))
     };
+    // The leases are renewed on their own task: a SYNC item running longer than a lease (a
+    // dino jump waiting for its page, a webhook retrying) must not let a standby daemon take
+    // the service, or its items, over while this daemon is still at work.
+    let (lease_lost, mut lost) = watch::channel(false);
+    let (quit_heartbeat, quit) = tokio::sync::oneshot::channel();
+    let heartbeat = tokio::spawn(heartbeat(
+        ctx.clone(),
+        service.clone(),
+        held.clone(),
+        lease_lost,
+        quit,
+    ));
     let mut running: JoinSet<()> = JoinSet::new();
     let mut idle = IDLE_POLL_MIN;
     let mut last_work = Instant::now();
@@ -212,33 +224,18 @@ async fn serve(
     let mut async_last = false;
     // Whether the last claim took all it asked for (so more is probably pending).
     let mut backlog = false;
-    let heartbeat_every = (ctx.config.service_lease / 3).min(ctx.config.item_lease / 3);
-    let mut next_heartbeat = Instant::now() + heartbeat_every;
     let mut next_rescue = Instant::now();
 
     let ended = loop {
         if *stop.borrow() {
             break Ended::Stopped;
         }
+        if *lost.borrow() {
+            break Ended::LeaseLost;
+        }
         while running.try_join_next().is_some() {}
 
         let now = Instant::now();
-        if now >= next_heartbeat {
-            next_heartbeat = now + heartbeat_every;
-            match ctx
-                .store
-                .acquire_service(service.id, ctx.config.service_lease)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => break Ended::LeaseLost,
-                // A database hiccup: keep going; the lease outlives a few missed beats.
-                Err(e) => tracing::warn!(service = %service.slug, "lease renewal failed: {e:#}"),
-            }
-            if let Err(e) = ctx.store.renew(held.all(), ctx.config.item_lease).await {
-                tracing::warn!(service = %service.slug, "item lease renewal failed: {e:#}");
-            }
-        }
         if now >= next_rescue {
             next_rescue = now + ctx.config.refresh;
             match ctx
@@ -281,7 +278,7 @@ async fn serve(
             tokio::select! {
                 _ = running.join_next() => {}
                 _ = stop.wait_for(|s| *s) => {}
-                _ = tokio::time::sleep_until(next_heartbeat.into()) => {}
+                _ = lost.wait_for(|l| *l) => {}
             }
             continue;
         }
@@ -380,7 +377,12 @@ async fn serve(
         }
     }
     // Outcomes are recorded before anything is released, so no finished item goes back to
-    // pending to run again. The flusher finishes a write in progress before it quits.
+    // pending to run again. The flusher finishes a write in progress before it quits; the
+    // heartbeat stops renewing once nothing runs any more.
+    let _ = quit_heartbeat.send(());
+    if let Err(e) = heartbeat.await {
+        tracing::warn!(service = %service.slug, "the lease heartbeat ended abnormally: {e}");
+    }
     let _ = quit_flusher.send(());
     if let Err(e) = flusher.await {
         tracing::warn!(service = %service.slug, "the result flusher ended abnormally: {e}");
@@ -399,6 +401,45 @@ async fn serve(
         }
     }
     ended
+}
+
+/// Renews the service lease and the leases of the items this runner holds, every third of
+/// the shorter lease, until `quit`. Sets `lost` when another daemon owns the service (this
+/// one's lease ran out, e.g. through a long database outage); item leases are still renewed
+/// then, so the items already running finish here instead of running twice.
+async fn heartbeat(
+    ctx: RunnerContext,
+    service: Service,
+    held: Arc<Held>,
+    lost: watch::Sender<bool>,
+    mut quit: tokio::sync::oneshot::Receiver<()>,
+) {
+    let every = (ctx.config.service_lease / 3).min(ctx.config.item_lease / 3);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = &mut quit => return,
+        }
+        match ctx
+            .store
+            .acquire_service(service.id, ctx.config.service_lease)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.send_replace(true);
+            }
+            // A database hiccup: keep going; the lease outlives a few missed beats.
+            Err(e) => tracing::warn!(service = %service.slug, "lease renewal failed: {e:#}"),
+        }
+        let ids = held.all();
+        if ids.is_empty() {
+            continue;
+        }
+        if let Err(e) = ctx.store.renew(ids, ctx.config.item_lease).await {
+            tracing::warn!(service = %service.slug, "item lease renewal failed: {e:#}");
+        }
+    }
 }
 
 /// The pause after another empty poll: doubled, within a ceiling that grows with the time
@@ -459,11 +500,11 @@ async fn process(
         match &ran.outcome {
             Outcome::Completed => println!(
                 "✅ [{}] {} (P:{}) completed in {ms} ms",
-                job.service_slug, job.event.event_type, item.priority
+                job.service_name, job.event.event_type, item.priority
             ),
             Outcome::Failed(e) => println!(
                 "❌ [{}] {} (P:{}) failed after {ms} ms: {e}",
-                job.service_slug, job.event.event_type, item.priority
+                job.service_name, job.event.event_type, item.priority
             ),
         }
     }
