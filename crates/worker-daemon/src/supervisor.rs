@@ -35,11 +35,16 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-impl Running {
-    async fn stop(self, grace: Duration) {
-        let _ = self.stop.send(true);
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(grace, self.task).await.is_err() {
+/// Stops runners together: every one is told first (so none goes on claiming while another
+/// drains), then all get until the same deadline, past which the stragglers are aborted.
+async fn stop_all(runners: Vec<Running>, grace: Duration) {
+    for r in &runners {
+        let _ = r.stop.send(true);
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    for r in runners {
+        let abort = r.task.abort_handle();
+        if tokio::time::timeout_at(deadline, r.task).await.is_err() {
             abort.abort();
         }
     }
@@ -80,6 +85,7 @@ pub async fn run(ctx: RunnerContext, only: Vec<String>, mut shutdown: watch::Rec
                     })
                     .map(|(id, _)| *id)
                     .collect();
+                let mut stopping = Vec::new();
                 for id in stale {
                     if let Some(r) = running.remove(&id) {
                         let why = if wanted.contains_key(&id) {
@@ -88,9 +94,10 @@ pub async fn run(ctx: RunnerContext, only: Vec<String>, mut shutdown: watch::Rec
                             "disabled or removed; stopping"
                         };
                         tracing::info!(service_id = id, "service {why}");
-                        r.stop(stop_grace).await;
+                        stopping.push(r);
                     }
                 }
+                stop_all(stopping, stop_grace).await;
                 for (id, service) in wanted {
                     if running.contains_key(&id) {
                         continue;
@@ -117,8 +124,5 @@ pub async fn run(ctx: RunnerContext, only: Vec<String>, mut shutdown: watch::Rec
         }
     }
     tracing::info!("shutting down {} service(s)", running.len());
-    let stops = running.into_values().map(|r| r.stop(stop_grace));
-    for stop in stops.collect::<Vec<_>>() {
-        stop.await;
-    }
+    stop_all(running.into_values().collect(), stop_grace).await;
 }
