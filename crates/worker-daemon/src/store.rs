@@ -62,6 +62,7 @@ impl Store {
         let owner = self.owner.clone();
         let service_id = service.id;
         let slug: std::sync::Arc<str> = std::sync::Arc::from(service.slug.as_str());
+        let name: std::sync::Arc<str> = std::sync::Arc::from(service.name.as_str());
         let done = self
             .db
             .run(move |c| {
@@ -80,6 +81,7 @@ impl Store {
                 item: c.item,
                 event: c.event,
                 service_slug: slug.clone(),
+                service_name: name.clone(),
             })
             .collect();
         Ok((done.finished, jobs))

@@ -120,7 +120,7 @@ fn services_added_disabled_enabled_and_removed_while_running_are_picked_up() {
         });
         assert!(
             w.output()
-                .contains("✅ [late] GiftEvent (P:10) completed in"),
+                .contains("✅ [LATE] GiftEvent (P:10) completed in"),
             "{}",
             w.output()
         );
@@ -172,6 +172,43 @@ fn two_daemons_share_a_service_without_processing_an_item_twice() {
         let served = [&a, &b]
             .iter()
             .filter(|w| w.output().contains("serving SHARED"))
+            .count();
+        assert_eq!(served, 1, "{}\n---\n{}", a.output(), b.output());
+    }
+}
+
+#[test]
+fn sync_items_longer_than_the_leases_keep_their_one_owner() {
+    // The fixture's leases are 2 s; each item takes 3.5 s. The leases are renewed while the
+    // item runs, so the standby never takes the service (or the item) over.
+    for mut fx in Fixture::all() {
+        let log = fx.path("long.log");
+        let id = fx.add_service(
+            "long",
+            ServiceKind::Exec,
+            &[("command", json!(recorder(fx.dir.path(), &log, 3.5, false)))],
+            false,
+            &[(EventType::Gift, 10)],
+        );
+        let a = fx.spawn_worker("a", &[]);
+        let b = fx.spawn_worker("b", &[]);
+        fx.enqueue(&[EventType::Gift, EventType::Gift]);
+        fx.wait(LONG, "both long items completed", || {
+            fx.stats(id).completed == 2
+        });
+        let done = spans(&log);
+        assert_eq!(
+            done.len(),
+            2,
+            "an item ran twice: {done:?}\n{}\n---\n{}",
+            a.output(),
+            b.output()
+        );
+        assert_eq!(max_overlap(&done), 1, "SYNC items overlapped: {done:?}");
+        assert!(fx.items(id).iter().all(|i| i.attempts == 1));
+        let served = [&a, &b]
+            .iter()
+            .filter(|w| w.output().contains("serving LONG"))
             .count();
         assert_eq!(served, 1, "{}\n---\n{}", a.output(), b.output());
     }
@@ -327,6 +364,45 @@ fn sigterm_exits_cleanly_with_nothing_left_processing() {
             queue::service_owner(&mut fx.conn(), id).unwrap().is_none(),
             "lease released"
         );
+    }
+}
+
+#[test]
+fn sigterm_stops_every_service_at_once_within_one_grace() {
+    for mut fx in Fixture::all() {
+        // Three SYNC services stuck in an item: each gets the shutdown grace (5 s in the
+        // fixture) once, all at the same time, not one after another.
+        let ids: Vec<i64> = ["stuck_a", "stuck_b", "stuck_c"]
+            .iter()
+            .map(|slug| {
+                fx.add_service(
+                    slug,
+                    ServiceKind::Slow,
+                    &[("delay_ms", json!(120_000)), ("timeout_ms", json!(300_000))],
+                    false,
+                    &[(EventType::Gift, 10)],
+                )
+            })
+            .collect();
+        let mut w = fx.spawn_worker("w", &[]);
+        fx.enqueue(&[EventType::Gift, EventType::Gift]);
+        fx.wait(LONG, "every service is in an item", || {
+            ids.iter().all(|&id| fx.stats(id).processing == 1)
+        });
+        let signalled = std::time::Instant::now();
+        w.signal("-TERM");
+        assert_eq!(w.wait_exit(LONG), Some(0), "{}", w.output());
+        let took = signalled.elapsed();
+        // One grace is 5 s; three in a row would be 15 s.
+        assert!(
+            took < Duration::from_secs(11),
+            "stopping took {took:?}: services were stopped one after another\n{}",
+            w.output()
+        );
+        for &id in &ids {
+            let s = fx.stats(id);
+            assert_eq!((s.processing, s.pending), (0, 2), "{s:?}");
+        }
     }
 }
 

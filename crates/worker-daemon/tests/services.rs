@@ -16,8 +16,8 @@ const LONG: Duration = Duration::from_secs(60);
 /// Requests a test server saw: (path, JSON body).
 type Seen = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
 
-/// A minimal HTTP server: records (path, body) of each request; `/ok` answers 200, anything
-/// else 500.
+/// A minimal HTTP server: records (path, body) of each request; `/ok` answers 200, `/hang`
+/// never answers (for 10 s), anything else 500.
 fn http_server() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -25,41 +25,51 @@ fn http_server() -> (String, Seen) {
     let record = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let path = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("")
-                .to_owned();
-            let mut length = 0usize;
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                    break;
-                }
-                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            record.lock().unwrap().push((path.clone(), json));
-            let response = if path == "/ok" {
-                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
-            } else {
-                "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope"
-                    .to_owned()
-            };
-            let _ = stream.write_all(response.as_bytes());
+            let Ok(stream) = stream else { continue };
+            let record = record.clone();
+            std::thread::spawn(move || answer(stream, &record));
         }
     });
     (base, seen)
+}
+
+/// Answers one request (see [`http_server`]).
+fn answer(mut stream: std::net::TcpStream, record: &Seen) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_owned();
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+            break;
+        }
+        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    record.lock().unwrap().push((path.clone(), json));
+    if path == "/hang" {
+        std::thread::sleep(Duration::from_secs(10));
+        return;
+    }
+    let response = if path == "/ok" {
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+    } else {
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope"
+            .to_owned()
+    };
+    let _ = stream.write_all(response.as_bytes());
 }
 
 #[test]
@@ -115,6 +125,41 @@ fn webhook_posts_each_event_and_2xx_means_success() {
         assert_eq!(failed.status, QueueStatus::Failed);
         let err = failed.last_error.unwrap();
         assert!(err.contains("500") && err.contains("nope"), "{err}");
+    }
+}
+
+#[test]
+fn a_hanging_webhook_fails_by_its_request_timeout_and_is_retried() {
+    for mut fx in Fixture::all() {
+        let (base, seen) = http_server();
+        let hang = fx.add_service(
+            "hook_hang",
+            ServiceKind::Webhook,
+            &[
+                ("url", json!(format!("{base}/hang"))),
+                ("request_timeout_ms", json!(300)),
+                ("retries", json!(1)),
+            ],
+            true,
+            &[(EventType::Gift, 10)],
+        );
+        let _w = fx.spawn_worker("w", &[]);
+        fx.enqueue(&[EventType::Gift]);
+        fx.wait(LONG, "the hanging hook fails its item", || {
+            fx.stats(hang).failed == 1
+        });
+        // Each request timed out on its own and was retried; the item's own timeout
+        // (timeout_ms, 30 s by default) never fired.
+        let hangs = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == "/hang")
+            .count();
+        assert_eq!(hangs, 2, "one try plus one retry");
+        let err = fx.items(hang).pop().unwrap().last_error.unwrap();
+        assert!(err.starts_with("POST ") && err.contains("/hang"), "{err}");
+        assert!(!err.starts_with("timed out after"), "{err}");
     }
 }
 

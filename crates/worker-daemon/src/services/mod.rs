@@ -39,6 +39,8 @@ pub struct Job {
     pub event: LiveEvent,
     /// The service's slug.
     pub service_slug: Arc<str>,
+    /// The service's display name (`--verbose` lines, like the original's).
+    pub service_name: Arc<str>,
 }
 
 /// How processing one job ended.

@@ -7,9 +7,13 @@ use async_trait::async_trait;
 
 use super::{job_payload, required_str, u64_setting, BuildError, Job, QueueService};
 
-/// The `webhook` service. Settings: `url` (required), `timeout_ms` per request (default
-/// 10 000), `retries` after a failed request (default 2, with doubling backoff from 200 ms),
-/// `headers` (an object of extra headers, e.g. an authorization token).
+/// The `webhook` service. Settings: `url` (required), `request_timeout_ms` per request
+/// (default 5 000), `retries` after a failed request (default 2, with doubling backoff from
+/// 200 ms), `headers` (an object of extra headers, e.g. an authorization token).
+///
+/// The per-request timeout has its own key: `timeout_ms` bounds the whole item, retries
+/// included, for every service kind. The defaults keep every attempt inside it
+/// (3 × 5 s + backoff < 30 s), so a hanging endpoint fails with its own error.
 pub struct Webhook {
     url: reqwest::Url,
     client: reqwest::Client,
@@ -52,7 +56,7 @@ impl Webhook {
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(
-                u64_setting(settings, "timeout_ms", 10_000).max(1),
+                u64_setting(settings, "request_timeout_ms", 5_000).max(1),
             ))
             .user_agent(concat!("tiklive-worker/", env!("CARGO_PKG_VERSION")))
             .build()
