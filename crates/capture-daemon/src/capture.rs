@@ -248,15 +248,9 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
         recorder: recorder.as_ref(),
         live: None,
         ended: false,
-        rejected: false,
     };
     let early = capture.pump(events).await;
-    let Capture {
-        live,
-        ended,
-        rejected,
-        ..
-    } = capture;
+    let Capture { live, ended, .. } = capture;
     let fatal = match early {
         // Leaving early must not wait for a client sleeping in its reconnect backoff.
         Some(f) => {
@@ -265,7 +259,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
         }
         None => match client_task.await {
             Err(e) => Some(Fatal::Other(format!("client task failed: {e}"))),
-            Ok(Err(e)) => Some(Fatal::from_client(e, rejected)),
+            Ok(Err(e)) => Some(Fatal::from_client(e)),
             Ok(Ok(StopReason::ReceiverGone)) if !shutdown.requested() && !ended => {
                 Some(Fatal::Other("the capture loop stopped unexpectedly".into()))
             }
@@ -353,8 +347,6 @@ struct Capture<'a> {
     live: Option<LiveSession>,
     /// The LIVE ended.
     ended: bool,
-    /// The last connection attempt was refused by TikTok (tells "blocked" apart).
-    rejected: bool,
 }
 
 impl Capture<'_> {
@@ -401,7 +393,6 @@ impl Capture<'_> {
                 self.live = Some(s);
             }
             ConnectionStatus::Connected { connection, .. } => {
-                self.rejected = false;
                 if *connection == 1 {
                     console.status(format!("✅ connected to @{streamer}'s LIVE"));
                 } else {
@@ -411,7 +402,6 @@ impl Capture<'_> {
                 }
             }
             ConnectionStatus::Rejected { status, message } => {
-                self.rejected = true;
                 console.status(format!(
                     "⛔ TikTok refused the connection: {status} {message}"
                 ));

@@ -13,8 +13,9 @@ Exit codes:
   3  the user is offline (not LIVE now)
   4  the user was not found on TikTok
   5  TikTok blocked us: captcha / blocked page, age-restricted LIVE, or a rejected WebSocket
-  6  the sign server refused us: API key invalid or missing (401/402) or rate-limited (429)
+  6  the sign server refused us: API key invalid or missing, or a paid plan needed (401/402)
   7  the database is unreachable or not migrated at start
+  8  the sign server still rate-limited us (429) after --max-attempts attempts
 
 Environment:
   DATABASE_URL              database (mysql://user:pass@host/db, sqlite://PATH or a path)

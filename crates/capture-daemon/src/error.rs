@@ -2,7 +2,7 @@
 
 use webcast::room::RoomError;
 use webcast::sign::SignError;
-use webcast::ClientError;
+use webcast::{AttemptFailure, ClientError};
 
 /// Why the daemon stops with a non-zero exit code. Each message is one line a user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -19,12 +19,15 @@ pub enum Fatal {
     /// TikTok blocked the lookup or the connection.
     #[error("{0}")]
     Blocked(String),
-    /// The sign server refused the key or rate-limited us.
+    /// The sign server refused the API key or requires a paid plan (401/402).
     #[error("{0}")]
-    SignServer(String),
+    SignServerAuth(String),
     /// The database is unreachable or not ready at start.
     #[error("{0}")]
     Database(String),
+    /// The sign server kept rate-limiting us (429) until we gave up.
+    #[error("{0}")]
+    RateLimited(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -39,15 +42,29 @@ impl Fatal {
             Fatal::Offline(_) => 3,
             Fatal::NotFound(_) => 4,
             Fatal::Blocked(_) => 5,
-            Fatal::SignServer(_) => 6,
+            Fatal::SignServerAuth(_) => 6,
             Fatal::Database(_) => 7,
+            Fatal::RateLimited(_) => 8,
         }
     }
 
-    /// Classifies a client error. `rejected` is true when the last failed attempt was a
-    /// WebSocket handshake refused by TikTok (DEVICE_BLOCKED and the like).
-    pub fn from_client(error: ClientError, rejected: bool) -> Fatal {
+    /// Classifies a client error. When the client gave up, only its last attempt counts:
+    /// a handshake rejection followed by sign-server outages is an outage, not a block.
+    pub fn from_client(error: ClientError) -> Fatal {
         let message = error.to_string();
+        let key_hint = |message: String| {
+            format!(
+                "{message} (set {} for your sign server)",
+                webcast::client::API_KEY_ENV
+            )
+        };
+        // Says what the user can do; the daemon itself does not retry any more.
+        let rate_hint = |message: String| {
+            format!(
+                "{message}; start again once the sign server's limit has reset, or set {} (a key raises the limit)",
+                webcast::client::API_KEY_ENV
+            )
+        };
         match error {
             ClientError::NoTarget => Fatal::Usage(message),
             ClientError::Room(room) => match room {
@@ -60,29 +77,25 @@ impl Fatal {
                 RoomError::Http { .. } => Fatal::Other(message),
             },
             ClientError::Sign(sign) => match sign {
-                SignError::InvalidApiKey { .. }
-                | SignError::PaymentRequired { .. }
-                | SignError::RateLimited { .. } => Fatal::SignServer(format!(
-                    "{message} (set {} for your sign server)",
-                    webcast::client::API_KEY_ENV
-                )),
-                SignError::Blocked { .. } => Fatal::SignServer(message),
+                SignError::InvalidApiKey { .. } | SignError::PaymentRequired { .. } => {
+                    Fatal::SignServerAuth(key_hint(message))
+                }
+                SignError::RateLimited { .. } => Fatal::RateLimited(rate_hint(message)),
+                SignError::Blocked { status: 403, .. } => Fatal::Blocked(message),
                 _ => Fatal::Other(message),
             },
-            ClientError::GaveUp { ref last, .. } => {
-                // The client keeps retrying 429s and handshake rejections; when it gives up,
-                // the last failure says which of them it was.
-                if last.contains("HTTP 429")
-                    || last.contains("HTTP 401")
-                    || last.contains("HTTP 402")
-                {
-                    Fatal::SignServer(message)
-                } else if rejected || last.contains("HTTP 403") {
-                    Fatal::Blocked(message)
-                } else {
-                    Fatal::Other(message)
+            ClientError::GaveUp { cause, .. } => match cause {
+                AttemptFailure::SignServer {
+                    status: Some(401 | 402),
+                } => Fatal::SignServerAuth(key_hint(message)),
+                AttemptFailure::SignServer { status: Some(429) } => {
+                    Fatal::RateLimited(rate_hint(message))
                 }
-            }
+                AttemptFailure::SignServer { status: Some(403) } | AttemptFailure::Rejected => {
+                    Fatal::Blocked(message)
+                }
+                AttemptFailure::SignServer { .. } | AttemptFailure::Other => Fatal::Other(message),
+            },
             ClientError::Http(_) => Fatal::Other(message),
         }
     }
@@ -92,9 +105,20 @@ impl Fatal {
 mod tests {
     use super::*;
 
+    fn gave_up(last: &str, cause: AttemptFailure) -> ClientError {
+        ClientError::GaveUp {
+            attempts: 3,
+            last: last.into(),
+            cause,
+        }
+    }
+
     #[test]
     fn client_errors_map_to_distinct_codes() {
         let user = || "someone".to_owned();
+        let sign = |status| AttemptFailure::SignServer {
+            status: Some(status),
+        };
         let cases: Vec<(ClientError, u8)> = vec![
             (
                 ClientError::Room(RoomError::Offline { username: user() }),
@@ -115,6 +139,8 @@ mod tests {
                 }),
                 5,
             ),
+            (gave_up("handshake rejected", AttemptFailure::Rejected), 5),
+            (gave_up("sign server HTTP 403", sign(403)), 5),
             (
                 ClientError::Sign(SignError::InvalidApiKey {
                     message: "bad key".into(),
@@ -122,12 +148,14 @@ mod tests {
                 6,
             ),
             (
-                ClientError::GaveUp {
-                    attempts: 3,
-                    last: "the sign server rate-limited us (HTTP 429): x".into(),
-                    cause: webcast::AttemptFailure::SignServer { status: Some(429) },
-                },
+                ClientError::Sign(SignError::PaymentRequired {
+                    message: "premium".into(),
+                }),
                 6,
+            ),
+            (
+                gave_up("the sign server rate-limited us (HTTP 429): x", sign(429)),
+                8,
             ),
             (
                 ClientError::Room(RoomError::InvalidUsername {
@@ -136,27 +164,44 @@ mod tests {
                 2,
             ),
             (
-                ClientError::GaveUp {
-                    attempts: 3,
-                    last: "WebSocket connect failed".into(),
-                    cause: webcast::AttemptFailure::Other,
-                },
+                gave_up("WebSocket connect failed", AttemptFailure::Other),
+                1,
+            ),
+            // Earlier attempts do not count: the text may mention anything.
+            (
+                gave_up(
+                    "the sign server failed (HTTP 500): was HTTP 429 before",
+                    sign(500),
+                ),
+                1,
+            ),
+            (
+                gave_up(
+                    "sign server request failed",
+                    AttemptFailure::SignServer { status: None },
+                ),
                 1,
             ),
         ];
         for (error, code) in cases {
             let shown = error.to_string();
-            assert_eq!(
-                Fatal::from_client(error, false).exit_code(),
-                code,
-                "{shown}"
-            );
+            assert_eq!(Fatal::from_client(error).exit_code(), code, "{shown}");
         }
-        let rejected = ClientError::GaveUp {
-            attempts: 3,
-            last: "handshake rejected".into(),
-            cause: webcast::AttemptFailure::Rejected,
-        };
-        assert_eq!(Fatal::from_client(rejected, true).exit_code(), 5);
+    }
+
+    #[test]
+    fn rate_limit_give_up_promises_no_retry() {
+        let error = gave_up(
+            &SignError::RateLimited {
+                retry_after: std::time::Duration::from_secs(7),
+                message: "Too many connections started".into(),
+            }
+            .to_string(),
+            AttemptFailure::SignServer { status: Some(429) },
+        );
+        let shown = Fatal::from_client(error).to_string();
+        assert!(shown.contains("rate-limited"), "{shown}");
+        assert!(!shown.contains("retrying"), "{shown}");
+        assert!(shown.contains(webcast::client::API_KEY_ENV), "{shown}");
     }
 }

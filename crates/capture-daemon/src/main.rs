@@ -24,8 +24,9 @@
 //! | 3 | the user is offline |
 //! | 4 | the user was not found |
 //! | 5 | blocked by TikTok: captcha, age-restricted LIVE, rejected WebSocket |
-//! | 6 | sign server: API key invalid/missing or rate-limited |
+//! | 6 | sign server: API key invalid or missing, or a paid plan needed (401/402) |
 //! | 7 | database unreachable or not migrated at start |
+//! | 8 | sign server: still rate-limited (429) after `--max-attempts` attempts |
 //!
 //! # Environment
 //!

@@ -453,16 +453,24 @@ fn a_recorded_session_replays_to_the_same_rows() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_codes_and_messages() {
-    let db = TestDb::sqlite();
-    db.conn().run_migrations().expect("migrate");
+#[test]
+fn exit_codes_and_messages() {
+    // Each backend with a migrated database and a fresh, unmigrated one; both are made (and
+    // dropped) outside the runtime, as the MySQL wrapper blocks.
+    for (db, fresh) in TestDb::all_migrated().into_iter().zip(TestDb::all()) {
+        assert_eq!(db.backend(), fresh.backend());
+        runtime().block_on(exit_codes_on(&db, &fresh));
+    }
+}
+
+async fn exit_codes_on(db: &TestDb, fresh: &TestDb) {
+    let backend = db.backend();
     let spool = tempfile::tempdir().expect("spool dir");
     let sp = spool.path().display().to_string();
 
     // No username anywhere → 2, with the original's advice.
     let mut d = Daemon::spawn(&["--database-url", db.url(), "--spool-dir", &sp], &[]);
-    assert_eq!(d.wait(WAIT).await.code(), Some(2));
+    assert_eq!(d.wait(WAIT).await.code(), Some(2), "{backend:?}");
     let err = d.stderr();
     assert!(
         err.contains("--username") && err.contains("ctl config set tiktok_user"),
@@ -489,9 +497,18 @@ async fn exit_codes_and_messages() {
     assert!(!err.contains("s3cret-pw"), "{err}");
 
     // Unmigrated → 7 with the fix.
-    let fresh = TestDb::sqlite();
-    let mut d = Daemon::spawn(&["--database-url", fresh.url(), "--username", "x"], &[]);
-    assert_eq!(d.wait(WAIT).await.code(), Some(7));
+    let mut d = Daemon::spawn(
+        &[
+            "--database-url",
+            fresh.url(),
+            "--username",
+            "x",
+            "--spool-dir",
+            &sp,
+        ],
+        &[],
+    );
+    assert_eq!(d.wait(WAIT).await.code(), Some(7), "{backend:?}");
     assert!(d.stderr().contains("ctl migrate"), "{}", d.stderr());
 
     // Room lookup answers through the simulator.
@@ -524,22 +541,74 @@ async fn exit_codes_and_messages() {
         .collect()
     };
     let key = [("WEBCAST_SIGN_API_KEY", "the-right-key")];
-    sim.set_lookup(webcast::simulator::LookupMode::Offline);
+    use webcast::simulator::LookupMode;
+    sim.set_lookup(LookupMode::Offline);
     let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
     assert_eq!(d.wait(WAIT).await.code(), Some(3), "{}", d.describe());
     assert!(d.stderr().contains("offline"), "{}", d.stderr());
 
-    sim.set_lookup(webcast::simulator::LookupMode::Live);
+    sim.set_lookup(LookupMode::Live);
     let mut d = Daemon::spawn(&refs(&lookup("nobody_here")), &key);
     assert_eq!(d.wait(WAIT).await.code(), Some(4), "{}", d.describe());
     assert!(d.stderr().contains("not found"), "{}", d.stderr());
 
-    sim.set_lookup(webcast::simulator::LookupMode::Captcha);
+    // Blocked → 5: a captcha, an age-restricted LIVE, a refused WebSocket.
+    sim.set_lookup(LookupMode::Captcha);
     let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
     assert_eq!(d.wait(WAIT).await.code(), Some(5), "{}", d.describe());
+    assert!(d.stderr().contains("blocked"), "{}", d.stderr());
+
+    sim.set_lookup(LookupMode::AgeRestricted);
+    let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
+    assert_eq!(d.wait(WAIT).await.code(), Some(5), "{}", d.describe());
+    assert!(d.stderr().contains("age-restricted"), "{}", d.stderr());
+    assert!(d.stderr().contains("--room-id"), "{}", d.stderr());
+
+    sim.set_lookup(LookupMode::Live);
+    for _ in 0..3 {
+        sim.reject_next_handshake(415, "DEVICE_BLOCKED");
+    }
+    let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
+    assert_eq!(d.wait(WAIT).await.code(), Some(5), "{}", d.describe());
+    let refusals = d
+        .stdout()
+        .matches("⛔ TikTok refused the connection: 415 DEVICE_BLOCKED")
+        .count();
+    assert_eq!(
+        refusals,
+        3,
+        "one line per refused attempt\n{}",
+        d.describe()
+    );
+    assert!(d.stderr().contains("DEVICE_BLOCKED"), "{}", d.stderr());
+
+    // A refusal, then sign-server outages until giving up: an outage (1), not a block. The
+    // outages are queued once the refusal happened, during the (slow) first backoff.
+    sim.reject_next_handshake(415, "DEVICE_BLOCKED");
+    let mut slow = lookup(sim.username());
+    let delay = slow
+        .iter()
+        .position(|a| a == "--reconnect-delay-ms")
+        .expect("delay flag")
+        + 1;
+    slow[delay] = "1500".into();
+    let refused_before = sim.duties().connections.len();
+    let mut d = Daemon::spawn(&refs(&slow), &key);
+    sim.wait_for(WAIT, |duties| duties.connections.len() > refused_before)
+        .await
+        .unwrap_or_else(|summary| panic!("no handshake: {summary}\n{}", d.describe()));
+    sim.fail_fetches(&[500, 503]);
+    assert_eq!(d.wait(WAIT).await.code(), Some(1), "{}", d.describe());
+    let statuses: Vec<u16> = sim.duties().fetches.iter().map(|f| f.status).collect();
+    assert_eq!(
+        statuses[statuses.len() - 3..],
+        [200, 500, 503],
+        "refused after a good fetch, then two failed fetches"
+    );
+    assert!(d.stdout().contains("⛔ TikTok refused the connection"));
+    assert!(d.stderr().contains("HTTP 503"), "{}", d.stderr());
 
     // Wrong API key → 6, and the key never shows.
-    sim.set_lookup(webcast::simulator::LookupMode::Live);
     let mut verbose = lookup(sim.username());
     verbose.push("--verbose".into());
     let mut d = Daemon::spawn(
@@ -550,14 +619,31 @@ async fn exit_codes_and_messages() {
     assert!(d.stderr().contains("401"), "{}", d.stderr());
     assert!(!d.describe().contains("wrong-key-123"));
 
-    // Rate-limited on every attempt → 6.
-    sim.fail_fetches(&[429; 6]);
+    // A paid plan needed → 6 too.
+    sim.fail_fetches(&[402]);
     let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
     assert_eq!(d.wait(WAIT).await.code(), Some(6), "{}", d.describe());
-    assert!(d.stderr().contains("rate-limit"), "{}", d.stderr());
+    assert!(d.stderr().contains("402"), "{}", d.stderr());
+
+    // Rate-limited on every attempt → 8, and the last line promises no retry.
+    sim.fail_fetches(&[429; 3]);
+    let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
+    assert_eq!(d.wait(WAIT).await.code(), Some(8), "{}", d.describe());
+    let err = d.stderr();
+    assert!(err.contains("rate-limit"), "{err}");
+    assert!(err.contains("giving up after 3"), "{err}");
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(!last.contains("retrying"), "{last}");
+    let statuses: Vec<u16> = sim.duties().fetches.iter().map(|f| f.status).collect();
+    assert_eq!(
+        statuses.iter().rev().take(3).copied().collect::<Vec<_>>(),
+        vec![429; 3],
+        "every forced failure was used: {statuses:?}"
+    );
 
     // The aborted sessions of those runs are marked so, with the reason.
     let all = sessions(db.db_url()).await;
+    assert!(!all.is_empty());
     assert!(
         all.iter().all(|s| s.status == SessionStatus::Aborted),
         "{all:?}"
