@@ -1,20 +1,50 @@
 // The overlay page: alerts (gifts, follows, subscribes, shares) stacked at the top, several
 // at once, and a chat feed at the bottom left. Every TikTok string goes in as textContent.
+//
+// An item is acked when it is on screen, never before: a chat row at once, an alert when its
+// card appears. Alerts waiting for a free slot are not acked yet, so they stay in flight for
+// the overlays service and its max_concurrency bounds how many wait here; nothing is ever
+// dropped from this page after it counted as delivered.
 "use strict";
 
 (function () {
   const el = Pages.el;
   const MAX_VISIBLE = 3;
-  const MAX_WAITING = 100;
   const SHOW_MS = { GiftEvent: 7000, SubscribeEvent: 6000, FollowEvent: 5000, ShareEvent: 5000 };
   const CHAT_ROWS = 10;
   const CHAT_FADE_MS = 30000;
+  // How many shown item ids are remembered, to recognise a resend of something already shown.
+  const REMEMBERED = 500;
 
   const alerts = document.getElementById("alerts");
   const chat = document.getElementById("chat");
+  // Alerts waiting for a slot, oldest first: { message, ids } (ids: the queue items it shows,
+  // more than one when later messages of the same gift combo joined it while it waited).
   const waiting = [];
   // Alerts on screen by gift streak id, so a combo updates one card instead of stacking.
   const byStreak = new Map();
+  // Item ids already shown (and acked), oldest first.
+  const shown = new Set();
+  const shownOrder = [];
+  let socket = null;
+
+  function status() {
+    document.body.dataset.waiting = String(waiting.length);
+  }
+
+  // The item is on screen: say so, once for good.
+  function done(id) {
+    if (!shown.has(id)) {
+      shown.add(id);
+      shownOrder.push(id);
+      while (shownOrder.length > REMEMBERED) shown.delete(shownOrder.shift());
+    }
+    socket.ack(id);
+  }
+
+  function streakOf(message) {
+    return (message.event.streak && message.event.streak.id) || null;
+  }
 
   function nickname(event) {
     const user = event.user || {};
@@ -76,11 +106,13 @@
     return node;
   }
 
-  function show(message) {
+  function show(entry) {
+    const message = entry.message;
     const node = card(message);
-    const streak = message.event.streak && message.event.streak.id;
+    const streak = streakOf(message);
     if (streak) byStreak.set(streak, node);
     alerts.append(node);
+    entry.ids.forEach(done);
     setTimeout(() => {
       node.classList.add("leaving");
       setTimeout(() => {
@@ -95,22 +127,42 @@
     while (alerts.childElementCount < MAX_VISIBLE && waiting.length) {
       show(waiting.shift());
     }
+    status();
   }
 
   function alert(message) {
-    const streak = message.event.streak && message.event.streak.id;
+    const streak = streakOf(message);
     const current = streak && byStreak.get(streak);
     if (current && current.isConnected) {
-      // The same combo again: refresh the count in place.
+      // The same combo again: refresh the count in place; that is showing it.
       const text = current.querySelector(".text");
       const old = text.querySelector(".what");
       old.replaceWith(giftLine(message.event));
       current.dataset.itemId = String(message.id);
+      done(message.id);
       return;
     }
-    if (waiting.length >= MAX_WAITING) waiting.shift();
-    waiting.push(message);
+    const queued = streak && waiting.find((w) => streakOf(w.message) === streak);
+    if (queued) {
+      // The combo has not reached the screen yet: its card will show the latest count, and
+      // every message it stands for is acked when it appears.
+      queued.message = message;
+      queued.ids.push(message.id);
+      return;
+    }
+    waiting.push({ message: message, ids: [message.id] });
     next();
+  }
+
+  // The server gave up on an item (its ack timed out, so it counts as failed): it must not
+  // turn up on screen afterwards.
+  function cancel(id) {
+    for (let i = waiting.length - 1; i >= 0; i--) {
+      const entry = waiting[i];
+      entry.ids = entry.ids.filter((x) => x !== id);
+      if (!entry.ids.length) waiting.splice(i, 1);
+    }
+    status();
   }
 
   function feed(message, quiet, text) {
@@ -135,7 +187,7 @@
       case "SubscribeEvent":
       case "ShareEvent":
         alert(message);
-        break;
+        return;
       case "CommentEvent":
         feed(message, false, data.comment || "");
         break;
@@ -146,14 +198,35 @@
         feed(message, true, "liked ❤ ×" + (data.like_count || 1));
         break;
       default:
+        // Nothing to show for it: acking it says this page is done with it.
         break;
     }
+    done(message.id);
   }
 
-  const socket = Pages.connect("/ws/overlays", (message) => {
-    if (message.type !== "event" || !message.event) return;
-    // The ack says "this page has it": the alert is on screen or next in line.
-    handle(message);
-    socket.ack(message.id);
-  });
+  socket = Pages.connect(
+    "/ws/overlays",
+    (message) => {
+      if (typeof message.id !== "number") return;
+      if (message.type === "cancel") {
+        cancel(message.id);
+        return;
+      }
+      if (message.type !== "event" || !message.event) return;
+      if (shown.has(message.id)) {
+        // Sent again after a reconnect because the first ack was lost: ack, do not repeat it.
+        socket.ack(message.id);
+        return;
+      }
+      if (waiting.some((w) => w.ids.includes(message.id))) return;
+      handle(message);
+    },
+    () => {
+      // The server forgot this connection's deliveries: it sends them again to the next
+      // connection (no_page=wait) or failed them. Either way they must not show from here.
+      waiting.length = 0;
+      status();
+    }
+  );
+  status();
 })();

@@ -6,8 +6,9 @@
   const MIN_DELAY = 500;
   const MAX_DELAY = 10000;
 
-  // connect("/ws/overlays", onMessage) -> { ack(id) }
-  function connect(path, onMessage) {
+  // connect("/ws/overlays", onMessage, onClose) -> { ack(id) }. onClose (optional) runs each
+  // time the connection is lost, before the reconnect: what it delivered is void by then.
+  function connect(path, onMessage, onClose) {
     const page = new URLSearchParams(location.search);
     const query = new URLSearchParams();
     for (const key of ["service", "token"]) {
@@ -44,6 +45,13 @@
       });
       socket.addEventListener("close", () => {
         status(false);
+        if (onClose) {
+          try {
+            onClose();
+          } catch (err) {
+            console.error("cannot handle the disconnect", err);
+          }
+        }
         // Jitter keeps many OBS scenes from reconnecting in lockstep after a restart.
         const wait = delay * (0.75 + Math.random() * 0.5);
         delay = Math.min(delay * 2, MAX_DELAY);

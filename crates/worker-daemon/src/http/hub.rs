@@ -99,7 +99,9 @@ impl Drop for PageHandle {
 }
 
 /// A message sent to one or more pages, awaiting the first page's ack. Forgotten by the hub
-/// when dropped (e.g. when the item timed out), so a late ack finds nothing.
+/// when dropped (e.g. when the item timed out), so a late ack finds nothing; the pages that
+/// still hold it unanswered are told to drop it (`{"type":"cancel","id":N}`), so an item that
+/// counts as failed does not turn up on screen later.
 pub struct Delivery {
     hub: Hub,
     item_id: i64,
@@ -124,7 +126,19 @@ impl Delivery {
 
 impl Drop for Delivery {
     fn drop(&mut self) {
-        self.hub.lock().pending.remove(&self.item_id);
+        let mut state = self.hub.lock();
+        // Still pending: no page acked it and none is going to count.
+        let Some(abandoned) = state.pending.remove(&self.item_id) else {
+            return;
+        };
+        let cancel: Arc<str> = Arc::from(format!(r#"{{"type":"cancel","id":{}}}"#, self.item_id));
+        for page in &abandoned.pages {
+            if let Some(p) = state.pages.get(page) {
+                // A page too far behind to take this also has the item queued behind other
+                // messages; the timeout that got us here already failed the item either way.
+                let _ = p.tx.try_send(cancel.clone());
+            }
+        }
     }
 }
 
@@ -320,6 +334,38 @@ mod tests {
         assert_eq!(
             d.acked().await,
             Err(DeliveryError::Disconnected("overlays"))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_delivery_is_cancelled_on_the_pages_that_still_hold_it() {
+        let hub = Hub::new();
+        let mut a = hub.connect(PageKind::Overlays, None);
+        let mut b = hub.connect(PageKind::Overlays, None);
+        let d = hub.deliver(PageKind::Overlays, "o", 3, msg("x")).unwrap();
+        assert_eq!(&*a.outbox.recv().await.unwrap(), "x");
+        assert_eq!(&*b.outbox.recv().await.unwrap(), "x");
+        // Given up (timed out) before any ack: both pages are told.
+        drop(d);
+        for page in [&mut a, &mut b] {
+            assert_eq!(
+                &*page.outbox.recv().await.unwrap(),
+                r#"{"type":"cancel","id":3}"#
+            );
+        }
+        assert!(!hub.ack(a.id, 3), "a late ack finds nothing");
+
+        // An acked delivery is not cancelled anywhere.
+        let d = hub.deliver(PageKind::Overlays, "o", 4, msg("y")).unwrap();
+        assert!(hub.ack(a.id, 4));
+        assert_eq!(d.acked().await, Ok(a.id));
+        let _ = hub.deliver(PageKind::Overlays, "o", 5, msg("z")).unwrap();
+        assert_eq!(&*a.outbox.recv().await.unwrap(), "y");
+        assert_eq!(&*a.outbox.recv().await.unwrap(), "z");
+        assert_eq!(
+            &*a.outbox.recv().await.unwrap(),
+            r#"{"type":"cancel","id":5}"#,
+            "only the abandoned item 5 is cancelled, not the acked 4"
         );
     }
 

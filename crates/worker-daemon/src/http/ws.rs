@@ -1,5 +1,7 @@
-//! The pages' WebSockets: server → page messages come from the [`Hub`]; page → server
-//! messages are acks (`{"type":"ack","id":N}`), anything else is ignored.
+//! The pages' WebSockets: server → page messages come from the [`Hub`] (`hello`, then `event`
+//! or `action` for a queue item, and `cancel` when the server gave up on one the page has not
+//! acked); page → server messages are acks (`{"type":"ack","id":N}`), anything else is
+//! ignored.
 
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! `overlays` (ASYNC): each item is pushed to the connected `/overlays` pages as the public
-//! job JSON; it completes when a page acks that it has the alert. Several items are in flight
-//! (and on screen) at once, up to the service's `max_concurrency`.
+//! job JSON; it completes when a page acks that it is on screen (a chat row at once, an alert
+//! when its card appears; up to 3 alerts show at once). Alerts waiting in a page for a free
+//! slot are still in flight, so the service's `max_concurrency` bounds how many wait there,
+//! and a page never has to drop one it already acknowledged.
 
 use std::time::Duration;
 
@@ -11,8 +13,10 @@ use super::browser::{NoPage, Pages, Sent};
 use super::{job_payload, BuildError, Job, JobPayload, QueueService, ServiceEnv, Settings};
 use crate::http::PageKind;
 
-/// A page acks on receipt, so a long wait means it is stuck.
-const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// A page acks an alert when it reaches the screen. With 3 alerts on screen for 5–7.5 s each,
+/// the default 8 items in flight reach it within about 20 s; longer means the page is stuck.
+/// Past it the item fails and the pages are told to drop it (never shown late).
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `{"type":"event", …job JSON…}`: what an overlay page receives.
 #[derive(Serialize)]
@@ -29,7 +33,8 @@ pub struct Overlays {
 }
 
 impl Overlays {
-    /// Reads `no_page` (`wait` (default), `fail`, `complete`) and `ack_timeout_ms`.
+    /// Reads `no_page` (`wait` (default), `fail`, `complete`) and `ack_timeout_ms` (default
+    /// 30 000).
     pub fn new(slug: &str, settings: &Settings, env: &ServiceEnv) -> Result<Overlays, BuildError> {
         Ok(Overlays {
             pages: Pages::new(
