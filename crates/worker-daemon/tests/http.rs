@@ -91,6 +91,43 @@ fn with_a_token_every_request_needs_it_and_stats_are_json() {
     let (status, _, body) = http_get(&base, "/health", &[("Authorization", "Bearer s3cret")]);
     assert_eq!(status, 200);
     assert!(body.contains("\"status\":\"ok\""), "{body}");
+
+    // The pages' WebSockets too: no upgrade without the token, a working socket with it.
+    let mut connected = Vec::new();
+    for path in ["/ws/overlays", "/ws/dino"] {
+        for (query, headers) in [
+            ("", &[][..]),
+            ("?token=wrong", &[][..]),
+            ("", &[("Authorization", "Bearer wrong")][..]),
+            ("?service=overlays", &[("Cookie", "worker_token=nope")][..]),
+        ] {
+            let refused = Page::try_connect(&base, &format!("{path}{query}"), headers).err();
+            assert_eq!(refused, Some(401), "{path}{query} {headers:?}");
+        }
+        let with_query = Page::try_connect(&base, &format!("{path}?token=s3cret"), &[]);
+        let with_header = Page::try_connect(&base, path, &[("Authorization", "Bearer s3cret")]);
+        // The cookie a page got with ?token= covers its socket too.
+        let with_cookie = Page::try_connect(&base, path, &[("Cookie", "worker_token=s3cret")]);
+        for (how, page) in [
+            ("?token=", with_query),
+            ("bearer", with_header),
+            ("cookie", with_cookie),
+        ] {
+            match page {
+                Ok(page) => connected.push(page),
+                Err(status) => panic!("{path} with the token in the {how}: {status}"),
+            }
+        }
+    }
+    // Those are real pages for the server: three of each kind, none of the refused ones.
+    let (_, _, body) = http_get(&base, "/health?token=s3cret", &[]);
+    let health: Value = serde_json::from_str(body.trim()).expect("health JSON");
+    assert_eq!(
+        health["pages"],
+        json!({"overlays": 3, "dino": 3}),
+        "{health}"
+    );
+    drop(connected);
 }
 
 #[test]
@@ -124,15 +161,54 @@ struct Page {
 
 impl Page {
     fn connect(base: &str, path: &str) -> Page {
+        Page::try_connect(base, path, &[])
+            .unwrap_or_else(|status| panic!("{path}: the upgrade was refused with {status}"))
+    }
+
+    /// Opens the WebSocket with these extra request headers; the HTTP status if refused.
+    fn try_connect(base: &str, path: &str, headers: &[(&str, &str)]) -> Result<Page, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let url = format!("{}{path}", base.replace("http://", "ws://"));
-        let (socket, _) = rt.block_on(tokio_tungstenite::connect_async(url)).unwrap();
+        let mut request = url.into_client_request().unwrap();
+        for (k, v) in headers {
+            request.headers_mut().insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let socket = match rt.block_on(tokio_tungstenite::connect_async(request)) {
+            Ok((socket, _)) => socket,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                return Err(response.status().as_u16())
+            }
+            Err(e) => panic!("{path}: {e}"),
+        };
         let mut page = Page { rt, socket };
         assert_eq!(page.next()["type"], "hello");
-        page
+        Ok(page)
+    }
+
+    /// Whether a message arrives within `wait` (none expected: returns it if one does).
+    fn quiet_for(&mut self, wait: Duration) -> Option<Value> {
+        let socket = &mut self.socket;
+        self.rt.block_on(async {
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                match tokio::time::timeout_at(deadline, socket.next()).await {
+                    Err(_) => return None,
+                    Ok(Some(Ok(Message::Text(t)))) => {
+                        return Some(serde_json::from_str(&t).unwrap())
+                    }
+                    Ok(Some(Ok(_))) => continue,
+                    Ok(other) => panic!("the socket ended: {other:?}"),
+                }
+            }
+        })
     }
 
     /// The next text message, as JSON.
@@ -187,6 +263,8 @@ fn dinochrome_fails_without_a_page_or_an_ack_and_completes_on_the_ack() {
         fx.wait(LONG, "the unanswered item failed", || {
             fx.stats(id).failed == 2
         });
+        // The page is told the server gave up on it.
+        assert_eq!(page.next(), json!({"type": "cancel", "id": action["id"]}));
         let items = fx.items(id);
         assert_eq!(items[1].id, action["id"].as_i64().unwrap());
         assert!(
@@ -291,5 +369,136 @@ fn overlays_complete_when_delivered_and_follow_the_no_page_setting() {
             started.elapsed()
         );
         drop(page);
+    }
+}
+
+#[test]
+fn overlays_with_no_page_fail_fail_without_a_page_and_when_the_page_leaves() {
+    for mut fx in Fixture::all() {
+        let id = fx.add_service(
+            "overlays",
+            ServiceKind::Overlays,
+            &[("no_page", json!("fail"))],
+            true,
+            &[(EventType::Gift, 10), (EventType::Comment, 5)],
+        );
+        // No page: failed at once, not kept waiting and not completed unseen.
+        fx.enqueue(&[EventType::Gift]);
+        let w = fx.spawn_worker("w", &["--service", "overlays"]);
+        let base = w.http_base();
+        fx.wait(LONG, "the item failed", || fx.stats(id).failed == 1);
+        let err = fx.items(id)[0].last_error.clone().unwrap();
+        assert!(err.contains("no overlays page is connected"), "{err}");
+        assert_eq!(fx.stats(id).completed, 0);
+
+        // With a page, an acked item completes.
+        let mut page = Page::connect(&base, "/ws/overlays");
+        fx.enqueue(&[EventType::Comment]);
+        let m = page.next();
+        assert_eq!(m["type"], "event");
+        assert_eq!(m["event"]["type"], "CommentEvent");
+        page.send(json!({"type": "ack", "id": m["id"]}));
+        fx.wait(LONG, "the acked item completed", || {
+            fx.stats(id).completed == 1
+        });
+
+        // A page that leaves before acking: failed, not sent again to a later page.
+        fx.enqueue(&[EventType::Gift]);
+        let m = page.next();
+        assert_eq!(m["event"]["type"], "GiftEvent");
+        drop(page);
+        fx.wait(LONG, "the unanswered item failed", || {
+            fx.stats(id).failed == 2
+        });
+        let item = fx
+            .items(id)
+            .into_iter()
+            .find(|i| i.id == m["id"].as_i64().unwrap())
+            .unwrap();
+        assert_eq!(item.status, QueueStatus::Failed);
+        let err = item.last_error.unwrap();
+        assert!(
+            err.contains("the overlays page disconnected before it answered"),
+            "{err}"
+        );
+        let stats = fx.stats(id);
+        assert_eq!((stats.completed, stats.failed, stats.pending), (1, 2, 0));
+        drop(w);
+    }
+}
+
+#[test]
+fn an_overlay_item_is_in_flight_until_acked_and_withdrawn_from_the_page_when_it_times_out() {
+    for mut fx in Fixture::all() {
+        let id = fx.add_service(
+            "overlays",
+            ServiceKind::Overlays,
+            &[
+                ("max_concurrency", json!(2)),
+                ("ack_timeout_ms", json!(3000)),
+            ],
+            true,
+            &[(EventType::Follow, 7)],
+        );
+        let w = fx.spawn_worker("w", &["--service", "overlays"]);
+        let base = w.http_base();
+        let mut page = Page::connect(&base, "/ws/overlays");
+        fx.enqueue(&[EventType::Follow; 4]);
+
+        // Unacked items are still in flight: max_concurrency of them reach the page, no more,
+        // so a page never holds more waiting alerts than that.
+        let a = page.next();
+        let b = page.next();
+        assert_eq!(
+            (a["type"].as_str(), b["type"].as_str()),
+            (Some("event"), Some("event"))
+        );
+        assert_eq!(
+            page.quiet_for(Duration::from_secs(1)),
+            None,
+            "a third in flight"
+        );
+        assert_eq!(fx.stats(id).completed, 0, "completed before the page acked");
+
+        // Acking one (the page showed it) completes it and lets the next one come.
+        page.send(json!({"type": "ack", "id": a["id"]}));
+        fx.wait(LONG, "the acked item completed", || {
+            fx.stats(id).completed == 1
+        });
+
+        // `b` is never acked: after ack_timeout_ms it fails, and the page is told to drop it,
+        // so it cannot reach the screen after counting as failed. The others are acked.
+        let mut cancelled = None;
+        let deadline = std::time::Instant::now() + LONG;
+        while cancelled.is_none() {
+            assert!(std::time::Instant::now() < deadline, "no cancel for {b}");
+            let m = page.next();
+            match m["type"].as_str() {
+                Some("event") => page.send(json!({"type": "ack", "id": m["id"]})),
+                Some("cancel") => cancelled = Some(m["id"].clone()),
+                _ => panic!("unexpected {m}"),
+            }
+        }
+        assert_eq!(
+            cancelled.unwrap(),
+            b["id"],
+            "the cancel is for the unacked item"
+        );
+        fx.wait(LONG, "the rest completed", || {
+            let s = fx.stats(id);
+            s.completed == 3 && s.failed == 1
+        });
+        let failed = fx
+            .items(id)
+            .into_iter()
+            .find(|i| i.status == QueueStatus::Failed)
+            .unwrap();
+        assert_eq!(failed.id, b["id"].as_i64().unwrap());
+        let err = failed.last_error.unwrap();
+        assert!(
+            err.contains("no overlays page answered within 3000 ms"),
+            "{err}"
+        );
+        drop(w);
     }
 }
