@@ -126,6 +126,10 @@ fn database_outage_mid_stream_loses_and_doubles_nothing() {
             assert_eq!(all[0].total_events, rows.len() as i64);
             let out = daemon.stdout();
             assert!(out.contains("database is back"), "{out}");
+            // The socket was kept: one WebSocket for the whole run, outage included.
+            let duties = sim.duties();
+            assert_eq!(duties.accepted_connections(), 1, "{}", duties.summary());
+            assert_eq!(duties.fetches.len(), 1, "{}", duties.summary());
             assert_eq!(
                 std::fs::metadata(spool_file(spool.path(), &sim))
                     .map(|m| m.len())
