@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use core_models::{EventType, SessionStatus, StreakStatus};
+use core_models::{Backend, EventType, SessionStatus, StreakStatus};
 use test_support::TestDb;
 use webcast::simulator::{Fault, Scenario, Step};
 use webcast::{Simulator, SimulatorConfig};
@@ -238,6 +238,11 @@ fn duplicates_and_dropped_connections_store_everything_once() {
                     steps.push(comment("alice", &text));
                     expected.push(text);
                 }
+                // The frame of those comments again, byte for byte (same log_id, same
+                // payload), then the last comment again in a frame of its own.
+                steps.push(Step::Fault {
+                    fault: Fault::DuplicateFrame,
+                });
                 steps.push(Step::Fault {
                     fault: Fault::DuplicateMsgId,
                 });
@@ -255,11 +260,9 @@ fn duplicates_and_dropped_connections_store_everything_once() {
             let rows = events(db.db_url()).await;
             assert_eq!(comments(&rows), expected, "{}", daemon.describe());
             assert_no_duplicate_msg_ids(&rows);
-            assert!(
-                sim.duties().accepted_connections() >= 4,
-                "{}",
-                sim.duties().summary()
-            );
+            let duties = sim.duties();
+            assert_eq!(duties.repeated_frames, 3, "{}", duties.summary());
+            assert!(duties.accepted_connections() >= 4, "{}", duties.summary());
             let out = daemon.stdout();
             assert!(out.contains("✅ reconnected"), "{out}");
             assert!(
@@ -358,6 +361,79 @@ fn a_second_daemon_for_the_same_streamer_is_refused_and_leaves_the_first_alone()
     }
 }
 
+#[test]
+fn username_from_config_and_sign_server_from_the_environment() {
+    for db in TestDb::all_migrated() {
+        runtime().block_on(async {
+            let spool = tempfile::tempdir().expect("spool dir");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            // What `ctl config set tiktok_user …` does, in any spelling the user types.
+            let configured = format!("@{}", sim.username().to_uppercase());
+            query(db.db_url(), move |c| {
+                core_models::config_store::set(
+                    c,
+                    core_models::config_store::TIKTOK_USER,
+                    &configured,
+                )
+                .expect("config set");
+            })
+            .await;
+            let base = sim.base_url().to_string();
+            // No --username, no --room-id (so the lookup runs for the configured streamer)
+            // and no --sign-server-url: WEBCAST_SIGN_SERVER_URL points at the simulator.
+            let args = [
+                "--database-url",
+                db.url(),
+                "--tiktok-base-url",
+                &base,
+                "--spool-dir",
+                &spool.path().display().to_string(),
+                "--reconnect-delay-ms",
+                "100",
+            ]
+            .map(str::to_owned);
+            let mut daemon = Daemon::spawn(&refs(&args), &[("WEBCAST_SIGN_SERVER_URL", &base)]);
+            sim.push(comment("alice", "found you"));
+            sim.push(Step::End);
+            let status = daemon.wait(WAIT).await;
+            assert!(status.success(), "{:?}\n{}", status, daemon.describe());
+
+            let duties = sim.duties();
+            assert!(!duties.lookups.is_empty(), "{}", daemon.describe());
+            assert!(
+                duties.lookups.iter().all(|l| l.username == sim.username()),
+                "{:?}",
+                duties.lookups
+            );
+            assert_eq!(
+                duties.fetches.len(),
+                1,
+                "signed through the env var's server"
+            );
+            let all = sessions(db.db_url()).await;
+            assert_eq!(all.len(), 1);
+            assert_eq!(all[0].streamer_unique_id, sim.username());
+            assert_eq!(all[0].status, SessionStatus::Completed);
+            assert_eq!(
+                comments(&events(db.db_url()).await),
+                vec!["first! 🥇", "found you"]
+            );
+            let out = daemon.stdout();
+            assert!(
+                out.contains(&format!(
+                    "connecting to @{}'s LIVE (sign server {})",
+                    sim.username(),
+                    base.trim_end_matches('/')
+                )),
+                "{out}"
+            );
+            sim.shutdown().await;
+        });
+    }
+}
+
 /// Row identity for comparing two captures: everything but ids and storage times.
 fn fingerprint(rows: &[core_models::LiveEvent]) -> Vec<String> {
     rows.iter()
@@ -380,6 +456,14 @@ fn fingerprint(rows: &[core_models::LiveEvent]) -> Vec<String> {
 #[test]
 fn a_recorded_session_replays_to_the_same_rows() {
     for db in seeded_dbs() {
+        // The replay goes into a fresh database of the same backend, made outside the runtime.
+        let replay_db = match db.backend() {
+            Backend::Mysql => TestDb::mysql().expect("a MySQL TestDb comes from TEST_MYSQL_URL"),
+            Backend::Sqlite => TestDb::sqlite(),
+        };
+        replay_db.conn().run_migrations().expect("migrate");
+        core_models::seed::populate_initial_data(&mut replay_db.conn()).expect("seed");
+        assert_eq!(replay_db.backend(), db.backend());
         runtime().block_on(async {
             let spool = tempfile::tempdir().expect("spool dir");
             let record = spool.path().join("live.rec.jsonl");
@@ -407,9 +491,6 @@ fn a_recorded_session_replays_to_the_same_rows() {
             // Replay into a fresh database, through a simulator fed with the recorded frames.
             let frames = webcast::recording::read(&record).expect("recording");
             assert!(frames.len() >= 3, "frames recorded: {}", frames.len());
-            let replay_db = TestDb::sqlite();
-            replay_db.conn().run_migrations().expect("migrate");
-            let replay_db = seeded(vec![replay_db]).await.remove(0);
             let replay = Simulator::start(SimulatorConfig {
                 scenario: webcast::recording::to_scenario(&frames, 0.0),
                 history_in_fetch: false,
