@@ -95,7 +95,7 @@ pub async fn run_with(
         let built = match factory(&service, &ctx.env) {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(service = %slug, "cannot run service {slug}: {e}; retrying in {}s", retry_pause.as_secs());
+                tracing::error!(service = %slug, "cannot run service {slug}: {e}; retrying in {:.1}s", retry_pause.as_secs_f64());
                 pause(&mut stop, retry_pause).await;
                 retry_pause = (retry_pause * 2).min(Duration::from_secs(60));
                 continue;
@@ -119,7 +119,7 @@ pub async fn run_with(
             }
         }
         if let Err(e) = built.on_start().await {
-            tracing::error!(service = %slug, "service {slug} failed to start: {e:#}; retrying in {}s", retry_pause.as_secs());
+            tracing::error!(service = %slug, "service {slug} failed to start: {e:#}; retrying in {:.1}s", retry_pause.as_secs_f64());
             let _ = ctx.store.release_service(service.id).await;
             pause(&mut stop, retry_pause).await;
             retry_pause = (retry_pause * 2).min(Duration::from_secs(60));

@@ -21,6 +21,9 @@ use tokio::sync::{oneshot, Mutex};
 
 use super::{job_payload, required_str, BuildError, Job, QueueService};
 
+/// How long a freshly started program must stay up for the start to count.
+const START_CHECK: Duration = Duration::from_millis(200);
+
 type Answer = Result<(), String>;
 type Waiters = Arc<StdMutex<HashMap<i64, oneshot::Sender<Answer>>>>;
 
@@ -207,7 +210,18 @@ impl QueueService for Exec {
     async fn on_start(&self) -> anyhow::Result<()> {
         let mut guard = self.child.lock().await;
         if guard.is_none() {
-            *guard = Some(self.spawn()?);
+            let mut running = self.spawn()?;
+            // A command that cannot run (a typo, a missing interpreter, a bad cwd) exits at
+            // once. Failing the start keeps the service's items pending, retried when the
+            // start is, instead of failing every one of them.
+            tokio::time::sleep(START_CHECK).await;
+            if let Some(status) = running.child.try_wait()? {
+                return Err(anyhow!(
+                    "`{}` exited at once ({status}); its error output is in this daemon's log",
+                    self.command
+                ));
+            }
+            *guard = Some(running);
         }
         Ok(())
     }
