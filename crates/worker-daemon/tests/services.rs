@@ -173,24 +173,54 @@ fn the_readme_python_example_service_runs() {
         eprintln!("python3 is not installed: the Python example is not exercised here");
         return;
     }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/exec_service.py"
-    );
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let file = format!("{root}/examples/exec_service.py");
+    // The README's own listing, exactly as a reader copies it.
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let listing = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a Python listing in the README");
     for mut fx in Fixture::all() {
-        let id = fx.add_service(
-            "py_example",
-            ServiceKind::Exec,
-            &[("command", json!(format!("python3 {script}")))],
-            false,
-            &[(EventType::Gift, 10), (EventType::Comment, 5)],
-        );
+        let copied = fx.path("readme_service.py");
+        std::fs::write(&copied, listing).unwrap();
+        let services = [
+            (
+                "py_example",
+                file.clone(),
+                "[py_example] Nick 🎁 sent Rose x5",
+            ),
+            (
+                "py_readme",
+                copied.display().to_string(),
+                "Nick 🎁 sent Rose",
+            ),
+        ];
+        let ids: Vec<i64> = services
+            .iter()
+            .map(|(slug, script, _)| {
+                fx.add_service(
+                    slug,
+                    ServiceKind::Exec,
+                    &[("command", json!(format!("python3 {script}")))],
+                    false,
+                    &[(EventType::Gift, 10), (EventType::Comment, 5)],
+                )
+            })
+            .collect();
         let w = fx.spawn_worker("w", &[]);
-        fx.enqueue(&[EventType::Gift, EventType::Comment, EventType::Gift]);
-        fx.wait(LONG, "the Python service completes all three", || {
-            fx.stats(id).completed == 3
+        let rose = json!({"gift": {"name": "Rose"}, "repeat_count": 5});
+        fx.enqueue_event(EventType::Gift, "Nick 🎁", rose.clone());
+        fx.enqueue(&[EventType::Comment]);
+        fx.enqueue_event(EventType::Gift, "Nick 🎁", rose);
+        fx.wait(LONG, "each Python service completes all three", || {
+            ids.iter().all(|&id| fx.stats(id).completed == 3)
         });
         let log = w.output();
+        for (_, _, expected) in &services {
+            assert!(log.contains(expected), "no {expected:?} in:\n{log}");
+        }
         assert!(log.contains("[py_example] Nick 🎁: hi"), "{log}");
     }
 }

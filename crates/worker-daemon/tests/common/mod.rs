@@ -186,25 +186,25 @@ impl Fixture {
         let out = self.path(&format!("{name}.out"));
         let err = self.path(&format!("{name}.err"));
         self.logs.borrow_mut().extend([out.clone(), err.clone()]);
+        // Fast test timings, each unless the test sets it; tests run in parallel, so a free
+        // port each, unless the test chose.
+        let defaults = [
+            ("--refresh", "0.3"),
+            ("--service-lease", "2"),
+            ("--item-lease", "2"),
+            ("--shutdown-grace", "5"),
+            ("--stats-every", "0"),
+            ("--http", "127.0.0.1:0"),
+        ];
+        let given = |flag: &str| {
+            extra.contains(&flag) || (flag == "--http" && extra.contains(&"--no-http"))
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_worker-daemon"))
-            .args([
-                "--refresh",
-                "0.3",
-                "--service-lease",
-                "2",
-                "--item-lease",
-                "2",
-                "--shutdown-grace",
-                "5",
-                "--stats-every",
-                "0",
-            ])
-            // Tests run in parallel: a free port each, unless the test chose.
             .args(
-                (!extra.iter().any(|a| *a == "--http" || *a == "--no-http"))
-                    .then_some(["--http", "127.0.0.1:0"])
-                    .into_iter()
-                    .flatten(),
+                defaults
+                    .iter()
+                    .filter(|(flag, _)| !given(flag))
+                    .flat_map(|(flag, value)| [*flag, *value]),
             )
             .args(extra)
             .env("DATABASE_URL", self.db.url())
