@@ -6,15 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use core_models::schema::event_queue as eq;
-use core_models::services;
-use core_models::{sessions, with_conn, Db, EventType, PoolOptions, QueueStatus};
+use core_models::{with_conn, Db, PoolOptions, QueueStatus};
 use diesel::prelude::*;
-use dispatcher::{dispatch, workload, SessionContext};
 use tokio::sync::watch;
 use worker_daemon::runner::{self, RunnerContext};
 use worker_daemon::{owner_id, WorkerConfig};
 
-use super::scratch::{add_noop_service, Scratch};
+use super::scratch::filled_noop_queue;
 
 /// What one drain run measured.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -29,31 +27,13 @@ pub struct DrainResult {
 /// until they are all completed.
 pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::Result<DrainResult> {
     let mode = if is_async { "ASYNC" } else { "SYNC" };
-    let scratch = Scratch::new(
-        base,
-        if is_async {
-            "drain_async"
-        } else {
-            "drain_sync"
-        },
-    )?;
-    let mut conn = scratch.conn()?;
     let slug = "bench_noop";
-    add_noop_service(
-        &mut conn,
-        slug,
-        &format!("no-op ({mode})"),
-        &[EventType::ViewerCount],
-        is_async,
-    )?;
-    let session = sessions::start(&mut conn, Some("bench-drain"), "bench-drain", "bench")?;
-    let ctx = SessionContext::of(&session);
-    // Viewer counts: no seeded service takes them, so only this queue fills.
-    let events = workload::burst(items, &[(EventType::ViewerCount, 1)], 3, 1);
-    for frame in events.chunks(500) {
-        dispatch(&mut conn, &ctx, frame)?;
-    }
-    let service = services::find(&mut conn, slug)?;
+    let label = if is_async {
+        "drain_async"
+    } else {
+        "drain_sync"
+    };
+    let (scratch, service) = filled_noop_queue(base, label, slug, items, is_async)?;
 
     let db = Db::connect(&scratch.url, PoolOptions::default())?;
     let config = Arc::new(WorkerConfig::new(owner_id()));

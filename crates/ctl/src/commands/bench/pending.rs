@@ -5,12 +5,11 @@
 use std::time::{Duration, Instant};
 
 use core_models::schema::event_queue as eq;
-use core_models::services;
-use core_models::{sessions, with_conn, EventType, QueueStatus};
+use core_models::{with_conn, QueueStatus};
 use diesel::prelude::*;
-use dispatcher::{dispatch, pending_at_most, workload, SessionContext};
+use dispatcher::pending_at_most;
 
-use super::scratch::{add_noop_service, Scratch};
+use super::scratch::filled_noop_queue;
 
 /// The queue limit the bounded count stops at (the seed's largest).
 const LIMIT: u64 = 100;
@@ -32,24 +31,9 @@ pub struct PendingResult {
 
 /// Fills a queue with `pending` items and times both ways of sizing it.
 pub fn run(base: &core_models::DbUrl, pending: usize) -> anyhow::Result<PendingResult> {
-    let scratch = Scratch::new(base, "pending")?;
+    let (scratch, service) = filled_noop_queue(base, "pending", "bench_pending", pending, false)?;
     let mut conn = scratch.conn()?;
-    let slug = "bench_pending";
-    add_noop_service(
-        &mut conn,
-        slug,
-        "pending size",
-        &[EventType::ViewerCount],
-        false,
-    )?;
-    let session = sessions::start(&mut conn, Some("bench-pending"), "bench-pending", "bench")?;
-    let ctx = SessionContext::of(&session);
-    // Viewer counts: no seeded service takes them, so only this queue fills.
-    let events = workload::burst(pending, &[(EventType::ViewerCount, 1)], 7, 1);
-    for frame in events.chunks(500) {
-        dispatch(&mut conn, &ctx, frame)?;
-    }
-    let service_id = services::find(&mut conn, slug)?.id;
+    let service_id = service.id;
 
     let bounded = time(|| {
         pending_at_most(&mut conn, service_id, LIMIT)?;

@@ -4,10 +4,11 @@
 use anyhow::Context;
 use core_models::services::{self, NewService};
 use core_models::{
-    seed, Backend, DbConn, DbUrl, EventRoute, EventType, MaxQueueSize, Priority, ServiceKind,
-    Setting,
+    seed, sessions, Backend, DbConn, DbUrl, EventRoute, EventType, MaxQueueSize, Priority, Service,
+    ServiceKind, Setting,
 };
 use diesel::connection::SimpleConnection;
+use dispatcher::{dispatch, workload, SessionContext};
 
 /// A migrated, seeded scratch database; removed on drop.
 pub struct Scratch {
@@ -104,6 +105,34 @@ pub fn add_noop_service(
         },
     )?;
     Ok(())
+}
+
+/// A scratch database whose no-op service (see [`add_noop_service`]) has `items` pending
+/// viewer-count items (no seeded service takes those, so only this queue fills).
+pub fn filled_noop_queue(
+    base: &DbUrl,
+    label: &str,
+    slug: &str,
+    items: usize,
+    is_async: bool,
+) -> anyhow::Result<(Scratch, Service)> {
+    let scratch = Scratch::new(base, label)?;
+    let mut conn = scratch.conn()?;
+    add_noop_service(
+        &mut conn,
+        slug,
+        &format!("no-op ({label})"),
+        &[EventType::ViewerCount],
+        is_async,
+    )?;
+    let session = sessions::start(&mut conn, Some(label), label, "bench")?;
+    let ctx = SessionContext::of(&session);
+    let events = workload::burst(items, &[(EventType::ViewerCount, 1)], 3, 1);
+    for frame in events.chunks(500) {
+        dispatch(&mut conn, &ctx, frame)?;
+    }
+    let service = services::find(&mut conn, slug)?;
+    Ok((scratch, service))
 }
 
 impl Drop for Scratch {
