@@ -4,7 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{http_get, Fixture};
 use core_models::{EventType, QueueStatus, ServiceKind};
@@ -284,4 +285,445 @@ fn pages_reconnect_by_themselves_when_the_daemon_restarts() {
         "[...document.querySelectorAll('#chat li')].some(l => l.textContent.includes('back again'))",
     );
     fx.wait(LONG, "delivered", || fx.stats(id).completed == 1);
+}
+
+/// Records every alert card the page puts on screen (`window.__shown`: item ids, in order) and
+/// the most cards on screen at once (`window.__most`).
+const WATCH_ALERTS: &str = "window.__shown = []; window.__most = 0; \
+    new MutationObserver((changes) => { \
+      for (const c of changes) for (const n of c.addedNodes) \
+        if (n.classList && n.classList.contains('alert')) window.__shown.push(Number(n.dataset.itemId)); \
+      window.__most = Math.max(window.__most, document.getElementById('alerts').childElementCount); \
+    }).observe(document.getElementById('alerts'), { childList: true }); true";
+
+fn ids_of(value: serde_json::Value) -> Vec<i64> {
+    let mut ids: Vec<i64> = serde_json::from_value(value).expect("a list of ids");
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn an_overlay_item_completes_when_its_alert_reaches_the_screen_and_none_is_dropped() {
+    for mut fx in Fixture::all() {
+        // Two in flight: with 3 alerts on screen, at most two more wait in the page.
+        let id = fx.add_service(
+            "overlays",
+            ServiceKind::Overlays,
+            &[("max_concurrency", json!(2))],
+            true,
+            &[(EventType::Follow, 7)],
+        );
+        let w = fx.spawn_worker("w", &["--service", "overlays"]);
+        let base = w.http_base();
+        let Some(mut browser) = Browser::launch() else {
+            return;
+        };
+        browser.open(&format!("{base}/overlays"));
+        browser.wait_for(
+            LONG,
+            "the page's WebSocket",
+            "document.body.dataset.connected === 'true'",
+        );
+        browser.eval(WATCH_ALERTS);
+        for n in 0..6 {
+            fx.enqueue_event(
+                EventType::Follow,
+                &format!("Fan {n}"),
+                json!({"follow_count": n}),
+            );
+        }
+
+        // Three on screen, completed; two waiting in the page, still in flight; one queued.
+        browser.wait_for(
+            LONG,
+            "three alerts on screen and two waiting",
+            "document.querySelectorAll('#alerts .alert').length === 3 && \
+             document.body.dataset.waiting === '2'",
+        );
+        fx.wait(LONG, "the three shown completed", || {
+            fx.stats(id).completed == 3
+        });
+        let on_screen = ids_of(browser.eval(
+            "[...document.querySelectorAll('#alerts .alert')].map(a => Number(a.dataset.itemId))",
+        ));
+        let completed = |fx: &Fixture| -> Vec<i64> {
+            fx.items(id)
+                .into_iter()
+                .filter(|i| i.status == QueueStatus::Completed)
+                .map(|i| i.id)
+                .collect()
+        };
+        assert_eq!(on_screen, completed(&fx), "completed ≠ shown");
+        // The waiting ones stay in flight while the first alerts are up (5 s each).
+        std::thread::sleep(Duration::from_millis(1000));
+        let stats = fx.stats(id);
+        assert_eq!(
+            (stats.completed, stats.failed),
+            (3, 0),
+            "a waiting alert completed unseen"
+        );
+        assert_eq!(browser.eval("document.body.dataset.waiting"), json!("2"));
+
+        // Then every one of them shows, once, never more than 3 at a time.
+        fx.wait(LONG, "all six shown", || fx.stats(id).completed == 6);
+        let all: Vec<i64> = fx.items(id).iter().map(|i| i.id).collect();
+        assert_eq!(ids_of(browser.eval("window.__shown")), all);
+        assert_eq!(browser.eval("window.__most"), json!(3));
+        assert_eq!(browser.eval("document.body.dataset.waiting"), json!("0"));
+        drop(w);
+    }
+}
+
+#[test]
+fn an_alert_that_cannot_reach_the_screen_in_time_fails_and_never_shows_late() {
+    for mut fx in Fixture::all() {
+        let id = fx.add_service(
+            "overlays",
+            ServiceKind::Overlays,
+            &[
+                ("max_concurrency", json!(4)),
+                ("ack_timeout_ms", json!(2000)),
+            ],
+            true,
+            &[(EventType::Share, 6)],
+        );
+        let w = fx.spawn_worker("w", &["--service", "overlays"]);
+        let base = w.http_base();
+        let Some(mut browser) = Browser::launch() else {
+            return;
+        };
+        browser.open(&format!("{base}/overlays"));
+        browser.wait_for(
+            LONG,
+            "the page's WebSocket",
+            "document.body.dataset.connected === 'true'",
+        );
+        browser.eval(WATCH_ALERTS);
+        for n in 0..4 {
+            fx.enqueue_event(
+                EventType::Share,
+                &format!("Sharer {n}"),
+                json!({"share_count": 1}),
+            );
+        }
+        // The fourth waits behind three alerts that stay 5 s: longer than ack_timeout_ms.
+        fx.wait(LONG, "three shown and one timed out", || {
+            let s = fx.stats(id);
+            s.completed == 3 && s.failed == 1
+        });
+        let failed = fx
+            .items(id)
+            .into_iter()
+            .find(|i| i.status == QueueStatus::Failed)
+            .unwrap();
+        let err = failed.last_error.clone().unwrap_or_default();
+        assert!(
+            err.contains("no overlays page answered within 2000 ms"),
+            "{err}"
+        );
+        // The page was told: it no longer holds it, and it never shows once the others left.
+        browser.wait_for(
+            LONG,
+            "the page dropped the failed alert",
+            "document.body.dataset.waiting === '0'",
+        );
+        browser.wait_for(
+            LONG,
+            "the three alerts left",
+            "document.querySelectorAll('#alerts .alert').length === 0",
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let shown = ids_of(browser.eval("window.__shown"));
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(!shown.contains(&failed.id), "the failed item showed late");
+        drop(w);
+    }
+}
+
+/// An avatar on "TikTok's CDN": `openssl s_server` serving one SVG over https with a
+/// self-signed certificate for 127.0.0.1 (the page loads only https avatars). `None` when
+/// openssl is missing outside CI.
+struct AvatarServer {
+    child: Child,
+    /// The avatar's URL.
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl AvatarServer {
+    fn start() -> Option<AvatarServer> {
+        let dir = tempfile::tempdir().expect("avatar dir");
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .args(["-keyout", "key.pem", "-out", "cert.pem"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match made {
+            Ok(s) => assert!(s.success(), "openssl cannot make a certificate"),
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").map_or(true, |v| v.is_empty()),
+                    "CI is set but openssl cannot run: {e}"
+                );
+                eprintln!("note: no openssl ({e}); avatar test skipped");
+                return None;
+            }
+        }
+        // `-HTTP` answers GET /NAME with the file NAME, which holds the whole response.
+        std::fs::write(
+            dir.path().join("avatar.svg"),
+            "HTTP/1.0 200 OK\r\nContent-Type: image/svg+xml\r\n\r\n\
+             <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"84\" height=\"84\">\
+             <rect width=\"84\" height=\"84\" fill=\"#19c37d\"/></svg>",
+        )
+        .expect("write avatar");
+        // A free port, then openssl on it; another process may take it in between: retry.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let mut child = Command::new("openssl")
+                .args([
+                    "s_server", "-quiet", "-HTTP", "-cert", "cert.pem", "-key", "key.pem",
+                ])
+                .args(["-accept", &format!("127.0.0.1:{port}")])
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start openssl s_server");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(AvatarServer {
+                        child,
+                        url: format!("https://127.0.0.1:{port}/avatar.svg"),
+                        _dir: dir,
+                    });
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("openssl s_server did not start");
+    }
+}
+
+impl Drop for AvatarServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type DevTools =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Keeps the DevTools connection open: Chromium forgets the setting when it closes.
+struct CertificateErrorsIgnored {
+    _socket: DevTools,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// Makes the Chromium showing `page_url` accept self-signed certificates (the avatar
+/// server's) while the returned guard lives. test-support's `Browser` takes no Chromium
+/// flags, so this goes through the DevTools endpoint of our child Chromium whose page is at
+/// `page_url`, found by its profile.
+fn accept_self_signed_certificates(page_url: &str) -> CertificateErrorsIgnored {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let endpoints = chromium_children().into_iter().filter_map(|profile| {
+        let text = std::fs::read_to_string(profile.join("DevToolsActivePort")).ok()?;
+        let mut lines = text.lines();
+        Some(format!(
+            "ws://127.0.0.1:{}{}",
+            lines.next()?.trim(),
+            lines.next()?.trim()
+        ))
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for endpoint in endpoints {
+        let ours = rt.block_on(async {
+            let (mut socket, _) = tokio_tungstenite::connect_async(endpoint.as_str())
+                .await
+                .ok()?;
+            let targets = call(&mut socket, 1, "Target.getTargets", json!({})).await;
+            let shows_it = targets["targetInfos"].as_array().is_some_and(|all| {
+                all.iter()
+                    .any(|t| t["url"].as_str().is_some_and(|u| u.starts_with(page_url)))
+            });
+            if !shows_it {
+                return None;
+            }
+            call(
+                &mut socket,
+                2,
+                "Security.setIgnoreCertificateErrors",
+                json!({"ignore": true}),
+            )
+            .await;
+            Some(socket)
+        });
+        if let Some(socket) = ours {
+            return CertificateErrorsIgnored {
+                _socket: socket,
+                _rt: rt,
+            };
+        }
+    }
+    panic!("no Chromium of this test shows {page_url}");
+
+    /// Sends one DevTools call and returns its result; panics on an error answer.
+    async fn call(
+        socket: &mut DevTools,
+        id: u64,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        let message = json!({"id": id, "method": method, "params": params});
+        socket
+            .send(Message::text(message.to_string()))
+            .await
+            .expect("send to DevTools");
+        let wait = async {
+            while let Some(Ok(frame)) = socket.next().await {
+                let Message::Text(text) = frame else { continue };
+                let value: serde_json::Value = serde_json::from_str(&text).expect("CDP JSON");
+                if value["id"] == json!(id) {
+                    assert!(value.get("error").is_none(), "{method} failed: {value}");
+                    return value["result"].clone();
+                }
+            }
+            panic!("DevTools closed the connection");
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .unwrap_or_else(|_| panic!("DevTools did not answer {method}"))
+    }
+}
+
+/// The profile directories of the Chromium processes this test binary started.
+fn chromium_children() -> Vec<std::path::PathBuf> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let dir = e.ok()?.path();
+            // `pid (comm) state ppid …`: the name may hold spaces, so split after it.
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+            if ppid != me {
+                return None;
+            }
+            let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+            cmdline.split(|b| *b == 0).find_map(|arg| {
+                let arg = std::str::from_utf8(arg).ok()?;
+                arg.strip_prefix("--user-data-dir=")
+                    .map(std::path::PathBuf::from)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn subscribe_and_share_alerts_show_and_a_reachable_avatar_replaces_the_initial() {
+    let Some(avatar) = AvatarServer::start() else {
+        return;
+    };
+    for mut fx in Fixture::all() {
+        let id = fx.add_service(
+            "overlays",
+            ServiceKind::Overlays,
+            &[],
+            true,
+            &[(EventType::Subscribe, 8), (EventType::Share, 6)],
+        );
+        let w = fx.spawn_worker("w", &["--service", "overlays"]);
+        let base = w.http_base();
+        let Some(mut browser) = Browser::launch() else {
+            return;
+        };
+        browser.open(&format!("{base}/overlays"));
+        browser.wait_for(
+            LONG,
+            "the page's WebSocket",
+            "document.body.dataset.connected === 'true'",
+        );
+        let _certificates = accept_self_signed_certificates(&base);
+
+        fx.enqueue_event(
+            EventType::Subscribe,
+            "Sofia ✨",
+            json!({
+                "source": "sub_notify", "sub_month": 3, "subscribe_type": 0,
+                "user": {"nickname": "Sofia ✨", "unique_id": "sofia", "avatar_url": avatar.url}
+            }),
+        );
+        fx.enqueue_event(
+            EventType::Share,
+            "Theo",
+            json!({"share_count": 1, "share_type": 0, "user": {"nickname": "Theo"}}),
+        );
+        browser.wait_for(
+            LONG,
+            "the subscribe and share alerts",
+            "[...document.querySelectorAll('#alerts .alert.subscribe')].some(a => \
+               a.querySelector('.who').textContent === 'Sofia ✨' && \
+               a.querySelector('.what').textContent === 'subscribed') && \
+             [...document.querySelectorAll('#alerts .alert.share')].some(a => \
+               a.querySelector('.who').textContent === 'Theo' && \
+               a.querySelector('.what').textContent === 'shared the LIVE')",
+        );
+        // The picture loaded and took the initial's place.
+        browser.wait_for(
+            LONG,
+            "the loaded avatar",
+            "(() => { const i = document.querySelector('.alert.subscribe img.avatar'); \
+               return i !== null && i.complete && i.naturalWidth === 84; })()",
+        );
+        assert_eq!(
+            browser.eval("document.querySelector('.alert.subscribe img.avatar').src"),
+            json!(avatar.url)
+        );
+        assert_eq!(
+            browser.eval("document.querySelectorAll('.alert.subscribe .avatar').length"),
+            json!(1),
+            "the initial is still there next to the picture"
+        );
+        // No avatar: the initial.
+        assert_eq!(
+            browser.eval("document.querySelector('.alert.share .avatar').textContent"),
+            json!("T")
+        );
+        assert_eq!(
+            browser.eval("document.querySelector('.alert.share .avatar').tagName"),
+            json!("DIV")
+        );
+        fx.wait(LONG, "both shown", || fx.stats(id).completed == 2);
+        browser.screenshot(&screenshot_path("overlays-subscribe-share.png"));
+        assert!(browser.dialogs().is_empty());
+        drop(w);
+    }
 }
