@@ -25,12 +25,18 @@ pub const DEMO_DATABASE: &str = "data/demo.sqlite3";
 pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
     let url = DbUrl::resolve(Some(given_url.unwrap_or(DEMO_DATABASE)))?;
     // The schema and the original's two services, as `ctl migrate && ctl
-    // populate-initial-data` would.
-    {
+    // populate-initial-data` would. The summary counts this run's events only (those after
+    // `before`): the demo database keeps earlier runs.
+    let before: i64 = {
         let mut conn = DbConn::establish(&url)?;
         conn.run_migrations().map_err(anyhow::Error::msg)?;
         seed::populate_initial_data(&mut conn)?;
-    }
+        with_conn!(&mut conn, |c| le::table
+            .select(diesel::dsl::max(le::id))
+            .first::<Option<i64>>(c))
+        .context("cannot read the demo database")?
+        .unwrap_or(0)
+    };
     let http = HttpSettings::new(&args.http, None)?
         .context("the demo needs its web pages: give --http an address")?;
     let listener = http.bind()?;
@@ -50,6 +56,7 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let simulator = Simulator::start(SimulatorConfig {
+            room_id: fresh_room_id(),
             random: Some(RandomStream {
                 rate_per_sec: args.rate,
                 mix: Mix::default(),
@@ -87,6 +94,10 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
             stop.clone(),
         ));
 
+        let started = Mark {
+            at: Instant::now(),
+            events: 0,
+        };
         let capture_args = super::simulated::capture_args(
             &simulator,
             &url,
@@ -104,7 +115,8 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
                 let _ = stop_tx.send(true);
             });
         }
-        summarise(&db, stop.clone()).await;
+        summarise(&db, before, started, stop.clone()).await;
+        let stopped = Instant::now();
 
         let captured = capture.await.context("the capture task failed")?;
         if let Err(e) = captured {
@@ -112,7 +124,9 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
         }
         let _ = workers.await;
         simulator.shutdown().await;
-        print_line(&db, None).await;
+        // The last line's rate is the whole run's average, over the time the LIVE played (not
+        // the shutdown after it).
+        print_line(&db, before, started, Some(stopped)).await;
         println!("\nDemo stopped. Its data stays in {}: try", url.masked());
         println!(
             "  cargo run -p ctl -- --database-url {} queue stats",
@@ -122,9 +136,29 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Prints a summary line every two seconds until `stop`.
-async fn summarise(db: &Db, mut stop: watch::Receiver<bool>) {
-    let mut last: Option<(Instant, i64)> = None;
+/// A room id of its own for each run. The capture stores a (room, msg_id) once only, and the
+/// simulator numbers its messages the same way every run: in the room of an earlier run, a
+/// second demo on the same database would capture nothing.
+fn fresh_room_id() -> i64 {
+    let base = SimulatorConfig::default().room_id;
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    base + millis
+}
+
+/// A point the next summary line's rate is measured from.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    at: Instant,
+    /// This run's events so far.
+    events: i64,
+}
+
+/// Prints a summary line every two seconds until `stop`, each with the rate since the line
+/// before (the first since `started`).
+async fn summarise(db: &Db, before: i64, started: Mark, mut stop: watch::Receiver<bool>) {
+    let mut last = started;
     loop {
         if tokio::time::timeout(Duration::from_secs(2), stop.wait_for(|s| *s))
             .await
@@ -132,17 +166,23 @@ async fn summarise(db: &Db, mut stop: watch::Receiver<bool>) {
         {
             return;
         }
-        last = print_line(db, last).await;
+        if let Some(now) = print_line(db, before, last, None).await {
+            last = now;
+        }
     }
 }
 
-/// One summary line: events/s since the last line, gifts, and each queue's state.
-async fn print_line(db: &Db, last: Option<(Instant, i64)>) -> Option<(Instant, i64)> {
+/// One summary line: events/s since `since`, this run's events (those after id `before`) and
+/// gifts, and each queue's state. With `until` (the final line), the rate is the average from
+/// `since` to then. Returns the new mark, or `None` if the database did not answer (the line
+/// is skipped, and the next one's rate covers both windows).
+async fn print_line(db: &Db, before: i64, since: Mark, until: Option<Instant>) -> Option<Mark> {
     let read = db
-        .run(|conn| {
+        .run(move |conn| {
             let (events, gifts): (i64, i64) = with_conn!(conn, |c| {
-                let events = le::table.count().get_result::<i64>(c)?;
-                let gifts = le::table
+                let ours = le::table.filter(le::id.gt(before));
+                let events = ours.count().get_result::<i64>(c)?;
+                let gifts = ours
                     .filter(le::event_type.eq(EventType::Gift))
                     .count()
                     .get_result::<i64>(c)?;
@@ -156,13 +196,13 @@ async fn print_line(db: &Db, last: Option<(Instant, i64)>) -> Option<(Instant, i
         Ok(r) => r,
         Err(e) => {
             eprintln!("(cannot read the summary: {e})");
-            return last;
+            return None;
         }
     };
-    let now = Instant::now();
-    let rate = last.map_or(0.0, |(t, n)| {
-        (events - n) as f64 / now.duration_since(t).as_secs_f64().max(0.001)
-    });
+    let now = Mark {
+        at: Instant::now(),
+        events,
+    };
     let queues: Vec<String> = stats
         .iter()
         .map(|s| {
@@ -172,10 +212,43 @@ async fn print_line(db: &Db, last: Option<(Instant, i64)>) -> Option<(Instant, i
             )
         })
         .collect();
+    let (per_sec, note) = match until {
+        Some(at) => (rate(since, Mark { at, events }), " on average"),
+        None => (rate(since, now), ""),
+    };
     println!(
-        "{:>6.1} events/s · {events} events · {gifts} gifts · {}",
-        rate,
+        "{per_sec:>6.1} events/s{note} · {events} events · {gifts} gifts · {}",
         queues.join(" · ")
     );
-    Some((now, events))
+    Some(now)
+}
+
+/// Events per second between two marks.
+fn rate(from: Mark, to: Mark) -> f64 {
+    let secs = to.at.duration_since(from.at).as_secs_f64();
+    if secs <= 0.0 {
+        return 0.0;
+    }
+    (to.events - from.events) as f64 / secs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_events_over_the_window() {
+        let start = Instant::now();
+        let from = Mark {
+            at: start,
+            events: 10,
+        };
+        let to = Mark {
+            at: start + Duration::from_millis(2500),
+            events: 85,
+        };
+        assert!((rate(from, to) - 30.0).abs() < 1e-9);
+        // No time passed: no rate rather than a division by zero.
+        assert_eq!(rate(from, from), 0.0);
+    }
 }
