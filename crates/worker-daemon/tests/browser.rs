@@ -727,3 +727,74 @@ fn subscribe_and_share_alerts_show_and_a_reachable_avatar_replaces_the_initial()
         drop(w);
     }
 }
+
+#[test]
+fn alerts_waiting_when_the_socket_drops_are_not_shown_after_the_server_failed_them() {
+    for mut fx in Fixture::all() {
+        let id = fx.add_service(
+            "overlays",
+            ServiceKind::Overlays,
+            &[("no_page", json!("fail")), ("max_concurrency", json!(4))],
+            true,
+            &[(EventType::Follow, 7)],
+        );
+        let w = fx.spawn_worker("w", &["--service", "overlays"]);
+        let base = w.http_base();
+        let Some(mut browser) = Browser::launch() else {
+            return;
+        };
+        browser.open(&format!("{base}/overlays"));
+        browser.wait_for(
+            LONG,
+            "the page's WebSocket",
+            "document.body.dataset.connected === 'true'",
+        );
+        browser.eval(WATCH_ALERTS);
+        // Keep hold of the page's socket (through its acks), to drop it like a network hiccup.
+        browser.eval(
+            "window.__sockets = []; const send = WebSocket.prototype.send; \
+             WebSocket.prototype.send = function (d) { \
+               if (!window.__sockets.includes(this)) window.__sockets.push(this); \
+               return send.call(this, d); }; true",
+        );
+        for n in 0..4 {
+            fx.enqueue_event(
+                EventType::Follow,
+                &format!("Fan {n}"),
+                json!({"follow_count": n}),
+            );
+        }
+        browser.wait_for(
+            LONG,
+            "three on screen and one waiting",
+            "document.querySelectorAll('#alerts .alert').length === 3 && \
+             document.body.dataset.waiting === '1' && window.__sockets.length === 1",
+        );
+        fx.wait(LONG, "the three shown completed", || {
+            fx.stats(id).completed == 3
+        });
+        browser.eval("window.__sockets[0].close(); true");
+
+        // The server failed the waiting one (no_page=fail); the page let go of it.
+        fx.wait(LONG, "the waiting one failed", || fx.stats(id).failed == 1);
+        let failed = fx
+            .items(id)
+            .into_iter()
+            .find(|i| i.status == QueueStatus::Failed)
+            .unwrap();
+        let err = failed.last_error.clone().unwrap_or_default();
+        assert!(err.contains("disconnected before it answered"), "{err}");
+        assert_eq!(browser.eval("document.body.dataset.waiting"), json!("0"));
+        browser.wait_for(
+            LONG,
+            "the page reconnected and the three alerts left",
+            "document.body.dataset.connected === 'true' && \
+             document.querySelectorAll('#alerts .alert').length === 0",
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let shown = ids_of(browser.eval("window.__shown"));
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(!shown.contains(&failed.id), "a failed item showed");
+        drop(w);
+    }
+}
