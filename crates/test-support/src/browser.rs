@@ -1,5 +1,6 @@
 //! Headless Chromium driven over the DevTools protocol (plain CDP JSON over a WebSocket):
-//! open a page, evaluate JavaScript, record dialogs, take screenshots.
+//! open a page, evaluate JavaScript, record dialogs, take screenshots, and answer requests
+//! for URLs the machine cannot reach (a CDN's https avatars) from the test itself.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -50,6 +51,8 @@ pub struct Browser {
     next_id: u64,
     /// Every event received (`Page.javascriptDialogOpening`, console, exceptions, …).
     pub events: Vec<Value>,
+    /// Responses given instead of the network, by exact URL: (URL, content type, body).
+    served: Vec<(String, String, Vec<u8>)>,
     _profile: tempfile::TempDir,
 }
 
@@ -96,6 +99,7 @@ impl Browser {
             session: String::new(),
             next_id: 0,
             events: Vec::new(),
+            served: Vec::new(),
             _profile: profile,
         };
         let target = browser.call("Target.createTarget", json!({"url": "about:blank"}));
@@ -177,6 +181,21 @@ impl Browser {
             .collect()
     }
 
+    /// From now on, the page's requests for `url` (exactly) are answered with `body` by the
+    /// test, without touching the network: how a test shows an https picture from a CDN
+    /// the machine cannot reach. A request is answered while the test talks to the browser
+    /// (any call, such as the polls of [`Browser::wait_for`]).
+    pub fn serve(&mut self, url: &str, content_type: &str, body: &[u8]) {
+        self.served
+            .push((url.to_owned(), content_type.to_owned(), body.to_vec()));
+        let patterns: Vec<Value> = self
+            .served
+            .iter()
+            .map(|(url, _, _)| json!({"urlPattern": url, "requestStage": "Request"}))
+            .collect();
+        self.call("Fetch.enable", json!({ "patterns": patterns }));
+    }
+
     fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
@@ -185,7 +204,7 @@ impl Browser {
             message["sessionId"] = json!(self.session);
         }
         let session = self.session.clone();
-        let (socket, events) = (&mut self.socket, &mut self.events);
+        let (socket, events, served) = (&mut self.socket, &mut self.events, &self.served);
         self.rt.block_on(async {
             socket
                 .send(Message::text(message.to_string()))
@@ -212,6 +231,10 @@ impl Browser {
                         });
                         let _ = socket.send(Message::text(close.to_string())).await;
                     }
+                    if value["method"] == "Fetch.requestPaused" {
+                        let answer = fetch_answer(&session, &value["params"], served);
+                        let _ = socket.send(Message::text(answer.to_string())).await;
+                    }
                     if value.get("method").is_some() {
                         events.push(value);
                     }
@@ -232,6 +255,32 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The answer to a paused request: the served body when its URL is one of `served`, else
+/// the request goes on to the network.
+fn fetch_answer(session: &str, paused: &Value, served: &[(String, String, Vec<u8>)]) -> Value {
+    let request_id = paused["requestId"].clone();
+    let url = paused["request"]["url"].as_str().unwrap_or("");
+    match served.iter().find(|(u, _, _)| u == url) {
+        Some((_, content_type, body)) => json!({
+            "id": 0,
+            "sessionId": session,
+            "method": "Fetch.fulfillRequest",
+            "params": {
+                "requestId": request_id,
+                "responseCode": 200,
+                "responseHeaders": [{"name": "Content-Type", "value": content_type}],
+                "body": base64::engine::general_purpose::STANDARD.encode(body),
+            }
+        }),
+        None => json!({
+            "id": 0,
+            "sessionId": session,
+            "method": "Fetch.continueRequest",
+            "params": {"requestId": request_id}
+        }),
     }
 }
 

@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{http_get, Fixture};
 use core_models::{EventType, QueueStatus, ServiceKind};
@@ -440,218 +439,13 @@ fn an_alert_that_cannot_reach_the_screen_in_time_fails_and_never_shows_late() {
     }
 }
 
-/// An avatar on "TikTok's CDN": `openssl s_server` serving one SVG over https with a
-/// self-signed certificate for 127.0.0.1 (the page loads only https avatars). `None` when
-/// openssl is missing outside CI.
-struct AvatarServer {
-    child: Child,
-    /// The avatar's URL.
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl AvatarServer {
-    fn start() -> Option<AvatarServer> {
-        let dir = tempfile::tempdir().expect("avatar dir");
-        let made = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            ])
-            .args([
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ])
-            .args(["-keyout", "key.pem", "-out", "cert.pem"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        match made {
-            Ok(s) => assert!(s.success(), "openssl cannot make a certificate"),
-            Err(e) => {
-                assert!(
-                    std::env::var("CI").map_or(true, |v| v.is_empty()),
-                    "CI is set but openssl cannot run: {e}"
-                );
-                eprintln!("note: no openssl ({e}); avatar test skipped");
-                return None;
-            }
-        }
-        // `-HTTP` answers GET /NAME with the file NAME, which holds the whole response.
-        std::fs::write(
-            dir.path().join("avatar.svg"),
-            "HTTP/1.0 200 OK\r\nContent-Type: image/svg+xml\r\n\r\n\
-             <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"84\" height=\"84\">\
-             <rect width=\"84\" height=\"84\" fill=\"#19c37d\"/></svg>",
-        )
-        .expect("write avatar");
-        // A free port, then openssl on it; another process may take it in between: retry.
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port();
-            let mut child = Command::new("openssl")
-                .args([
-                    "s_server", "-quiet", "-HTTP", "-cert", "cert.pem", "-key", "key.pem",
-                ])
-                .args(["-accept", &format!("127.0.0.1:{port}")])
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start openssl s_server");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(AvatarServer {
-                        child,
-                        url: format!("https://127.0.0.1:{port}/avatar.svg"),
-                        _dir: dir,
-                    });
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("openssl s_server did not start");
-    }
-}
-
-impl Drop for AvatarServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-type DevTools =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Keeps the DevTools connection open: Chromium forgets the setting when it closes.
-struct CertificateErrorsIgnored {
-    _socket: DevTools,
-    _rt: tokio::runtime::Runtime,
-}
-
-/// Makes the Chromium showing `page_url` accept self-signed certificates (the avatar
-/// server's) while the returned guard lives. test-support's `Browser` takes no Chromium
-/// flags, so this goes through the DevTools endpoint of our child Chromium whose page is at
-/// `page_url`, found by its profile.
-fn accept_self_signed_certificates(page_url: &str) -> CertificateErrorsIgnored {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-
-    let endpoints = chromium_children().into_iter().filter_map(|profile| {
-        let text = std::fs::read_to_string(profile.join("DevToolsActivePort")).ok()?;
-        let mut lines = text.lines();
-        Some(format!(
-            "ws://127.0.0.1:{}{}",
-            lines.next()?.trim(),
-            lines.next()?.trim()
-        ))
-    });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    for endpoint in endpoints {
-        let ours = rt.block_on(async {
-            let (mut socket, _) = tokio_tungstenite::connect_async(endpoint.as_str())
-                .await
-                .ok()?;
-            let targets = call(&mut socket, 1, "Target.getTargets", json!({})).await;
-            let shows_it = targets["targetInfos"].as_array().is_some_and(|all| {
-                all.iter()
-                    .any(|t| t["url"].as_str().is_some_and(|u| u.starts_with(page_url)))
-            });
-            if !shows_it {
-                return None;
-            }
-            call(
-                &mut socket,
-                2,
-                "Security.setIgnoreCertificateErrors",
-                json!({"ignore": true}),
-            )
-            .await;
-            Some(socket)
-        });
-        if let Some(socket) = ours {
-            return CertificateErrorsIgnored {
-                _socket: socket,
-                _rt: rt,
-            };
-        }
-    }
-    panic!("no Chromium of this test shows {page_url}");
-
-    /// Sends one DevTools call and returns its result; panics on an error answer.
-    async fn call(
-        socket: &mut DevTools,
-        id: u64,
-        method: &str,
-        params: serde_json::Value,
-    ) -> serde_json::Value {
-        let message = json!({"id": id, "method": method, "params": params});
-        socket
-            .send(Message::text(message.to_string()))
-            .await
-            .expect("send to DevTools");
-        let wait = async {
-            while let Some(Ok(frame)) = socket.next().await {
-                let Message::Text(text) = frame else { continue };
-                let value: serde_json::Value = serde_json::from_str(&text).expect("CDP JSON");
-                if value["id"] == json!(id) {
-                    assert!(value.get("error").is_none(), "{method} failed: {value}");
-                    return value["result"].clone();
-                }
-            }
-            panic!("DevTools closed the connection");
-        };
-        tokio::time::timeout(Duration::from_secs(30), wait)
-            .await
-            .unwrap_or_else(|_| panic!("DevTools did not answer {method}"))
-    }
-}
-
-/// The profile directories of the Chromium processes this test binary started.
-fn chromium_children() -> Vec<std::path::PathBuf> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| {
-            let dir = e.ok()?.path();
-            // `pid (comm) state ppid …`: the name may hold spaces, so split after it.
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
-            if ppid != me {
-                return None;
-            }
-            let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
-            cmdline.split(|b| *b == 0).find_map(|arg| {
-                let arg = std::str::from_utf8(arg).ok()?;
-                arg.strip_prefix("--user-data-dir=")
-                    .map(std::path::PathBuf::from)
-            })
-        })
-        .collect()
-}
-
 #[test]
 fn subscribe_and_share_alerts_show_and_a_reachable_avatar_replaces_the_initial() {
-    let Some(avatar) = AvatarServer::start() else {
-        return;
-    };
+    // An avatar on "TikTok's CDN", answered by the test through the browser (the page loads
+    // only https avatars, and this machine reaches no CDN).
+    const AVATAR: &str = "https://p16-sign.tiktokcdn.example/sofia-avatar.svg";
+    const SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"84\" height=\"84\">\
+                       <rect width=\"84\" height=\"84\" fill=\"#19c37d\"/></svg>";
     for mut fx in Fixture::all() {
         let id = fx.add_service(
             "overlays",
@@ -671,14 +465,14 @@ fn subscribe_and_share_alerts_show_and_a_reachable_avatar_replaces_the_initial()
             "the page's WebSocket",
             "document.body.dataset.connected === 'true'",
         );
-        let _certificates = accept_self_signed_certificates(&base);
+        browser.serve(AVATAR, "image/svg+xml", SVG.as_bytes());
 
         fx.enqueue_event(
             EventType::Subscribe,
             "Sofia ✨",
             json!({
                 "source": "sub_notify", "sub_month": 3, "subscribe_type": 0,
-                "user": {"nickname": "Sofia ✨", "unique_id": "sofia", "avatar_url": avatar.url}
+                "user": {"nickname": "Sofia ✨", "unique_id": "sofia", "avatar_url": AVATAR}
             }),
         );
         fx.enqueue_event(
@@ -705,7 +499,7 @@ fn subscribe_and_share_alerts_show_and_a_reachable_avatar_replaces_the_initial()
         );
         assert_eq!(
             browser.eval("document.querySelector('.alert.subscribe img.avatar').src"),
-            json!(avatar.url)
+            json!(AVATAR)
         );
         assert_eq!(
             browser.eval("document.querySelectorAll('.alert.subscribe .avatar').length"),
