@@ -288,6 +288,54 @@ fn pages_reconnect_by_themselves_when_the_daemon_restarts() {
 
 /// Records every alert card the page puts on screen (`window.__shown`: item ids, in order) and
 /// the most cards on screen at once (`window.__most`).
+#[test]
+fn a_dino_action_the_server_gave_up_on_is_never_played_late() {
+    for mut fx in Fixture::all() {
+        // A boost plays 1.5 s but the server waits only 300 ms for its ack: the first gift
+        // fails while it plays, the second arrives behind it, fails too, and must not play.
+        let id = fx.add_service(
+            "dinochrome",
+            ServiceKind::DinoChrome,
+            &[("ack_timeout_ms", json!(300))],
+            false,
+            &[(EventType::Gift, 10)],
+        );
+        let w = fx.spawn_worker("w", &["--service", "dinochrome"]);
+        let base = w.http_base();
+        let Some(mut browser) = Browser::launch() else {
+            return;
+        };
+        browser.open(&format!("{base}/dino"));
+        browser.wait_for(
+            LONG,
+            "the page's WebSocket",
+            "document.body.dataset.connected === 'true'",
+        );
+        fx.enqueue_event(EventType::Gift, "Ana 🌹", gift("Rose", 5, "Ana 🌹"));
+        fx.enqueue_event(EventType::Gift, "Bo", gift("Rose", 1, "Bo"));
+        fx.wait(LONG, "both items failed by the ack timeout", || {
+            fx.stats(id).failed == 2
+        });
+        let first = fx.items(id)[0].id;
+        // The first boost finishes playing (its late ack finds nothing); the second never
+        // starts.
+        browser.wait_for(
+            LONG,
+            "the first boost played out",
+            &format!("document.body.dataset.lastAck === '{first}'"),
+        );
+        std::thread::sleep(Duration::from_millis(2000));
+        assert_eq!(
+            browser.eval("document.body.dataset.acked"),
+            json!("1"),
+            "the cancelled second action played late\n{}",
+            w.output()
+        );
+        assert_eq!(fx.stats(id).completed, 0);
+        drop(w);
+    }
+}
+
 const WATCH_ALERTS: &str = "window.__shown = []; window.__most = 0; \
     new MutationObserver((changes) => { \
       for (const c of changes) for (const n of c.addedNodes) \

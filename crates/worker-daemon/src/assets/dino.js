@@ -242,7 +242,15 @@
   requestAnimationFrame(frame);
 
   socket = Pages.connect("/ws/dino", (message) => {
-    if (message.type !== "action" || typeof message.id !== "number") return;
+    if (typeof message.id !== "number") return;
+    if (message.type === "cancel") {
+      // The server gave up on it (timed out, counted as failed): never play it late. One
+      // already playing finishes; its ack then finds nothing on the server.
+      const at = queue.findIndex((a) => a.id === message.id);
+      if (at >= 0) queue.splice(at, 1);
+      return;
+    }
+    if (message.type !== "action") return;
     queue.push(message);
     drain();
   });
