@@ -1,6 +1,7 @@
-//! The real 2023 captures in shared/fixtures/webcast-captures: every payload decodes, the
-//! decoded facts match expected.jsonl, the mapping produces the right events, and the gift file
-//! replayed in order gives the streak totals of the fixture README.
+//! The real 2023 captures in tests/captures: every payload decodes, the decoded facts match
+//! expected.jsonl, the mapping produces the right events, and the gift file replayed in order
+//! gives the streak totals of the fixture README. The captures are a copy of the project's
+//! shared fixtures/webcast-captures, kept in the repository so a clone alone runs them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use webcast::mapping::{barrage_user, Mapper, MapperConfig};
 use webcast::proto::{BaseProtoMessage, ProtoMessageFetchResult, User};
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/webcast-captures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/captures")
 }
 
 fn read_jsonl(name: &str) -> Vec<Value> {

@@ -51,8 +51,7 @@ fn messages_pipeline(bytes: &[u8]) {
 fn capture_payloads() -> &'static Vec<(String, Vec<u8>)> {
     static PAYLOADS: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
     PAYLOADS.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/webcast-captures");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/captures");
         let mut out = Vec::new();
         for file in [
             "WebcastChatMessage.jsonl",
