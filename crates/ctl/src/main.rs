@@ -1,8 +1,10 @@
 //! `ctl`: administration of the TikTok LIVE event system.
 
+// First: its `outln!` macro is used by the modules below.
+#[macro_use]
+mod output;
 mod cli;
 mod commands;
-mod output;
 
 use std::process::ExitCode;
 

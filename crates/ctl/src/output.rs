@@ -1,10 +1,36 @@
 //! Printing: aligned tables for people, JSON for scripts.
 
+use std::io::Write;
+
 use serde::Serialize;
+
+/// `println!` for ctl's output. When whoever reads stdout has gone (`ctl queue list … | head`),
+/// the process ends quietly with code 0, as Unix tools do, instead of panicking; any other
+/// write error is one line on stderr and exit code 1.
+macro_rules! outln {
+    () => {
+        $crate::output::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+
+/// Writes one line to stdout (see [`outln!`]).
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -31,7 +57,7 @@ impl Table {
     /// Prints it, or `empty` when there are no rows.
     pub fn print(&self, empty: &str) {
         if self.rows.is_empty() {
-            println!("{empty}");
+            outln!("{empty}");
             return;
         }
         let width = |s: &str| s.chars().count();
@@ -47,7 +73,7 @@ impl Table {
                 .zip(&widths)
                 .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(width(c)))))
                 .collect();
-            println!("{}", padded.join("  ").trim_end());
+            outln!("{}", padded.join("  ").trim_end());
         };
         line(self.header.clone());
         for row in &self.rows {

@@ -701,6 +701,28 @@ fn without_a_url_the_database_is_an_embedded_sqlite_file_under_data() {
 }
 
 #[test]
+fn a_reader_that_goes_away_ends_ctl_quietly() {
+    // `ctl service show dinochrome | head -1`: the pipe closes before ctl writes.
+    for db in ready_db() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ctl"))
+            .args(["service", "show", "dinochrome"])
+            .env("DATABASE_URL", db.url())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run ctl");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "",
+            "no panic, no noise"
+        );
+    }
+}
+
+#[test]
 fn unreachable_database_is_one_line_with_the_password_masked() {
     let r = Command::new(env!("CARGO_BIN_EXE_ctl"))
         .args([

@@ -8,7 +8,7 @@ use crate::output::{self, Table};
 pub fn run(conn: &mut DbConn, cmd: ConfigCommand) -> anyhow::Result<()> {
     match cmd {
         ConfigCommand::Get { key } => match config_store::get(conn, &key)? {
-            Some(v) => println!("{v}"),
+            Some(v) => outln!("{v}"),
             None => {
                 return Err(ModelError::NotFound(format!(
                     "config key '{key}' is not set: `ctl config list` shows the keys, `ctl config set {key} VALUE` sets it"
@@ -19,8 +19,8 @@ pub fn run(conn: &mut DbConn, cmd: ConfigCommand) -> anyhow::Result<()> {
         ConfigCommand::Set { key, value } => {
             let previous = config_store::set(conn, &key, &value)?;
             match previous {
-                Some(p) => println!("{key} = \"{value}\" (was \"{p}\")"),
-                None => println!("{key} = \"{value}\""),
+                Some(p) => outln!("{key} = \"{value}\" (was \"{p}\")"),
+                None => outln!("{key} = \"{value}\""),
             }
         }
         ConfigCommand::List(out) => {

@@ -68,16 +68,16 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("cannot start the simulator")?;
 
-        println!("tiklive demo: a simulated LIVE → capture → queues → workers → pages");
-        println!("  database:  {}", url.masked());
-        println!("  overlays:  {base}/overlays   (OBS browser source, 1920×1080)");
-        println!("  dino game: {base}/dino");
-        println!("  stats:     {base}/api/stats");
-        println!("  Open the two pages (in a browser or as OBS browser sources): their items");
-        println!("  complete as the pages show them; until then they wait in the queues.");
+        outln!("tiklive demo: a simulated LIVE → capture → queues → workers → pages");
+        outln!("  database:  {}", url.masked());
+        outln!("  overlays:  {base}/overlays   (OBS browser source, 1920×1080)");
+        outln!("  dino game: {base}/dino");
+        outln!("  stats:     {base}/api/stats");
+        outln!("  Open the two pages (in a browser or as OBS browser sources): their items");
+        outln!("  complete as the pages show them; until then they wait in the queues.");
         match args.duration {
-            Some(d) => println!("  running for {d} s (Ctrl+C stops earlier)\n"),
-            None => println!("  Ctrl+C stops\n"),
+            Some(d) => outln!("  running for {d} s (Ctrl+C stops earlier)\n"),
+            None => outln!("  Ctrl+C stops\n"),
         }
 
         let mut config = WorkerConfig::new(owner_id());
@@ -127,8 +127,8 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
         // The last line's rate is the whole run's average, over the time the LIVE played (not
         // the shutdown after it).
         print_line(&db, before, started, Some(stopped)).await;
-        println!("\nDemo stopped. Its data stays in {}: try", url.masked());
-        println!(
+        outln!("\nDemo stopped. Its data stays in {}: try", url.masked());
+        outln!(
             "  cargo run -p ctl -- --database-url {} queue stats",
             url.as_arg()
         );
@@ -216,7 +216,7 @@ async fn print_line(db: &Db, before: i64, since: Mark, until: Option<Instant>) -
         Some(at) => (rate(since, Mark { at, events }), " on average"),
         None => (rate(since, now), ""),
     };
-    println!(
+    outln!(
         "{per_sec:>6.1} events/s{note} · {events} events · {gifts} gifts · {}",
         queues.join(" · ")
     );

@@ -43,7 +43,7 @@ pub fn run(conn: &mut DbConn, cmd: EventConfigCommand) -> anyhow::Result<()> {
             if out.json {
                 return output::json(&cfg);
             }
-            println!(
+            outln!(
                 "{} {slug} {}: priority {}, {}, {}, {}.",
                 if created { "Created" } else { "Updated" },
                 cfg.event_type,
@@ -71,7 +71,7 @@ pub fn run(conn: &mut DbConn, cmd: EventConfigCommand) -> anyhow::Result<()> {
         }
         EventConfigCommand::Remove { slug, event_type } => {
             services::remove_config(conn, &slug, event_type)?;
-            println!("Removed {slug} {event_type}: the service no longer receives it.");
+            outln!("Removed {slug} {event_type}: the service no longer receives it.");
         }
     }
     Ok(())

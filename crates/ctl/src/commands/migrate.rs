@@ -14,12 +14,12 @@ pub fn migrate(url: &DbUrl) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("migration failed on {}", url.masked()))?;
     if applied.is_empty() {
-        println!("Database {} is up to date.", url.masked());
+        outln!("Database {} is up to date.", url.masked());
     } else {
         for name in &names {
-            println!("Applied migration {name}");
+            outln!("Applied migration {name}");
         }
-        println!(
+        outln!(
             "Database {} migrated ({} migration(s) applied).",
             url.masked(),
             applied.len()
@@ -31,18 +31,18 @@ pub fn migrate(url: &DbUrl) -> anyhow::Result<()> {
 pub fn populate(conn: &mut DbConn) -> anyhow::Result<()> {
     let report = seed::populate_initial_data(conn)?;
     if report.is_unchanged() {
-        println!("Initial data already present: nothing changed.");
+        outln!("Initial data already present: nothing changed.");
         return Ok(());
     }
     for key in &report.config_created {
-        println!("Created config {key} = \"\"");
+        outln!("Created config {key} = \"\"");
     }
     for slug in &report.services_created {
-        println!("Created service {slug} with its 7 event configs");
+        outln!("Created service {slug} with its 7 event configs");
     }
     for cfg in &report.event_configs_created {
-        println!("Added missing event config {cfg}");
+        outln!("Added missing event config {cfg}");
     }
-    println!("Initial data populated. `ctl service list` shows the services.");
+    outln!("Initial data populated. `ctl service list` shows the services.");
     Ok(())
 }

@@ -79,7 +79,7 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
             batch_size,
         } => {
             let deleted = queue::prune(conn, older_than.0, batch_size as usize)?;
-            println!(
+            outln!(
                 "Deleted {deleted} completed or discarded queue item(s) older than {}.",
                 humanize(older_than.0)
             );

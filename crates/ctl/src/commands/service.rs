@@ -25,7 +25,7 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
             if a.output.json {
                 return output::json(&detail);
             }
-            println!(
+            outln!(
                 "Created service {} ({}, class {}, max queue {}, {}) with {} event config(s).",
                 detail.service.slug,
                 detail.service.name,
@@ -39,7 +39,7 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
                 detail.event_configs.len()
             );
             if detail.event_configs.is_empty() {
-                println!(
+                outln!(
                     "It receives no events yet: `ctl event-config set {} GiftEvent --priority 10` adds one.",
                     detail.service.slug
                 );
@@ -82,27 +82,27 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
                 });
             }
             let s = &detail.service;
-            println!("Service {} ({})", s.slug, s.name);
-            println!("  class:          {}", s.service_class);
+            outln!("Service {} ({})", s.slug, s.name);
+            outln!("  class:          {}", s.service_class);
             if let Err(e) = s.kind() {
-                println!("  WARNING:        {e}");
+                outln!("  WARNING:        {e}");
             }
-            println!("  active:         {}", output::yes_no(s.is_active));
-            println!("  max queue size: {}", s.max_queue_size);
-            println!("  settings:       {}", detail.settings_json);
+            outln!("  active:         {}", output::yes_no(s.is_active));
+            outln!("  max queue size: {}", s.max_queue_size);
+            outln!("  settings:       {}", detail.settings_json);
             if !s.description.is_empty() {
-                println!("  description:    {}", output::cell(&s.description, 200));
+                outln!("  description:    {}", output::cell(&s.description, 200));
             }
-            println!(
+            outln!(
                 "  queue:          {} pending, {} processing, {} completed, {} failed, {} discarded",
                 stats.pending, stats.processing, stats.completed, stats.failed, stats.discarded
             );
-            println!();
+            outln!();
             print_configs(&detail.event_configs, &s.slug);
         }
         ServiceCommand::Enable { slug } => {
             let (s, changed) = services::set_active(conn, &slug, true)?;
-            println!(
+            outln!(
                 "Service {} {}.",
                 s.slug,
                 if changed {
@@ -114,7 +114,7 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
         }
         ServiceCommand::Disable { slug } => {
             let (s, changed) = services::set_active(conn, &slug, false)?;
-            println!(
+            outln!(
                 "Service {} {}.",
                 s.slug,
                 if changed {
@@ -126,9 +126,11 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
         }
         ServiceCommand::Remove { slug } => {
             let r = services::remove(conn, &slug)?;
-            println!(
+            outln!(
                 "Removed service {} with {} event config(s) and {} queue item(s).",
-                r.service.slug, r.event_configs, r.queue_items
+                r.service.slug,
+                r.event_configs,
+                r.queue_items
             );
         }
         ServiceCommand::Set(a) => {
@@ -143,9 +145,13 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
                     settings: a.settings,
                 },
             )?;
-            println!(
+            outln!(
                 "Updated service {} ({}, class {}, max queue {}, settings {}).",
-                s.slug, s.name, s.service_class, s.max_queue_size, s.settings
+                s.slug,
+                s.name,
+                s.service_class,
+                s.max_queue_size,
+                s.settings
             );
         }
     }

@@ -48,20 +48,20 @@ pub fn run(conn: &mut DbConn, cmd: SessionCommand) -> anyhow::Result<()> {
 }
 
 fn print_session(s: &LiveSession) {
-    println!("Session {}", s.id);
-    println!("  name:      {}", s.name.as_deref().unwrap_or("-"));
-    println!("  status:    {}", s.status);
-    println!("  streamer:  {}", s.streamer_unique_id);
-    println!("  room:      {}", s.room_id);
-    println!("  events:    {}", s.total_events);
-    println!("  started:   {} UTC", output::time(&s.started_at));
-    println!(
+    outln!("Session {}", s.id);
+    outln!("  name:      {}", s.name.as_deref().unwrap_or("-"));
+    outln!("  status:    {}", s.status);
+    outln!("  streamer:  {}", s.streamer_unique_id);
+    outln!("  room:      {}", s.room_id);
+    outln!("  events:    {}", s.total_events);
+    outln!("  started:   {} UTC", output::time(&s.started_at));
+    outln!(
         "  ended:     {}",
         s.ended_at
             .as_ref()
             .map_or("-".into(), |t| format!("{} UTC", output::time(t)))
     );
     if let Some(n) = &s.notes {
-        println!("  notes:     {n}");
+        outln!("  notes:     {n}");
     }
 }

@@ -109,8 +109,8 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
     if args.output.json {
         return output::json(&report);
     }
-    println!("{} · {}", report.database, report.machine);
-    println!(
+    outln!("{} · {}", report.database, report.machine);
+    outln!(
         "{} events of the overload mix, {} per frame, handed to the capture store as a burst (frames queued during a commit go in the next one, up to {} events)",
         report.events, per_frame, capture_daemon::store::GROUP_MAX_EVENTS
     );
