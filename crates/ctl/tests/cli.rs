@@ -637,6 +637,31 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
             "unknown service 'nope'",
         ),
         (&["queue", "list", "nope"], "unknown service 'nope'"),
+        (
+            &[
+                "service",
+                "set",
+                "dinochrome",
+                "--setting",
+                "no_page=complete",
+            ],
+            "setting 'no_page' must be one of: wait, fail",
+        ),
+        (
+            &[
+                "service",
+                "add",
+                "--name",
+                "Hook",
+                "--slug",
+                "hook",
+                "--class",
+                "webhook",
+                "--setting",
+                "url=ftp://example.com/x",
+            ],
+            "setting 'url' must be an http:// or https:// URL",
+        ),
     ];
     for db in ready_db() {
         let before = snapshot(&db);

@@ -1,7 +1,7 @@
 //! `service add | list | show | enable | disable | remove | set`.
 
 use core_models::services::{self, NewService, ServiceChanges, ServiceDetail};
-use core_models::{queue_view, DbConn, ServiceEventConfig};
+use core_models::{queue_view, DbConn, ModelError, Service, ServiceEventConfig};
 
 use crate::cli::ServiceCommand;
 use crate::output::{self, Table};
@@ -9,19 +9,21 @@ use crate::output::{self, Table};
 pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
     match cmd {
         ServiceCommand::Add(a) => {
-            let detail = services::add(
-                conn,
-                &NewService {
-                    name: a.name,
-                    slug: a.slug,
-                    kind: a.kind,
-                    description: a.description,
-                    is_active: !a.inactive,
-                    max_queue_size: a.max_queue_size,
-                    settings: a.settings,
-                    routes: a.events,
-                },
-            )?;
+            let new = NewService {
+                name: a.name,
+                slug: a.slug,
+                kind: a.kind,
+                description: a.description,
+                is_active: !a.inactive,
+                max_queue_size: a.max_queue_size,
+                settings: a.settings,
+                routes: a.events,
+            };
+            let detail = conn.transaction(|c| {
+                let detail = services::add(c, &new)?;
+                check_runnable(&detail.service)?;
+                Ok::<_, ModelError>(detail)
+            })?;
             if a.output.json {
                 return output::json(&detail);
             }
@@ -134,17 +136,18 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
             );
         }
         ServiceCommand::Set(a) => {
-            let s = services::update(
-                conn,
-                &a.slug,
-                &ServiceChanges {
-                    name: a.name,
-                    kind: a.kind,
-                    max_queue_size: a.max_queue_size,
-                    description: a.description,
-                    settings: a.settings,
-                },
-            )?;
+            let changes = ServiceChanges {
+                name: a.name,
+                kind: a.kind,
+                max_queue_size: a.max_queue_size,
+                description: a.description,
+                settings: a.settings,
+            };
+            let s = conn.transaction(|c| {
+                let s = services::update(c, &a.slug, &changes)?;
+                check_runnable(&s)?;
+                Ok::<_, ModelError>(s)
+            })?;
             outln!(
                 "Updated service {} ({}, class {}, max queue {}, settings {}).",
                 s.slug,
@@ -173,4 +176,18 @@ pub fn print_configs(configs: &[ServiceEventConfig], slug: &str) {
     t.print(&format!(
         "No event configs. `ctl event-config set {slug} GiftEvent --priority 10` adds one."
     ));
+}
+
+/// Refuses a service the worker daemon could not run as configured (a `no_page` value its
+/// kind does not have, a webhook URL that is not http(s), …): the very check the worker makes
+/// when it starts the service, run inside the command's transaction, so nothing is written.
+fn check_runnable(service: &Service) -> Result<(), ModelError> {
+    worker_daemon::services::build(service, &worker_daemon::services::ServiceEnv::default())
+        .map(|_| ())
+        .map_err(|e| {
+            ModelError::Invalid(format!(
+                "service {} cannot run with these settings: {e}",
+                service.slug
+            ))
+        })
 }
