@@ -308,7 +308,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
             None if ended => (SessionStatus::Completed, "the LIVE ended".to_owned()),
             None => (
                 SessionStatus::Completed,
-                "stopped by Ctrl+C / SIGTERM".to_owned(),
+                "stopped on request (Ctrl+C, SIGTERM or the program running it)".to_owned(),
             ),
             Some(f) => (SessionStatus::Aborted, f.to_string()),
         };

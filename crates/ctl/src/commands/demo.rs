@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use webcast::simulator::{Mix, RandomStream};
 use webcast::{Simulator, SimulatorConfig};
 use worker_daemon::daemon::{self, Daemon};
-use worker_daemon::http::HttpSettings;
+use worker_daemon::http::{HttpError, HttpSettings};
 use worker_daemon::{owner_id, WorkerConfig};
 
 use crate::cli::DemoArgs;
@@ -39,7 +39,13 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
     };
     let http = HttpSettings::new(&args.http, None)?
         .context("the demo needs its web pages: give --http an address")?;
-    let listener = http.bind()?;
+    // The worker daemon's advice ('or --http off') does not apply: the demo is its pages.
+    let listener = http.bind().map_err(|e| match e {
+        HttpError::Bind { addr, source } => anyhow::anyhow!(
+            "cannot listen on {addr}: {source} (another demo or worker-daemon? choose another address with --http, e.g. --http 127.0.0.1:8010)"
+        ),
+        e => e.into(),
+    })?;
     let base = format!("http://{}", listener.local_addr()?);
     let db = Db::connect(&url, PoolOptions::default())?;
 
