@@ -6,12 +6,55 @@ mod common;
 
 use std::time::Duration;
 
-use common::{http_get, Fixture};
+use common::{http_get, Fixture, Worker};
 use core_models::{EventType, QueueStatus, ServiceKind};
 use serde_json::json;
 use test_support::browser::{screenshot_path, Browser};
 
 const LONG: Duration = Duration::from_secs(60);
+
+/// A browser-source service (`overlays` or `dinochrome`) served by a worker daemon, and a
+/// Chromium showing its page with the page's WebSocket connected.
+struct Stage {
+    id: i64,
+    worker: Worker,
+    browser: Browser,
+}
+
+/// Sets up a [`Stage`]; `None` when Chromium is missing outside CI.
+fn stage(
+    fx: &Fixture,
+    kind: ServiceKind,
+    settings: &[(&str, serde_json::Value)],
+    is_async: bool,
+    routes: &[(EventType, i64)],
+) -> Option<Stage> {
+    let (slug, page) = match kind {
+        ServiceKind::Overlays => ("overlays", "overlays"),
+        ServiceKind::DinoChrome => ("dinochrome", "dino"),
+        other => panic!("{other} has no page"),
+    };
+    let id = fx.add_service(slug, kind, settings, is_async, routes);
+    let worker = fx.spawn_worker("w", &["--service", slug]);
+    let base = worker.http_base();
+    let mut browser = Browser::launch()?;
+    open_connected(&mut browser, &format!("{base}/{page}"));
+    Some(Stage {
+        id,
+        worker,
+        browser,
+    })
+}
+
+/// Opens a page and waits for its WebSocket.
+fn open_connected(browser: &mut Browser, url: &str) {
+    browser.open(url);
+    browser.wait_for(
+        LONG,
+        "the page's WebSocket",
+        "document.body.dataset.connected === 'true'",
+    );
+}
 
 fn gift(name: &str, count: i64, nickname: &str) -> serde_json::Value {
     json!({
@@ -31,8 +74,12 @@ fn gift(name: &str, count: i64, nickname: &str) -> serde_json::Value {
 #[test]
 fn the_overlay_page_shows_a_gift_alert_that_went_through_the_queue() {
     for mut fx in Fixture::all() {
-        let id = fx.add_service(
-            "overlays",
+        let Some(Stage {
+            id,
+            worker: w,
+            mut browser,
+        }) = stage(
+            &fx,
             ServiceKind::Overlays,
             &[],
             true,
@@ -41,18 +88,10 @@ fn the_overlay_page_shows_a_gift_alert_that_went_through_the_queue() {
                 (EventType::Follow, 7),
                 (EventType::Comment, 5),
             ],
-        );
-        let w = fx.spawn_worker("w", &["--service", "overlays"]);
-        let base = w.http_base();
-        let Some(mut browser) = Browser::launch() else {
+        )
+        else {
             return;
         };
-        browser.open(&format!("{base}/overlays"));
-        browser.wait_for(
-            LONG,
-            "the page's WebSocket",
-            "document.body.dataset.connected === 'true'",
-        );
 
         fx.enqueue_event(EventType::Gift, "Ana 🌹", gift("Rose", 5, "Ana 🌹"));
         fx.enqueue_event(EventType::Follow, "Bruno", json!({"follow_count": 10}));
@@ -112,12 +151,7 @@ fn tiktok_text_is_shown_as_text_and_never_runs() {
         let Some(mut browser) = Browser::launch() else {
             return;
         };
-        browser.open(&format!("{base}/overlays"));
-        browser.wait_for(
-            LONG,
-            "the page's WebSocket",
-            "document.body.dataset.connected === 'true'",
-        );
+        open_connected(&mut browser, &format!("{base}/overlays"));
         fx.enqueue_event(EventType::Comment, NICK, json!({ "comment": COMMENT }));
         fx.enqueue_event(EventType::Gift, NICK, gift(COMMENT, 1, NICK));
         browser.wait_for(
@@ -161,24 +195,20 @@ fn tiktok_text_is_shown_as_text_and_never_runs() {
 #[test]
 fn the_dino_page_acts_and_the_item_completes_only_after_its_ack() {
     for mut fx in Fixture::all() {
-        let id = fx.add_service(
-            "dinochrome",
+        let Some(Stage {
+            id,
+            worker: w,
+            mut browser,
+        }) = stage(
+            &fx,
             ServiceKind::DinoChrome,
             &[],
             false,
             &[(EventType::Comment, 6), (EventType::Gift, 10)],
-        );
-        let w = fx.spawn_worker("w", &["--service", "dinochrome"]);
-        let base = w.http_base();
-        let Some(mut browser) = Browser::launch() else {
+        )
+        else {
             return;
         };
-        browser.open(&format!("{base}/dino"));
-        browser.wait_for(
-            LONG,
-            "the page's WebSocket",
-            "document.body.dataset.connected === 'true'",
-        );
         // Hold the page's outgoing messages (the test's doing, not the page's): the jump
         // plays out, but the ack stays in the page.
         browser.eval(
@@ -256,12 +286,7 @@ fn pages_reconnect_by_themselves_when_the_daemon_restarts() {
     let Some(mut browser) = Browser::launch() else {
         return;
     };
-    browser.open(&format!("{base}/overlays"));
-    browser.wait_for(
-        LONG,
-        "the page's WebSocket",
-        "document.body.dataset.connected === 'true'",
-    );
+    open_connected(&mut browser, &format!("{base}/overlays"));
     w.signal("-KILL");
     w.wait_exit(LONG);
     browser.wait_for(
@@ -293,24 +318,20 @@ fn a_dino_action_the_server_gave_up_on_is_never_played_late() {
     for mut fx in Fixture::all() {
         // A boost plays 1.5 s but the server waits only 300 ms for its ack: the first gift
         // fails while it plays, the second arrives behind it, fails too, and must not play.
-        let id = fx.add_service(
-            "dinochrome",
+        let Some(Stage {
+            id,
+            worker: w,
+            mut browser,
+        }) = stage(
+            &fx,
             ServiceKind::DinoChrome,
             &[("ack_timeout_ms", json!(300))],
             false,
             &[(EventType::Gift, 10)],
-        );
-        let w = fx.spawn_worker("w", &["--service", "dinochrome"]);
-        let base = w.http_base();
-        let Some(mut browser) = Browser::launch() else {
+        )
+        else {
             return;
         };
-        browser.open(&format!("{base}/dino"));
-        browser.wait_for(
-            LONG,
-            "the page's WebSocket",
-            "document.body.dataset.connected === 'true'",
-        );
         fx.enqueue_event(EventType::Gift, "Ana 🌹", gift("Rose", 5, "Ana 🌹"));
         fx.enqueue_event(EventType::Gift, "Bo", gift("Rose", 1, "Bo"));
         fx.wait(LONG, "both items failed by the ack timeout", || {
@@ -353,24 +374,20 @@ fn ids_of(value: serde_json::Value) -> Vec<i64> {
 fn an_overlay_item_completes_when_its_alert_reaches_the_screen_and_none_is_dropped() {
     for mut fx in Fixture::all() {
         // Two in flight: with 3 alerts on screen, at most two more wait in the page.
-        let id = fx.add_service(
-            "overlays",
+        let Some(Stage {
+            id,
+            worker: w,
+            mut browser,
+        }) = stage(
+            &fx,
             ServiceKind::Overlays,
             &[("max_concurrency", json!(2))],
             true,
             &[(EventType::Follow, 7)],
-        );
-        let w = fx.spawn_worker("w", &["--service", "overlays"]);
-        let base = w.http_base();
-        let Some(mut browser) = Browser::launch() else {
+        )
+        else {
             return;
         };
-        browser.open(&format!("{base}/overlays"));
-        browser.wait_for(
-            LONG,
-            "the page's WebSocket",
-            "document.body.dataset.connected === 'true'",
-        );
         browser.eval(WATCH_ALERTS);
         for n in 0..6 {
             fx.enqueue_event(
@@ -424,8 +441,12 @@ fn an_overlay_item_completes_when_its_alert_reaches_the_screen_and_none_is_dropp
 #[test]
 fn an_alert_that_cannot_reach_the_screen_in_time_fails_and_never_shows_late() {
     for mut fx in Fixture::all() {
-        let id = fx.add_service(
-            "overlays",
+        let Some(Stage {
+            id,
+            worker: w,
+            mut browser,
+        }) = stage(
+            &fx,
             ServiceKind::Overlays,
             &[
                 ("max_concurrency", json!(4)),
@@ -433,18 +454,10 @@ fn an_alert_that_cannot_reach_the_screen_in_time_fails_and_never_shows_late() {
             ],
             true,
             &[(EventType::Share, 6)],
-        );
-        let w = fx.spawn_worker("w", &["--service", "overlays"]);
-        let base = w.http_base();
-        let Some(mut browser) = Browser::launch() else {
+        )
+        else {
             return;
         };
-        browser.open(&format!("{base}/overlays"));
-        browser.wait_for(
-            LONG,
-            "the page's WebSocket",
-            "document.body.dataset.connected === 'true'",
-        );
         browser.eval(WATCH_ALERTS);
         for n in 0..4 {
             fx.enqueue_event(
@@ -495,24 +508,20 @@ fn subscribe_and_share_alerts_show_and_a_reachable_avatar_replaces_the_initial()
     const SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"84\" height=\"84\">\
                        <rect width=\"84\" height=\"84\" fill=\"#19c37d\"/></svg>";
     for mut fx in Fixture::all() {
-        let id = fx.add_service(
-            "overlays",
+        let Some(Stage {
+            id,
+            worker: w,
+            mut browser,
+        }) = stage(
+            &fx,
             ServiceKind::Overlays,
             &[],
             true,
             &[(EventType::Subscribe, 8), (EventType::Share, 6)],
-        );
-        let w = fx.spawn_worker("w", &["--service", "overlays"]);
-        let base = w.http_base();
-        let Some(mut browser) = Browser::launch() else {
+        )
+        else {
             return;
         };
-        browser.open(&format!("{base}/overlays"));
-        browser.wait_for(
-            LONG,
-            "the page's WebSocket",
-            "document.body.dataset.connected === 'true'",
-        );
         browser.serve(AVATAR, "image/svg+xml", SVG.as_bytes());
 
         fx.enqueue_event(
@@ -573,24 +582,20 @@ fn subscribe_and_share_alerts_show_and_a_reachable_avatar_replaces_the_initial()
 #[test]
 fn alerts_waiting_when_the_socket_drops_are_not_shown_after_the_server_failed_them() {
     for mut fx in Fixture::all() {
-        let id = fx.add_service(
-            "overlays",
+        let Some(Stage {
+            id,
+            worker: w,
+            mut browser,
+        }) = stage(
+            &fx,
             ServiceKind::Overlays,
             &[("no_page", json!("fail")), ("max_concurrency", json!(4))],
             true,
             &[(EventType::Follow, 7)],
-        );
-        let w = fx.spawn_worker("w", &["--service", "overlays"]);
-        let base = w.http_base();
-        let Some(mut browser) = Browser::launch() else {
+        )
+        else {
             return;
         };
-        browser.open(&format!("{base}/overlays"));
-        browser.wait_for(
-            LONG,
-            "the page's WebSocket",
-            "document.body.dataset.connected === 'true'",
-        );
         browser.eval(WATCH_ALERTS);
         // Keep hold of the page's socket (through its acks), to drop it like a network hiccup.
         browser.eval(
