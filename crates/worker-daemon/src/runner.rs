@@ -395,7 +395,9 @@ async fn serve(
     }
     let left = held.all();
     if !left.is_empty() {
-        tracing::warn!(service = %service.slug, "releasing {} item(s) still running at shutdown", left.len());
+        // Nothing is lost (they go back to pending, their attempt not counted): an item
+        // waiting for a page or a slow one cut off by the grace is a normal part of stopping.
+        tracing::info!(service = %service.slug, "{} unfinished item(s) go back to the queue", left.len());
         if let Err(e) = ctx.store.release(left).await {
             tracing::warn!(service = %service.slug, "cannot release items: {e:#}");
         }
