@@ -71,13 +71,17 @@ fn without_stored_synthetic_ends(
     conn: &mut DbConn,
     batch: &Batch,
 ) -> Result<Option<Vec<CapturedEvent>>, StoreError> {
-    if !batch.events.iter().any(is_synthetic_end) {
+    if !batch
+        .events
+        .iter()
+        .any(CapturedEvent::is_synthetic_streak_end)
+    {
         return Ok(None);
     }
     let room = clean_line(&batch.room_id, 64);
     let mut out = Vec::with_capacity(batch.events.len());
     for event in &batch.events {
-        if is_synthetic_end(event) {
+        if event.is_synthetic_streak_end() {
             let streak_id = event
                 .streak
                 .as_ref()
@@ -97,15 +101,6 @@ fn without_stored_synthetic_ends(
         out.push(event.clone());
     }
     Ok(Some(out))
-}
-
-/// A streak end the capture synthesised (its end message was lost): it has no msg_id.
-fn is_synthetic_end(event: &CapturedEvent) -> bool {
-    event.msg_id.is_none()
-        && event
-            .streak
-            .as_ref()
-            .is_some_and(|s| s.status == StreakStatus::End)
 }
 
 /// Most events committed in one transaction when frames queue up (a burst, or a spool

@@ -125,9 +125,12 @@ fn scenario_produces_exactly_the_expected_rows() {
                     Some(End)
                 ]
             );
+            assert!(rose.iter().all(|e| e.streak_id == rose[0].streak_id));
+            // Streaking means the combo goes on: every step but the end (the column and
+            // event_data's key agree, as in the original system).
             assert!(rose
                 .iter()
-                .all(|e| e.is_streaking && e.streak_id == rose[0].streak_id));
+                .all(|e| e.is_streaking == (e.streak_status != Some(End))));
             let totals: Vec<i64> = rose
                 .iter()
                 .map(|e| e.data()["streak_total_count"].as_i64().unwrap_or(-1))

@@ -30,8 +30,14 @@ impl From<diesel::result::Error> for ModelError {
     }
 }
 
-impl From<crate::event::UnknownName> for ModelError {
-    fn from(e: crate::event::UnknownName) -> Self {
+impl From<events::UnknownName> for ModelError {
+    fn from(e: events::UnknownName) -> Self {
+        ModelError::Invalid(e.to_string())
+    }
+}
+
+impl From<events::InvalidPriority> for ModelError {
+    fn from(e: events::InvalidPriority) -> Self {
         ModelError::Invalid(e.to_string())
     }
 }

@@ -1,9 +1,11 @@
 //! Status vocabularies stored as text, and the service kinds the worker daemon knows.
 
-use crate::event::string_enum;
+use events::string_enum;
 
 string_enum! {
     /// Where a queue item stands in its lifecycle.
+    #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+    #[diesel(sql_type = diesel::sql_types::Text)]
     QueueStatus, "queue status" {
         /// Waiting to be claimed.
         Pending => "pending",
@@ -20,6 +22,8 @@ string_enum! {
 
 string_enum! {
     /// The state of a capture session.
+    #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+    #[diesel(sql_type = diesel::sql_types::Text)]
     SessionStatus, "session status" {
         /// A capture daemon is (or was, if it was killed) running it.
         Active => "active",
@@ -32,6 +36,8 @@ string_enum! {
 
 string_enum! {
     /// The kinds of service the worker daemon can run (`services.service_class`).
+    #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+    #[diesel(sql_type = diesel::sql_types::Text)]
     ServiceKind, "service class" {
         /// The Chrome dino runner browser source (SYNC).
         DinoChrome => "dinochrome",

@@ -42,44 +42,7 @@ impl fmt::Display for Slug {
     }
 }
 
-/// A queue priority: 1 (lowest) to 10 (highest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Priority(i32);
-
-impl Priority {
-    /// Lowest priority.
-    pub const MIN: i32 = 1;
-    /// Highest priority.
-    pub const MAX: i32 = 10;
-    /// The original system's default.
-    pub const DEFAULT: Priority = Priority(5);
-
-    /// Checks the range.
-    pub fn new(value: i64) -> Result<Priority, ModelError> {
-        if (i64::from(Self::MIN)..=i64::from(Self::MAX)).contains(&value) {
-            Ok(Priority(value as i32))
-        } else {
-            Err(ModelError::Invalid(format!(
-                "priority {value} is out of range: use 1 (lowest) to 10 (highest)"
-            )))
-        }
-    }
-
-    /// The number.
-    pub fn get(self) -> i32 {
-        self.0
-    }
-}
-
-impl FromStr for Priority {
-    type Err = ModelError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let n: i64 = s.trim().parse().map_err(|_| {
-            ModelError::Invalid(format!("priority '{s}' is not a number: use 1 to 10"))
-        })?;
-        Priority::new(n)
-    }
-}
+pub use events::Priority;
 
 /// A queue size limit: at least 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -202,15 +165,6 @@ mod tests {
         assert!("my_service-2".parse::<Slug>().is_ok());
         for bad in ["", "My", "a b", "é", &"a".repeat(101)] {
             assert!(bad.parse::<Slug>().is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn priorities() {
-        assert_eq!("10".parse::<Priority>().unwrap().get(), 10);
-        for bad in ["0", "11", "-1", "x", ""] {
-            let e = bad.parse::<Priority>().unwrap_err().to_string();
-            assert!(e.contains("priority"), "{e}");
         }
     }
 

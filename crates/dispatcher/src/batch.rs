@@ -83,7 +83,7 @@ pub(crate) fn prepare(
             user_id: opt(&e.user_id, 64),
             user_unique_id: opt(&e.user_unique_id, 255),
             user_nickname: opt(&e.user_nickname, 255),
-            is_streaking: e.streak.is_some(),
+            is_streaking: e.is_streaking(),
             streak_id: e.streak.as_ref().map(|s| clean_line(&s.id, 128)),
             streak_status: e.streak.as_ref().map(|s| s.status),
             event_data: clean_json_string(&e.data),

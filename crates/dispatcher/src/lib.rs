@@ -15,8 +15,6 @@
 //! service's config rows: see `routes::lock_services` for why not the service row), so a queue
 //! never passes its limit by a race; deadlocks and lock-wait timeouts are retried.
 
-#![warn(missing_docs)]
-
 mod batch;
 mod enqueue;
 mod error;

@@ -17,8 +17,6 @@
 //! Everything is synchronous diesel on a [`DbConn`](core_models::DbConn); async callers run it
 //! on a blocking thread.
 
-#![warn(missing_docs)]
-
 mod claim;
 mod error;
 mod finish;

@@ -12,7 +12,7 @@
 //! | [`proto`] | prost types generated from `proto/webcast/*.proto` |
 //! | [`frame`] | push frames: heartbeat / ack / enter-room builders, gunzip, fetch-result decoding |
 //! | [`decode`] | each message of a frame decoded on its own by `method`; bad ones counted and skipped |
-//! | [`mapping`] | decoded messages → [`core_models::event::CapturedEvent`] with the event_data contract |
+//! | [`mapping`] | decoded messages → [`events::CapturedEvent`] with the event_data contract |
 //! | [`streak`] | gift streaks: max count per (sender, group_id), end on `repeat_end` or timeout |
 //! | [`room`] | username normalisation and room-id lookup (live page, then api-live) |
 //! | [`sign`] | the sign server's `/webcast/fetch` (API key, cookies, 401/402/403/429/5xx) |
@@ -83,8 +83,6 @@
 //! # Ok(())
 //! # }
 //! ```
-
-#![warn(missing_docs)]
 
 pub mod client;
 pub mod decode;

@@ -30,7 +30,7 @@ use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use core_models::event::{CapturedEvent, EventType, Streak, StreakStatus};
+use events::{CapturedEvent, EventType, Streak, StreakStatus};
 use serde_json::{json, Map, Value};
 
 use crate::decode::{DecodedBatch, DecodedMessage, WebcastMessage};
@@ -503,9 +503,7 @@ fn gift_event(
         info.id
     };
     let streakable = is_streakable(gift);
-    let is_streaking = streak
-        .as_ref()
-        .is_some_and(|s| s.status != StreakStatus::End);
+    let is_streaking = streak.as_ref().is_some_and(Streak::is_streaking);
     let diamonds = total.saturating_mul(i64::from(info.diamond_count));
     let from_user = user_json(gift.user.as_ref(), gift.user_identity.as_ref());
     let data = json!({

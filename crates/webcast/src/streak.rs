@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use core_models::event::StreakStatus;
+use events::StreakStatus;
 
 /// How long a finalised streak is remembered so that its stragglers are ignored.
 const FINALISED_MEMORY: Duration = Duration::from_secs(600);

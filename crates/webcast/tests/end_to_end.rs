@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use core_models::event::{CapturedEvent, EventType, StreakStatus};
+use events::{CapturedEvent, EventType, StreakStatus};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use webcast::client::{

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use core_models::event::{EventType, StreakStatus};
+use events::{EventType, StreakStatus};
 use serde_json::Value;
 use webcast::decode::{decode_messages, DecodedMessage, WebcastMessage};
 use webcast::frame;
@@ -231,7 +231,7 @@ fn every_capture_file_survives_framing_gzip_and_batch_decoding() {
     }
 }
 
-fn map_file(file: &str) -> (Vec<core_models::event::CapturedEvent>, Mapper) {
+fn map_file(file: &str) -> (Vec<events::CapturedEvent>, Mapper) {
     let batch = decode_messages(&fetch_result_of(file));
     let mut mapper = Mapper::default();
     let events = mapper.map_batch(&batch, Instant::now());

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use core_models::event::{CapturedEvent, EventType, StreakStatus};
+use events::{CapturedEvent, EventType, StreakStatus};
 use webcast::decode::{decode_messages, DecodedMessage, WebcastMessage};
 use webcast::mapping::{normalise_time, Mapper, MapperConfig};
 use webcast::proto::{

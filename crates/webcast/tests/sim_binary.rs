@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use core_models::event::EventType;
+use events::EventType;
 use url::Url;
 use webcast::client::{Backoff, Client, ClientConfig, ClientEvent, StopReason};
 

@@ -167,7 +167,7 @@ pub fn raw_run(
                 le::user_id.eq(e.user_id.clone()),
                 le::user_unique_id.eq(e.user_unique_id.clone()),
                 le::user_nickname.eq(e.user_nickname.clone()),
-                le::is_streaking.eq(e.streak.is_some()),
+                le::is_streaking.eq(e.is_streaking()),
                 le::streak_id.eq(e.streak.as_ref().map(|s| s.id.clone())),
                 le::streak_status.eq(e.streak.as_ref().map(|s| s.status)),
                 le::event_data.eq(e.data.to_string()),
