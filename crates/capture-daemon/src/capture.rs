@@ -9,6 +9,7 @@ use std::time::Duration;
 use core_models::{
     config_store, CapturedEvent, Db, DbUrl, LiveSession, PoolOptions, SessionStatus,
 };
+use dispatcher::{Batch, SessionRef};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use url::Url;
@@ -16,12 +17,12 @@ use webcast::client::Backoff;
 use webcast::{Client, ClientConfig, ClientEvent, ConnectionStatus, StopReason};
 
 use crate::cli::Args;
+use crate::committer::{Committer, CommitterConfig};
 use crate::console::{Console, Verbosity};
 use crate::error::Fatal;
 use crate::record::RecordTask;
 use crate::session;
-use crate::spool::{Batch, Spool, SpoolError};
-use crate::store::{Store, StoreConfig};
+use crate::spool::{Spool, SpoolError};
 
 /// The one shutdown signal: Ctrl+C and SIGTERM set it; every task watches it.
 #[derive(Debug, Clone)]
@@ -215,13 +216,13 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
     }
 
     let drain_timeout = Duration::from_secs(args.drain_timeout);
-    let store = Store::spawn(
+    let committer = Committer::spawn(
         db.clone(),
         spool,
         console,
-        StoreConfig {
+        CommitterConfig {
             drain_timeout,
-            ..StoreConfig::default()
+            ..CommitterConfig::default()
         },
     );
     let recorder = match &args.record {
@@ -244,7 +245,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
         streamer: &streamer,
         masked: &masked,
         session_name: args.session_name.as_deref(),
-        store: &store.tx,
+        committer: &committer.tx,
         recorder: recorder.as_ref(),
         live: None,
         ended: false,
@@ -268,7 +269,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
     };
 
     // Store what is buffered (bounded by --drain-timeout), then close the session.
-    let Store { tx, task, stats } = store;
+    let Committer { tx, task, stats } = committer;
     drop(tx);
     if let Some(r) = recorder {
         let frames = r.finish();
@@ -276,7 +277,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
     }
     let outcome = task
         .await
-        .map_err(|e| Fatal::Other(format!("store task failed: {e}")))?
+        .map_err(|e| Fatal::Other(format!("committer task failed: {e}")))?
         .map_err(|e| Fatal::Other(e.to_string()))?;
     {
         use webcast::client::ClientCounters as C;
@@ -334,14 +335,14 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
 }
 
 /// The capture loop's state: client events in, console lines, recorded frames and batches
-/// for the store out.
+/// for the committer out.
 struct Capture<'a> {
     db: &'a Db,
     console: Console,
     streamer: &'a str,
     masked: &'a str,
     session_name: Option<&'a str>,
-    store: &'a mpsc::Sender<Batch>,
+    committer: &'a mpsc::Sender<Batch>,
     recorder: Option<&'a RecordTask>,
     /// The session, once the room is known.
     live: Option<LiveSession>,
@@ -429,14 +430,12 @@ impl Capture<'_> {
             return Ok(());
         };
         let batch = Batch {
-            session_id: s.id,
-            room_id: s.room_id.clone(),
-            streamer: s.streamer_unique_id.clone(),
+            session: SessionRef::of(s),
             events,
         };
-        self.store
+        self.committer
             .send(batch)
             .await
-            .map_err(|_| Fatal::Other("the store stopped unexpectedly".into()))
+            .map_err(|_| Fatal::Other("the committer stopped unexpectedly".into()))
     }
 }

@@ -3,12 +3,12 @@
 //!
 //! # File
 //!
-//! JSON lines, one [`Batch`] per line, appended and `fsync`ed before the batch counts as
-//! spooled. Lines are never rewritten: the file is truncated only when every batch in it has
-//! been committed. A daemon killed before the truncation leaves lines that were already
-//! committed; the next start commits them again, which stores nothing twice because the
-//! store is idempotent (see `store`). A torn last line (killed mid-write, never `fsync`ed) is
-//! skipped with a warning.
+//! JSON lines, one [`Batch`] (the queue engine's type) per line, appended and `fsync`ed
+//! before the batch counts as spooled. Lines are never rewritten: the file is truncated only
+//! when every batch in it has been committed. A daemon killed before the truncation leaves
+//! lines that were already committed; the next start commits them again, which stores nothing
+//! twice because the engine's dispatch is idempotent (see `committer`). A torn last line
+//! (killed mid-write, never `fsync`ed) is skipped with a warning.
 //!
 //! # Lock
 //!
@@ -28,39 +28,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use core_models::CapturedEvent;
-use serde::{Deserialize, Serialize};
-
-/// Events of one frame and the session they belong to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Batch {
-    /// `live_sessions.id`.
-    pub session_id: i64,
-    /// The LIVE's room id.
-    pub room_id: String,
-    /// The streamer's @handle.
-    pub streamer: String,
-    /// The events, in order.
-    pub events: Vec<CapturedEvent>,
-}
-
-impl Batch {
-    /// The dispatcher's view of the session.
-    pub fn context(&self) -> dispatcher::SessionContext {
-        dispatcher::SessionContext {
-            session_id: self.session_id,
-            room_id: self.room_id.clone(),
-            streamer_unique_id: self.streamer.clone(),
-        }
-    }
-
-    /// Whether both batches belong to the same capture session (and so can be stored as one).
-    pub fn same_session(&self, other: &Batch) -> bool {
-        self.session_id == other.session_id
-            && self.room_id == other.room_id
-            && self.streamer == other.streamer
-    }
-}
+use dispatcher::Batch;
 
 /// Spool file errors.
 #[derive(Debug, thiserror::Error)]
@@ -303,7 +271,7 @@ impl Spool {
                 break;
             }
             let next = self.load(p)?;
-            if !group.same_session(&next) {
+            if group.session != next.session {
                 break;
             }
             group.events.extend(next.events);
@@ -391,13 +359,16 @@ impl Spool {
 mod tests {
     use super::*;
     use chrono::Utc;
-    use core_models::EventType;
+    use core_models::{CapturedEvent, EventType};
+    use dispatcher::SessionRef;
 
     fn batch(n: usize, tag: i64) -> Batch {
         Batch {
-            session_id: 1,
-            room_id: "7".into(),
-            streamer: "s".into(),
+            session: SessionRef {
+                session_id: 1,
+                room_id: "7".into(),
+                streamer_unique_id: "s".into(),
+            },
             events: (0..n)
                 .map(|i| CapturedEvent {
                     event_type: EventType::Comment,
@@ -481,7 +452,7 @@ mod tests {
             spool.push(batch(2, tag)).expect("push");
         }
         let mut other = batch(2, 5);
-        other.session_id = 2;
+        other.session.session_id = 2;
         spool.push(other).expect("push");
         spool.push(batch(2, 6)).expect("push");
         assert!(spool.is_durable(), "some only on file");
@@ -501,7 +472,7 @@ mod tests {
         spool.pop_committed_many(n).expect("pop");
         let (group, n) = spool.front_group(1).expect("group").expect("some");
         assert_eq!(
-            (n, group.session_id),
+            (n, group.session.session_id),
             (1, 2),
             "the oldest goes even over the bound"
         );
@@ -543,5 +514,24 @@ mod tests {
         drop(spool);
         let mut again = Spool::open(&path, 100).expect("reopen");
         assert_eq!(tags(&mut again), vec![1, 2]);
+    }
+
+    /// A spool left by the daemon as it was before the engine owned the batch type (its
+    /// `Batch` had the session's fields and the events side by side) loads and is committed
+    /// as before: an upgrade in the middle of an outage loses nothing.
+    #[test]
+    fn a_spool_written_before_the_engine_owned_the_batch_loads() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("spool.jsonl");
+        let line = r#"{"session_id":4,"room_id":"7","streamer":"s","events":[{"event_type":"LikeEvent","msg_id":900,"timestamp":"2026-09-21T14:15:00.654321Z","user_id":null,"user_unique_id":"alice","user_nickname":null,"streak":null,"data":{"like_count":5},"received_at":"2026-09-21T14:15:00.700Z"}]}"#;
+        std::fs::write(&path, format!("{line}\n{line}\n")).expect("write");
+        let mut spool = Spool::open(&path, 100).expect("open");
+        assert_eq!((spool.len(), spool.events()), (2, 2));
+        let (group, n) = spool.front_group(100).expect("group").expect("some");
+        assert_eq!(n, 2, "one session: committed together");
+        assert_eq!(group.session.session_id, 4);
+        assert_eq!(group.session.streamer_unique_id, "s");
+        assert_eq!(group.events[0].event_type, EventType::Like);
+        assert_eq!(group.events[1].msg_id, Some(900));
     }
 }

@@ -464,62 +464,6 @@ pub fn is_lock_conflict(e: &diesel::result::Error) -> bool {
         || msg.contains("try restarting transaction")
 }
 
-/// How [`retry_transient`] ended without success.
-#[derive(Debug)]
-pub enum RetryError<E> {
-    /// A non-transient error: returned at once.
-    Failed(E),
-    /// Transient errors through every attempt; the last one.
-    Exhausted {
-        /// Attempts made.
-        attempts: u32,
-        /// The last error.
-        last: E,
-    },
-}
-
-/// Runs `f` until it succeeds, fails with an error `is_transient` rejects, or `max_attempts`
-/// run out, sleeping a little longer after each conflict (2, 4, 8 … ms up to 256 ms, plus
-/// jitter) so competing transactions drift apart.
-pub fn retry_transient<T, E>(
-    max_attempts: u32,
-    is_transient: impl Fn(&E) -> bool,
-    mut f: impl FnMut() -> Result<T, E>,
-) -> Result<T, RetryError<E>>
-where
-    E: std::fmt::Display,
-{
-    let mut attempt = 1;
-    loop {
-        match f() {
-            Ok(v) => return Ok(v),
-            Err(e) if !is_transient(&e) => return Err(RetryError::Failed(e)),
-            Err(e) if attempt >= max_attempts => {
-                return Err(RetryError::Exhausted {
-                    attempts: attempt,
-                    last: e,
-                })
-            }
-            Err(e) => {
-                tracing::debug!(attempt, error = %e, "transient conflict, retrying");
-                std::thread::sleep(conflict_backoff(attempt));
-                attempt += 1;
-            }
-        }
-    }
-}
-
-fn conflict_backoff(attempt: u32) -> Duration {
-    let base = 2u64 << attempt.min(7);
-    let jitter = u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0),
-    ) % base;
-    Duration::from_millis(base + jitter)
-}
-
 /// Opens connections for the pool.
 #[derive(Debug)]
 pub struct ConnectionManager {
@@ -685,7 +629,7 @@ mod tests {
     }
 
     #[test]
-    fn lock_conflicts_are_recognised_and_retried() {
+    fn lock_conflicts_are_recognised() {
         use diesel::result::{DatabaseErrorKind::*, Error};
         let db = |kind, msg: &str| Error::DatabaseError(kind, Box::new(msg.to_owned()));
         let deadlock = "Deadlock found when trying to get lock; try restarting transaction";
@@ -696,26 +640,6 @@ mod tests {
         )));
         assert!(!is_lock_conflict(&db(UniqueViolation, "Duplicate entry")));
         assert!(!is_lock_conflict(&Error::NotFound));
-
-        let mut calls = 0;
-        let r = retry_transient(8, is_lock_conflict, || {
-            calls += 1;
-            if calls < 3 {
-                Err(db(Unknown, deadlock))
-            } else {
-                Ok(calls)
-            }
-        });
-        assert_eq!(r.unwrap(), 3);
-        let mut calls = 0;
-        let r: Result<(), _> = retry_transient(4, is_lock_conflict, || {
-            calls += 1;
-            Err(db(Unknown, deadlock))
-        });
-        assert!(matches!(r, Err(RetryError::Exhausted { attempts: 4, .. })));
-        assert_eq!(calls, 4);
-        let r: Result<(), _> = retry_transient(4, is_lock_conflict, || Err(Error::NotFound));
-        assert!(matches!(r, Err(RetryError::Failed(Error::NotFound))));
     }
 
     #[test]

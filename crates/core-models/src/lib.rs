@@ -1,4 +1,11 @@
-//! Shared schema, row types, event vocabulary and database access for both backends.
+//! Shared schema, row types, event vocabulary and database access for both backends: the
+//! tables, the connection, and the repository functions of services, configs, sessions and
+//! settings.
+//!
+//! It must never hold queue logic: every statement on `event_queue` and `service_leases`, and
+//! every write of `live_events`, belongs to the queue engine (`dispatcher`), which calls this
+//! crate for the rest of a change it makes (a session's event count, a removed service's
+//! configs).
 //!
 //! Everything is synchronous diesel (see [`db`] for how async daemons should call it). Queries
 //! are written once and run on MySQL/MariaDB or SQLite through [`with_conn!`].
@@ -8,7 +15,6 @@ pub mod db;
 pub mod error;
 pub mod event;
 pub mod models;
-pub mod queue_view;
 // diesel's `table!` generates the column structs without docs; the tables are documented in
 // DESIGN.md and the migrations.
 #[allow(missing_docs)]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::event::{EventType, StreakStatus, UnknownName};
 use crate::schema::*;
 use crate::status::{QueueStatus, ServiceKind, SessionStatus};
+use crate::validate::Priority;
 
 /// A capture run (`live_sessions`). Times are UTC.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
@@ -136,7 +137,7 @@ pub struct ServiceEventConfig {
     /// Whether events of this type are dispatched at all.
     pub is_enabled: bool,
     /// 1 (lowest) to 10 (highest).
-    pub priority: i32,
+    pub priority: Priority,
     /// Processed in parallel (ASYNC) rather than one at a time (SYNC).
     pub is_async: bool,
     /// May be dropped when the queue is full.
@@ -162,7 +163,7 @@ pub struct QueueItem {
     /// Lifecycle state.
     pub status: QueueStatus,
     /// Copied from the config at enqueue time.
-    pub priority: i32,
+    pub priority: Priority,
     /// Copied from the config at enqueue time.
     pub is_async: bool,
     /// Copied from the config at enqueue time.

@@ -161,7 +161,7 @@ fn insert_config(conn: &mut DbConn, service_id: i64, r: &EventRoute) -> ModelRes
             sec::service_id.eq(service_id),
             sec::event_type.eq(r.event_type),
             sec::is_enabled.eq(r.is_enabled),
-            sec::priority.eq(r.priority.get()),
+            sec::priority.eq(r.priority),
             sec::is_async.eq(r.is_async),
             sec::is_discardable.eq(r.is_discardable),
             sec::created_at.eq(t),
@@ -231,36 +231,16 @@ pub fn set_active(conn: &mut DbConn, slug: &str, active: bool) -> ModelResult<(S
     })
 }
 
-/// What removing a service deleted with it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Removed {
-    /// The service as it was.
-    pub service: Service,
-    /// Event configs deleted.
-    pub event_configs: usize,
-    /// Queue rows deleted.
-    pub queue_items: usize,
-}
-
-/// Deletes a service with its event configs and queue rows.
-pub fn remove(conn: &mut DbConn, slug: &str) -> ModelResult<Removed> {
-    use crate::schema::{event_queue as eq, service_leases as sl};
-    conn.transaction(|conn| {
-        let service = find(conn, slug)?;
-        let id = service.id;
-        let (queue_items, event_configs) = with_conn!(conn, |c| {
-            let q = diesel::delete(eq::table.filter(eq::service_id.eq(id))).execute(c)?;
-            let e = diesel::delete(sec::table.filter(sec::service_id.eq(id))).execute(c)?;
-            diesel::delete(sl::table.filter(sl::service_id.eq(id))).execute(c)?;
-            diesel::delete(sv::table.find(id)).execute(c)?;
-            Ok::<_, diesel::result::Error>((q, e))
-        })?;
-        Ok(Removed {
-            service,
-            event_configs,
-            queue_items,
-        })
-    })
+/// Deletes a service's event configs and its row; returns how many configs. Its queue rows
+/// and lease are the queue engine's: remove a service with `dispatcher::Engine::remove_service`,
+/// which deletes those and calls this in the same transaction.
+pub fn delete(conn: &mut DbConn, service_id: i64) -> ModelResult<usize> {
+    Ok(with_conn!(conn, |c| {
+        let configs =
+            diesel::delete(sec::table.filter(sec::service_id.eq(service_id))).execute(c)?;
+        diesel::delete(sv::table.find(service_id)).execute(c)?;
+        Ok::<_, diesel::result::Error>(configs)
+    })?)
 }
 
 /// Changes to a service; `None` leaves a field as it is.
@@ -368,7 +348,7 @@ pub fn set_config(
             Some(cfg) => {
                 with_conn!(conn, |c| diesel::update(sec::table.find(cfg.id))
                     .set((
-                        sec::priority.eq(changes.priority.map_or(cfg.priority, Priority::get)),
+                        sec::priority.eq(changes.priority.unwrap_or(cfg.priority)),
                         sec::is_async.eq(changes.is_async.unwrap_or(cfg.is_async)),
                         sec::is_discardable
                             .eq(changes.is_discardable.unwrap_or(cfg.is_discardable)),

@@ -68,7 +68,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let user_error = e
                 .downcast_ref::<core_models::ModelError>()
-                .is_some_and(core_models::ModelError::is_user_error);
+                .is_some_and(core_models::ModelError::is_user_error)
+                || e.downcast_ref::<dispatcher::EngineError>()
+                    .is_some_and(dispatcher::EngineError::is_user_error);
             eprintln!("error: {}", one_line(&e));
             ExitCode::from(if user_error { EXIT_USAGE } else { EXIT_FAILURE })
         }

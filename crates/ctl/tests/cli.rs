@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use core_models::{config_store, services, sessions, DbConn, EventType};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
+use dispatcher::{Batch, ClaimParams, Engine, Outcome, SessionRef};
 use test_support::TestDb;
 
 struct Run {
@@ -175,7 +176,7 @@ fn populate_twice_gives_exactly_the_originals_rows() {
                 .map(|c| {
                     (
                         c.event_type,
-                        c.priority,
+                        c.priority.get(),
                         c.is_async,
                         c.is_discardable,
                         c.is_enabled,
@@ -435,12 +436,12 @@ fn config_queue_and_session_commands() {
                     received_at: None,
                 })
                 .collect();
-        dispatcher::dispatch(
-            &mut conn,
-            &dispatcher::SessionContext::of(&ctx_session),
-            &events,
-        )
-        .unwrap();
+        Engine::new(&mut conn)
+            .dispatch(&Batch {
+                session: SessionRef::of(&ctx_session),
+                events,
+            })
+            .unwrap();
         let items = json(&db, &["queue", "list", "overlays", "--json"]);
         let types: Vec<&str> = items
             .as_array()
@@ -858,7 +859,12 @@ fn live_event_text_columns_keep_every_character() {
             data: serde_json::json!({"comment": format!("{comment}\0\u{8}")}),
             received_at: None,
         };
-        dispatcher::dispatch(&mut conn, &dispatcher::SessionContext::of(&s), &[event]).unwrap();
+        Engine::new(&mut conn)
+            .dispatch(&Batch {
+                session: SessionRef::of(&s),
+                events: vec![event],
+            })
+            .unwrap();
         let (back_nick, back_handle, back_data, back_type): (
             Option<String>,
             Option<String>,
@@ -951,19 +957,40 @@ fn queue_prune_deletes_only_old_finished_items() {
                 received_at: None,
             })
             .collect();
-        dispatcher::dispatch(&mut conn, &dispatcher::SessionContext::of(&s), &events).unwrap();
+        Engine::new(&mut conn)
+            .dispatch(&Batch {
+                session: SessionRef::of(&s),
+                events,
+            })
+            .unwrap();
         let overlays = services::find(&mut conn, "overlays").unwrap();
-        let claimed = queue::claim(
-            &mut conn,
-            overlays.id,
-            2,
-            "t:1:1",
-            std::time::Duration::from_secs(60),
-        )
-        .unwrap();
-        for c in &claimed {
-            assert!(queue::complete(&mut conn, c.item.id, "t:1:1").unwrap());
-        }
+        // A worker of daemon t:1:1 claims two items and completes them.
+        let mut engine = Engine::new(&mut conn);
+        let minute = std::time::Duration::from_secs(60);
+        assert!(engine
+            .acquire_service(overlays.id, "t:1:1", minute)
+            .unwrap());
+        let claimed = engine
+            .claim(&ClaimParams {
+                service_id: overlays.id,
+                max: 2,
+                service_owner: "t:1:1",
+                owner: "t:1:1",
+                lease: minute,
+                finished: &[],
+            })
+            .unwrap()
+            .items
+            .unwrap();
+        let done: Vec<(i64, Outcome)> = claimed
+            .iter()
+            .map(|c| (c.item.id, Outcome::Completed))
+            .collect();
+        assert_eq!(
+            engine.finish("t:1:1", &done).unwrap().completed,
+            claimed.len() as u64,
+            "every claimed item is completed"
+        );
 
         let out = ok(&db, &["queue", "prune", "--older-than", "1h"]);
         assert!(out.starts_with("Deleted 0 "), "{out}");

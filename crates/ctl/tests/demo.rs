@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use core_models::schema::live_events as le;
-use core_models::{queue_view, with_conn, DbConn, DbUrl, EventType};
+use core_models::{with_conn, DbConn, DbUrl, EventType};
 use diesel::prelude::*;
+use dispatcher::Engine;
 use test_support::browser::{screenshot_path, Browser};
 
 struct Demo {
@@ -216,7 +217,7 @@ fn the_demo_runs_the_whole_pipeline_and_stops_by_itself() {
     let mut demo = start_demo(&["--duration", "6", "--rate", "30"]);
     assert_eq!(wait_exit(&mut demo.child, Duration::from_secs(90)), Some(0));
     let mut conn = DbConn::establish(&demo.db).unwrap();
-    let stats = queue_view::stats(&mut conn, None).unwrap();
+    let stats = Engine::new(&mut conn).stats(None).unwrap();
     let slugs: Vec<&str> = stats.iter().map(|s| s.slug.as_str()).collect();
     assert_eq!(slugs, ["dinochrome", "overlays"]);
     for s in &stats {
@@ -359,7 +360,7 @@ fn ctrl_c_stops_the_demo_cleanly() {
     );
 
     let mut conn = DbConn::establish(&demo.db).unwrap();
-    let stats = queue_view::stats(&mut conn, None).unwrap();
+    let stats = Engine::new(&mut conn).stats(None).unwrap();
     assert_eq!(stats.len(), 2);
     for s in &stats {
         assert_eq!(s.processing, 0, "left processing after Ctrl+C: {s:?}");
@@ -396,7 +397,8 @@ fn a_gift_goes_from_the_simulated_live_to_the_overlay_page() {
     let mut conn = DbConn::establish(&demo.db).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let overlays = queue_view::stats(&mut conn, None)
+        let overlays = Engine::new(&mut conn)
+            .stats(None)
             .unwrap()
             .into_iter()
             .find(|s| s.slug == "overlays")

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use core_models::{services, sessions, CapturedEvent, EventType};
+use dispatcher::{Batch, Engine, SessionRef};
 use test_support::TestDb;
 
 const LONG: Duration = Duration::from_secs(60);
@@ -118,12 +119,12 @@ fn services_changed_with_ctl_are_picked_up_by_a_running_worker() {
                 data: serde_json::json!({}),
                 received_at: None,
             };
-            dispatcher::dispatch(
-                &mut db.conn(),
-                &dispatcher::SessionContext::of(&session),
-                &[event],
-            )
-            .expect("dispatch");
+            Engine::new(&mut db.conn())
+                .dispatch(&Batch {
+                    session: SessionRef::of(&session),
+                    events: vec![event],
+                })
+                .expect("dispatch");
         };
 
         ctl(
@@ -147,7 +148,11 @@ fn services_changed_with_ctl_are_picked_up_by_a_running_worker() {
         );
 
         let service_id = services::find(&mut conn, "late").expect("service").id;
-        let owner = || queue::service_owner(&mut db.conn(), service_id).expect("owner");
+        let owner = || {
+            Engine::new(&mut db.conn())
+                .service_owner(service_id)
+                .expect("owner")
+        };
         assert!(owner().is_some());
         ctl(&db, &["service", "disable", "late"]);
         wait(

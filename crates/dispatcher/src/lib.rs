@@ -1,61 +1,120 @@
-//! Routing of captured LIVE events into the priority queues of subscribed services
-//! (DESIGN §5, enqueue side).
+//! The queue engine: the one crate that owns the queue tables. It stores captured LIVE events
+//! and routes them into the priority queue of every subscribed service (with the overflow
+//! policy of DESIGN §5), hands queue items to workers under leases, records how they ended,
+//! brings back the items of dead workers, and keeps the queues small.
 //!
-//! [`dispatch`] stores a batch of [`CapturedEvent`]s (one webcast frame, typically) and their
-//! queue rows for every active service with an enabled config for each event's type, in one
-//! transaction, applying the overflow policy:
+//! Every statement on `event_queue` and `service_leases`, and every write of `live_events`,
+//! is here and nowhere else; other crates call the [`Engine`] facade. So this crate must never
+//! be bypassed (the one deliberate exception is `ctl bench`'s plain-INSERT baseline, the
+//! physical limit the engine is measured against), and it must never reach beyond its tables:
+//! no networking, no async runtime, no knowledge of what a service does with an item, and no
+//! policy that belongs to its callers (lease lengths, attempts and batch sizes are parameters:
+//! the worker's settings are their one source).
 //!
-//! 1. below `max_queue_size` pending items: enqueue;
-//! 2. full: discard the lowest-priority, oldest pending discardable item whose priority is
-//!    strictly below the new event's, and enqueue;
-//! 3. full, no such item, new event discardable: record it as a `discarded` row;
-//! 4. full, no such item, new event not discardable: enqueue anyway and count an overflow.
+//! # The facade
 //!
-//! Concurrent dispatchers into one service are serialised by a per-service lock (on MySQL, the
-//! service's config rows: see `routes::lock_services` for why not the service row), so a queue
-//! never passes its limit by a race; deadlocks and lock-wait timeouts are retried.
+//! [`Engine::new`]`(conn)` borrows a connection; each method is one operation, with its
+//! parameters and result types:
+//!
+//! | group | operation | result | called by |
+//! | --- | --- | --- | --- |
+//! | store and route | [`Engine::dispatch`] a [`Batch`] | [`DispatchReport`] | capture-daemon's committer |
+//! | claim side | [`Engine::claim`] ([`ClaimParams`], with the finished items) | [`Claimed`] | worker runner |
+//! | | [`Engine::finish`] | [`Finished`] | worker runner |
+//! | | [`Engine::renew_items`], [`Engine::release_items`] | count | worker runner |
+//! | service leases | [`Engine::acquire_service`] (take or renew), [`Engine::release_service`] | held? | worker runner |
+//! | | [`Engine::service_owner`] | [`ServiceLease`] | inspection |
+//! | upkeep | [`Engine::rescue_expired`] ([`RescueParams`]) | [`RescueReport`] | worker runner |
+//! | | [`Engine::prune`] ([`PruneParams`]) | rows deleted | `ctl queue prune` |
+//! | | [`Engine::remove_service`] | [`Removed`] | `ctl service remove` |
+//! | reads for display | [`Engine::stats`], [`Engine::list`] ([`ListParams`]) | [`QueueStats`], [`QueueEntry`] | ctl, worker `/api/stats`, demo, bench |
+//! | | [`Engine::pending_at_most`] | count | bench (dispatch's own bounded count) |
+//! | | [`Engine::latest_event_id`], [`Engine::events_since`] | [`EventTally`] | demo |
+//!
+//! Everything is synchronous diesel on a [`DbConn`](core_models::DbConn); async callers run
+//! one operation per closure on the blocking pool (`Db::run`). Every write is one transaction
+//! (a prune, one per batch) or one statement, run again after a transient conflict (a
+//! deadlock, a lock-wait timeout, a duplicate message stored concurrently, an overflow victim
+//! claimed meanwhile): up to 8 attempts, 2 ms doubling to 256 ms apart with jitter
+//! ([`lifecycle::Backoff`]). Nothing of a failed operation is kept, so an operation must not
+//! be called inside a caller's transaction.
+//!
+//! # Lock order
+//!
+//! This is the contract between the two sides of the engine (dispatch and claim) and the
+//! upkeep around them. SQLite needs none of it: every engine transaction starts with
+//! `BEGIN IMMEDIATE`, which takes the database's one write lock up front. On MySQL/MariaDB
+//! (InnoDB, READ COMMITTED) each operation takes its locks in this order:
+//!
+//! | operation | locks, in order |
+//! | --- | --- |
+//! | dispatch | 1. `live_events`: plain reads by (room_id, msg_id) (and by streak for synthesised ends), then the new rows and their unique-key entries (INSERT). 2. `service_event_configs`: every config row of the services the batch goes to, `FOR UPDATE`, in primary-key order: **the dispatch lock**. 3. `services`: plain read. 4. `event_queue`: plain reads (bounded pending count, victim candidates), then victims by primary key (UPDATE re-checking `pending`), then the new rows (INSERT; shared locks on their parents through the foreign keys). 5. `live_sessions`: the session's row (`total_events`), last. |
+//! | claim | 1. `service_leases`: the service's lease row, `FOR UPDATE`: **the claim lock**, which a takeover waits for. 2. `event_queue`: finished items by primary key (UPDATE), then `SELECT … FOR UPDATE SKIP LOCKED` on `idx_eq_claim` (skips locked rows, never waits) and an UPDATE of those rows by primary key. 3. `live_events`: plain read of the claimed events. |
+//! | finish, renew_items, release_items | `event_queue` rows by primary key only. |
+//! | rescue_expired | plain read on (status, locked_until), then `event_queue` rows by primary key, the condition re-checked. |
+//! | prune (per batch) | plain read on (status, updated_at), then DELETE by primary key, the status re-checked. |
+//! | acquire / release service | the lease row by primary key (conditional UPDATE, then `INSERT IGNORE` or DELETE). |
+//! | remove_service | the service's `event_queue` rows (DELETE by service), its lease row, then (core-models) its configs and its row. An admin operation; a conflict with a running worker is retried. |
+//!
+//! Why this never deadlocks (and what the rules forbid):
+//!
+//! - **An existing `event_queue` row is changed by primary key**: the row first, then its
+//!   secondary-index entries. Nobody locks index entries and then waits for a row: the
+//!   lookups of victims, expired items and prunable rows are plain reads re-checked by the
+//!   UPDATE or DELETE, and the claim's locking read skips what is locked. (The one exception,
+//!   `remove_service`'s DELETE by service, is an administrator's rare call, retried.) Locking through a
+//!   secondary index takes entries before rows, the opposite order of a completion, and both
+//!   times it was tried the two deadlocked (victims read `FOR UPDATE`; a rescue UPDATE driven
+//!   by the (status, locked_until) index).
+//! - **Dispatch serialises on `service_event_configs`, never on `services`.** Every change of
+//!   an item's status rewrites its entry in the index that also serves the foreign key to
+//!   `services`, so InnoDB takes a shared lock on the parent `services` row for each claim,
+//!   completion or rescue. An exclusive lock there stalled every worker of the service behind
+//!   each dispatch batch, and deadlocked with them: a completion holding its index entry
+//!   waited for the service row while the dispatcher, holding the service row, waited for that
+//!   entry. Nothing references the config rows, and every dispatcher locks them in one order,
+//!   so dispatchers of a service queue behind each other and never deadlock among themselves;
+//!   a queue never passes its limit by a race.
+//! - **The two sides serialise on different rows**: dispatchers on a service's configs,
+//!   claimers on its lease row. Neither ever takes the other's, so they never wait for each
+//!   other there. They meet only on `event_queue` rows: a dispatch changes an existing row only
+//!   to discard a pending victim (by primary key, `pending` re-checked; a victim claimed in
+//!   between fails the batch, which is decided again from scratch), and a claim never sees a
+//!   dispatch's new rows before it commits.
+//! - **A session's row is written last**, by the one committer of that session (the capture's
+//!   spool lock keeps a second daemon off the same streamer).
+//! - Whatever still conflicts is transient: the transaction is rolled back whole and run
+//!   again (see above).
 
 mod batch;
-mod enqueue;
+mod claim;
+mod dispatch;
+mod engine;
 mod error;
+mod finish;
+mod items;
+mod lease;
+mod live_events;
 mod overflow;
+mod prune;
+mod removal;
 mod report;
+mod rescue;
 mod routes;
+mod time;
+mod view;
 pub mod workload;
 
-use core_models::models::now;
-use core_models::{CapturedEvent, DbConn};
-
-pub use batch::SessionContext;
-pub use error::DispatchError;
+pub use batch::{Batch, SessionRef};
+pub use claim::{ClaimParams, Claimed, ClaimedItem, MYSQL_CLAIM_SQL, SQLITE_CLAIM_SQL};
+pub use engine::Engine;
+pub use error::EngineError;
+/// How a worker's run of an item ended: what [`Engine::claim`] and [`Engine::finish`] record.
+pub use events::Outcome;
+pub use finish::Finished;
+pub use lease::ServiceLease;
+pub use prune::PruneParams;
+pub use removal::Removed;
 pub use report::{DispatchReport, ServiceReport};
-
-/// Pending items of a service, counted only up to `cap` (at most `cap` entries of the claim
-/// index are read, however long the queue is): what dispatch uses to know whether a queue is
-/// full, and what statistics should use where "more than N" is enough.
-pub fn pending_at_most(conn: &mut DbConn, service_id: i64, cap: u64) -> Result<u64, DispatchError> {
-    routes::pending_count(conn, service_id, i64::try_from(cap).unwrap_or(i64::MAX))
-}
-
-/// Stores `events` (in order) as `live_events` rows of the session and enqueues them for every
-/// subscribed service, in one transaction; returns what happened per service.
-///
-/// Events whose (room_id, msg_id) is already stored, or repeated earlier in the batch, are
-/// skipped: neither stored nor dispatched again. Nothing is stored if it fails. Deadlocks
-/// (1213), lock-wait timeouts (1205) and a concurrent insert of the same message are retried
-/// transparently with a short backoff.
-///
-/// The capture session's `total_events` is not touched: add `report.stored` with
-/// `core_models::sessions::add_events`.
-pub fn dispatch(
-    conn: &mut DbConn,
-    ctx: &SessionContext,
-    events: &[CapturedEvent],
-) -> Result<DispatchReport, DispatchError> {
-    if events.is_empty() {
-        return Ok(DispatchReport::default());
-    }
-    let t = now();
-    let rows = batch::prepare(ctx, events, t);
-    error::retry(|| conn.transaction(|conn| enqueue::run(conn, &rows, t)))
-}
+pub use rescue::{RescueParams, RescueReport};
+pub use view::{EventTally, ListParams, QueueEntry, QueueStats};

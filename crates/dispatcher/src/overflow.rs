@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use core_models::Priority;
+
 /// A pending item that may become a victim: a stored row, or a row of this batch (by its index
 /// in the batch's row list). Stored rows are older than every row of the batch, and both kinds
 /// are ordered by age, so the derived order (`Stored` before `New`) is "oldest first".
@@ -38,7 +40,7 @@ pub(crate) struct QueueState {
     /// count never goes down during a batch).
     pending: u64,
     /// Pending discardable items that could be victims, by (priority, age).
-    candidates: BTreeSet<(i32, Candidate)>,
+    candidates: BTreeSet<(Priority, Candidate)>,
 }
 
 impl QueueState {
@@ -48,7 +50,7 @@ impl QueueState {
     pub(crate) fn new(
         max: u64,
         pending: u64,
-        stored: impl IntoIterator<Item = (i32, i64)>,
+        stored: impl IntoIterator<Item = (Priority, i64)>,
     ) -> Self {
         QueueState {
             max,
@@ -62,7 +64,12 @@ impl QueueState {
 
     /// Decides for a new event of `priority` that becomes row `index` of the batch, and
     /// updates the state as if the decision were applied.
-    pub(crate) fn decide(&mut self, index: usize, priority: i32, discardable: bool) -> Decision {
+    pub(crate) fn decide(
+        &mut self,
+        index: usize,
+        priority: Priority,
+        discardable: bool,
+    ) -> Decision {
         let decision = if self.pending < self.max {
             self.pending += 1;
             Decision::Enqueue
@@ -91,13 +98,17 @@ impl QueueState {
 mod tests {
     use super::*;
 
+    fn p(n: i64) -> Priority {
+        Priority::new(n).expect("1 to 10")
+    }
+
     #[test]
     fn enqueues_below_the_limit() {
         let mut q = QueueState::new(2, 0, []);
-        assert_eq!(q.decide(0, 1, true), Decision::Enqueue);
-        assert_eq!(q.decide(1, 1, true), Decision::Enqueue);
+        assert_eq!(q.decide(0, p(1), true), Decision::Enqueue);
+        assert_eq!(q.decide(1, p(1), true), Decision::Enqueue);
         assert_eq!(
-            q.decide(2, 1, true),
+            q.decide(2, p(1), true),
             Decision::DiscardNew,
             "equal priority is no victim"
         );
@@ -105,30 +116,33 @@ mod tests {
 
     #[test]
     fn picks_lowest_priority_then_oldest_strictly_below() {
-        let mut q = QueueState::new(3, 3, [(3, 10), (2, 12), (2, 11)]);
+        let mut q = QueueState::new(3, 3, [(p(3), 10), (p(2), 12), (p(2), 11)]);
         assert_eq!(
-            q.decide(0, 5, true),
+            q.decide(0, p(5), true),
             Decision::Replace(Candidate::Stored(11))
         );
         assert_eq!(
-            q.decide(1, 5, true),
+            q.decide(1, p(5), true),
             Decision::Replace(Candidate::Stored(12))
         );
         // Now (3, 10) and the two new (5, …) rows; a priority-3 event finds nothing below it.
-        assert_eq!(q.decide(2, 3, true), Decision::DiscardNew);
-        assert_eq!(q.decide(3, 3, false), Decision::Overflow);
+        assert_eq!(q.decide(2, p(3), true), Decision::DiscardNew);
+        assert_eq!(q.decide(3, p(3), false), Decision::Overflow);
         assert_eq!(
-            q.decide(4, 4, false),
+            q.decide(4, p(4), false),
             Decision::Replace(Candidate::Stored(10))
         );
-        assert_eq!(q.decide(5, 6, true), Decision::Replace(Candidate::New(0)));
+        assert_eq!(
+            q.decide(5, p(6), true),
+            Decision::Replace(Candidate::New(0))
+        );
     }
 
     #[test]
     fn non_discardable_rows_are_never_victims() {
         let mut q = QueueState::new(1, 0, []);
-        assert_eq!(q.decide(0, 1, false), Decision::Enqueue);
-        assert_eq!(q.decide(1, 10, true), Decision::DiscardNew);
-        assert_eq!(q.decide(2, 10, false), Decision::Overflow);
+        assert_eq!(q.decide(0, p(1), false), Decision::Enqueue);
+        assert_eq!(q.decide(1, p(10), true), Decision::DiscardNew);
+        assert_eq!(q.decide(2, p(10), false), Decision::Overflow);
     }
 }

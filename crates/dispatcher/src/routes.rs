@@ -1,20 +1,22 @@
-//! What the batch reads before applying the policy: which services take which event types,
-//! the per-service lock that serialises concurrent dispatchers, a bounded pending count and
-//! the victim candidates.
+//! What a batch reads before applying the overflow policy: which services take which event
+//! types, the per-service lock that serialises concurrent dispatchers, a bounded pending count
+//! and the victim candidates.
+
+use std::collections::BTreeMap;
 
 use core_models::schema::{event_queue as eq, service_event_configs as sec, services as sv};
-use core_models::{with_conn, DbConn, EventType, QueueStatus};
+use core_models::{with_conn, DbConn, EventType, Priority, QueueStatus};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::error::DispatchError;
+use crate::error::EngineError;
 
-/// How one event type goes to one active service (its enabled config).
+/// How one event type goes to one active service (its enabled config), as copied into the
+/// queue rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Route {
-    pub service_id: i64,
     pub event_type: EventType,
-    pub priority: i32,
+    pub priority: Priority,
     pub is_async: bool,
     pub is_discardable: bool,
 }
@@ -29,11 +31,15 @@ pub(crate) struct LockedService {
 }
 
 /// Enabled configs of active services for these event types, in one query, by service id.
-pub(crate) fn load(conn: &mut DbConn, types: &[EventType]) -> Result<Vec<Route>, DispatchError> {
+pub(crate) fn load_by_service(
+    conn: &mut DbConn,
+    types: &[EventType],
+) -> Result<BTreeMap<i64, Vec<Route>>, EngineError> {
+    let mut by_service: BTreeMap<i64, Vec<Route>> = BTreeMap::new();
     if types.is_empty() {
-        return Ok(Vec::new());
+        return Ok(by_service);
     }
-    let rows: Vec<(i64, EventType, i32, bool, bool)> = with_conn!(conn, |c| sec::table
+    let rows: Vec<(i64, EventType, Priority, bool, bool)> = with_conn!(conn, |c| sec::table
         .inner_join(sv::table)
         .filter(sv::is_active.eq(true))
         .filter(sec::is_enabled.eq(true))
@@ -47,38 +53,26 @@ pub(crate) fn load(conn: &mut DbConn, types: &[EventType]) -> Result<Vec<Route>,
             sec::is_discardable,
         ))
         .load(c))?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(service_id, event_type, priority, is_async, is_discardable)| Route {
-                service_id,
-                event_type,
-                priority,
-                is_async,
-                is_discardable,
-            },
-        )
-        .collect())
+    for (service_id, event_type, priority, is_async, is_discardable) in rows {
+        by_service.entry(service_id).or_default().push(Route {
+            event_type,
+            priority,
+            is_async,
+            is_discardable,
+        });
+    }
+    Ok(by_service)
 }
 
-/// Serialises dispatchers per service until the transaction ends, then reads the services.
+/// Takes the per-service dispatch lock until the transaction ends, then reads the services.
 ///
-/// MySQL/MariaDB: `SELECT … FOR UPDATE` on the services' `service_event_configs` rows, not on
-/// the `services` rows. Every change of an `event_queue` row's status rewrites its entry in the
-/// index that also serves the foreign key to `services`, so InnoDB takes a shared lock on the
-/// parent `services` row for each claim, completion or rescue: an exclusive lock there would
-/// stall every worker of the service behind each dispatch batch and deadlock with them (seen:
-/// a completion holding its index entry waited for the service row while the dispatcher,
-/// holding the service row, waited for that entry). Nothing references the config rows, and
-/// every dispatcher of a service locks all of them in one scan order, so dispatchers of one
-/// service queue behind each other and never deadlock among themselves.
-///
-/// SQLite: `BEGIN IMMEDIATE` already holds the database's write lock, which serialises every
-/// writer.
+/// MySQL/MariaDB: `SELECT … FOR UPDATE` on the services' `service_event_configs` rows, in
+/// primary-key order, not on the `services` rows: the crate docs' lock order says why. SQLite:
+/// `BEGIN IMMEDIATE` already holds the database's write lock, which serialises every writer.
 pub(crate) fn lock_services(
     conn: &mut DbConn,
     ids: &[i64],
-) -> Result<Vec<LockedService>, DispatchError> {
+) -> Result<Vec<LockedService>, EngineError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -119,7 +113,7 @@ pub(crate) fn pending_count(
     conn: &mut DbConn,
     service_id: i64,
     cap: i64,
-) -> Result<u64, DispatchError> {
+) -> Result<u64, EngineError> {
     let q = diesel::sql_query(
         "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM event_queue \
          WHERE service_id = ? AND status = 'pending' LIMIT ?) AS capped",
@@ -133,17 +127,16 @@ pub(crate) fn pending_count(
 /// The `limit` lowest-priority, oldest pending discardable items of a service with a
 /// priority below `below`: `(priority, id)`, victims first.
 ///
-/// A plain read, on purpose: locking them here (`FOR UPDATE`) would lock index entries before
-/// rows, whatever index the optimiser picks, while a worker's claim locks rows before changing
-/// their index entries — the two deadlocked. The victims are instead discarded by primary key
-/// with `status = 'pending'` re-checked, and a victim claimed in between fails the batch with
-/// [`DispatchError::VictimTaken`], which is retried.
+/// A plain read, on purpose (locking it would take index entries before rows; see the crate
+/// docs' lock order): the victims are discarded by primary key with `status = 'pending'`
+/// re-checked, and a victim claimed in between fails the batch with
+/// [`EngineError::VictimTaken`], which is retried.
 pub(crate) fn victim_candidates(
     conn: &mut DbConn,
     service_id: i64,
-    below: i32,
+    below: Priority,
     limit: i64,
-) -> Result<Vec<(i32, i64)>, DispatchError> {
+) -> Result<Vec<(Priority, i64)>, EngineError> {
     Ok(with_conn!(conn, |c| eq::table
         .filter(eq::service_id.eq(service_id))
         .filter(eq::status.eq(QueueStatus::Pending))

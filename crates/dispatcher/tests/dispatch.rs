@@ -11,7 +11,7 @@ use core_models::{
     Priority, QueueItem, QueueStatus, ServiceKind, Streak, StreakStatus,
 };
 use diesel::prelude::*;
-use dispatcher::{dispatch, DispatchReport, SessionContext};
+use dispatcher::{Batch, DispatchReport, Engine, EngineError, SessionRef};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -31,9 +31,21 @@ fn event(ty: EventType, msg_id: Option<i64>) -> CapturedEvent {
     }
 }
 
-fn session(conn: &mut DbConn, room: &str) -> SessionContext {
+fn session(conn: &mut DbConn, room: &str) -> SessionRef {
     let s = sessions::start(conn, Some("test"), room, "streamer").unwrap();
-    SessionContext::of(&s)
+    SessionRef::of(&s)
+}
+
+/// Stores and routes `events` as one batch of `session`.
+fn dispatch(
+    conn: &mut DbConn,
+    session: &SessionRef,
+    events: &[CapturedEvent],
+) -> Result<DispatchReport, EngineError> {
+    Engine::new(conn).dispatch(&Batch {
+        session: session.clone(),
+        events: events.to_vec(),
+    })
 }
 
 /// A service with these (type, priority, discardable) routes; returns its id.
@@ -76,7 +88,7 @@ fn queue(conn: &mut DbConn, service_id: i64) -> Vec<QueueItem> {
 fn statuses(conn: &mut DbConn, service_id: i64) -> Vec<(i32, QueueStatus)> {
     queue(conn, service_id)
         .into_iter()
-        .map(|q| (q.priority, q.status))
+        .map(|q| (q.priority.get(), q.status))
         .collect()
 }
 
@@ -123,7 +135,7 @@ fn stores_events_and_copies_the_config() {
         assert_eq!(items[0].live_event_id, report.event_ids[0].unwrap());
         assert_eq!(
             (
-                items[0].priority,
+                items[0].priority.get(),
                 items[0].is_async,
                 items[0].is_discardable
             ),
@@ -131,7 +143,7 @@ fn stores_events_and_copies_the_config() {
         );
         assert_eq!(
             (
-                items[1].priority,
+                items[1].priority.get(),
                 items[1].is_async,
                 items[1].is_discardable
             ),
@@ -699,5 +711,39 @@ fn created_at_is_the_receipt_time_when_known() {
             db.backend()
         );
         assert!(rows[1].1 >= before, "{rows:?}");
+    }
+}
+
+/// A batch committed twice (unknown outcome, or a spool replayed after kill -9) is stored
+/// once, synthesised streak ends (no msg_id) included, and counted once in the session.
+#[test]
+fn committing_a_batch_twice_stores_it_once() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let session = sessions::start(&mut conn, None, "7", "streamer").expect("session");
+        let end = Streak {
+            id: "42-1".into(),
+            status: StreakStatus::End,
+        };
+        let mut synthetic_end = event(EventType::Gift, None);
+        synthetic_end.streak = Some(end);
+        let batch = Batch {
+            session: SessionRef::of(&session),
+            events: vec![event(EventType::Comment, Some(1001)), synthetic_end],
+        };
+        let first = Engine::new(&mut conn)
+            .dispatch(&batch)
+            .expect("first commit");
+        assert_eq!(first.stored, 2);
+        let again = Engine::new(&mut conn)
+            .dispatch(&batch)
+            .expect("second commit");
+        assert_eq!(again.stored, 0, "{:?}", db.backend());
+        let rows: i64 = with_conn!(&mut conn, |c| le::table.count().get_result(c)).expect("count");
+        assert_eq!(rows, 2);
+        let total = sessions::get(&mut conn, session.id)
+            .expect("get")
+            .total_events;
+        assert_eq!(total, 2, "total_events counts what was stored");
     }
 }

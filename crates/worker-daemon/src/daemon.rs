@@ -54,7 +54,7 @@ pub async fn run(daemon: Daemon, shutdown: watch::Receiver<bool>) {
         );
         let state = AppState {
             hub: ctx.env.hub.clone(),
-            store: ctx.store.clone(),
+            queue: ctx.queue.clone(),
             counters: ctx.counters.clone(),
             token: settings.token.as_deref().map(Into::into),
         };
@@ -111,7 +111,7 @@ async fn print_stats(ctx: RunnerContext, mut shutdown: watch::Receiver<bool>) {
             }
             lag_before.insert(slug, now);
         }
-        match ctx.store.stats().await {
+        match ctx.queue.stats().await {
             Ok(all) => {
                 println!("📊 queue statistics");
                 for s in all.iter().filter(|s| rates.contains_key(&s.slug)) {

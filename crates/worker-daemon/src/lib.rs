@@ -4,18 +4,18 @@
 //!
 //! Module map: [`supervisor`] (which services run), [`runner`] (one service's lifecycle and
 //! claim loop), [`execute`] (one item: timeout, panic capture, outcome), [`outcomes`] (finished
-//! items waiting to be recorded, in batches), [`store`] (every
-//! database call, on the blocking pool), [`services`] (the kinds of service), [`stats`],
+//! items waiting to be recorded, in batches), [`queue_client`] (every database call: the queue
+//! engine's operations, on the blocking pool), [`services`] (the kinds of service), [`stats`],
 //! [`http`] (the browser sources: pages, WebSockets, the hub services reach them through).
 
 pub mod daemon;
 pub mod execute;
 pub mod http;
 pub mod outcomes;
+pub mod queue_client;
 pub mod runner;
 pub mod services;
 pub mod stats;
-pub mod store;
 pub mod supervisor;
 
 use std::time::Duration;

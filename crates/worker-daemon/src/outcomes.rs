@@ -13,11 +13,11 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use queue::{Finished, Outcome};
+use dispatcher::{Finished, Outcome};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use crate::store::Store;
+use crate::queue_client::QueueClient;
 
 /// Longest an outcome waits for the claim loop before the flusher records it on its own.
 /// Long enough that a busy loop (a round trip every millisecond or two) takes nearly every
@@ -114,13 +114,17 @@ impl Outcomes {
 /// Records everything waiting in `outcomes`; on failure puts it back for the next try.
 /// Returns the ids whose outcome went to the database (recorded or found taken over), which
 /// the caller no longer holds.
-pub async fn flush(store: &Store, outcomes: &Outcomes, slug: &str) -> anyhow::Result<Vec<i64>> {
+pub async fn flush(
+    queue: &QueueClient,
+    outcomes: &Outcomes,
+    slug: &str,
+) -> anyhow::Result<Vec<i64>> {
     let batch = outcomes.take();
     if batch.is_empty() {
         return Ok(Vec::new());
     }
     let ids = ids_of(&batch);
-    match store.finish(batch.clone()).await {
+    match queue.finish(batch.clone()).await {
         Ok(finished) => {
             warn_not_held(slug, &finished);
             Ok(ids)
@@ -152,7 +156,7 @@ pub fn warn_not_held(slug: &str, finished: &Finished) {
 /// calling `recorded` with the ids of each batch written. A write in progress when `quit`
 /// fires is finished first; what is still waiting then is the caller's to flush.
 pub async fn run_flusher(
-    store: Store,
+    queue: QueueClient,
     outcomes: std::sync::Arc<Outcomes>,
     slug: String,
     recorded: impl Fn(Vec<i64>),
@@ -163,7 +167,7 @@ pub async fn run_flusher(
             () = outcomes.due(LINGER) => {}
             _ = &mut quit => return,
         }
-        match flush(&store, &outcomes, &slug).await {
+        match flush(&queue, &outcomes, &slug).await {
             Ok(ids) => recorded(ids),
             Err(e) => {
                 tracing::error!(service = %slug, "cannot record results (will retry): {e:#}");

@@ -18,9 +18,9 @@ use tokio::task::JoinSet;
 
 use crate::execute::execute;
 use crate::outcomes::{self, Outcomes};
+use crate::queue_client::QueueClient;
 use crate::services::{self, Job, Outcome, QueueService, RunLimits, ServiceEnv};
 use crate::stats::{Counters, ServiceCounters};
-use crate::store::Store;
 use crate::WorkerConfig;
 
 /// Longest pause between empty polls; the wake-up latency bound when idle.
@@ -51,7 +51,7 @@ const GATHER_MAX: Duration = Duration::from_millis(2);
 #[derive(Clone)]
 pub struct RunnerContext {
     /// Database access.
-    pub store: Store,
+    pub queue: QueueClient,
     /// Daemon settings.
     pub config: Arc<WorkerConfig>,
     /// Shared counters.
@@ -64,7 +64,7 @@ impl RunnerContext {
     /// A context with fresh counters and service environment, acting as `config.owner`.
     pub fn new(db: core_models::Db, config: Arc<WorkerConfig>) -> RunnerContext {
         RunnerContext {
-            store: Store::new(db, config.owner.clone()),
+            queue: QueueClient::new(db, config.owner.clone()),
             config,
             counters: Counters::default(),
             env: services::ServiceEnv::default(),
@@ -102,7 +102,7 @@ pub async fn run_with(
             }
         };
         match ctx
-            .store
+            .queue
             .acquire_service(service.id, ctx.config.service_lease)
             .await
         {
@@ -120,7 +120,7 @@ pub async fn run_with(
         }
         if let Err(e) = built.on_start().await {
             tracing::error!(service = %slug, "service {slug} failed to start: {e:#}; retrying in {:.1}s", retry_pause.as_secs_f64());
-            let _ = ctx.store.release_service(service.id).await;
+            let _ = ctx.queue.release_service(service.id).await;
             pause(&mut stop, retry_pause).await;
             retry_pause = (retry_pause * 2).min(Duration::from_secs(60));
             continue;
@@ -129,7 +129,7 @@ pub async fn run_with(
         tracing::info!(service = %slug, "serving {} ({})", service.name, service.service_class);
         let ended = serve(&ctx, &service, &built, limits, &counters, &mut stop).await;
         built.on_stop().await;
-        if let Err(e) = ctx.store.release_service(service.id).await {
+        if let Err(e) = ctx.queue.release_service(service.id).await {
             tracing::warn!(service = %slug, "cannot release the service lease: {e:#}");
         }
         match ended {
@@ -198,7 +198,7 @@ async fn serve(
     let flusher = {
         let held = held.clone();
         tokio::spawn(outcomes::run_flusher(
-            ctx.store.clone(),
+            ctx.queue.clone(),
             done.clone(),
             service.slug.clone(),
             move |ids| held.remove_all(&ids),
@@ -239,7 +239,7 @@ async fn serve(
         if now >= next_rescue {
             next_rescue = now + ctx.config.refresh;
             match ctx
-                .store
+                .queue
                 .rescue_expired(service.id, limits.max_attempts)
                 .await
             {
@@ -269,7 +269,7 @@ async fn serve(
         if free == 0 {
             // Every ASYNC slot is busy with a slow item: record what is done now rather than
             // with a claim that may be far off, then wait for a slot to free up (or stop).
-            match outcomes::flush(&ctx.store, &done, &service.slug).await {
+            match outcomes::flush(&ctx.queue, &done, &service.slug).await {
                 Ok(ids) => held.remove_all(&ids),
                 Err(e) => {
                     tracing::warn!(service = %service.slug, "cannot record results (will retry): {e:#}")
@@ -288,7 +288,7 @@ async fn serve(
         let recorded = outcomes::ids_of(&batch);
         let want = claim_size(counters.avg_item_time(), free, async_last);
         let jobs = match ctx
-            .store
+            .queue
             .finish_and_claim(service, batch.clone(), want, ctx.config.item_lease)
             .await
         {
@@ -358,7 +358,7 @@ async fn serve(
         // Claimed but not started (stop arrived mid-batch): back to pending, attempt uncounted.
         let unstarted: Vec<i64> = jobs.map(|j| j.item.id).collect();
         held.remove_all(&unstarted);
-        if let Err(e) = ctx.store.release(unstarted).await {
+        if let Err(e) = ctx.queue.release(unstarted).await {
             tracing::warn!(service = %service.slug, "cannot release unstarted items: {e:#}");
         }
     };
@@ -387,7 +387,7 @@ async fn serve(
     if let Err(e) = flusher.await {
         tracing::warn!(service = %service.slug, "the result flusher ended abnormally: {e}");
     }
-    match outcomes::flush(&ctx.store, &done, &service.slug).await {
+    match outcomes::flush(&ctx.queue, &done, &service.slug).await {
         Ok(ids) => held.remove_all(&ids),
         Err(e) => {
             tracing::error!(service = %service.slug, "cannot record {} result(s) at shutdown: {e:#}; those items go back to pending and will run again", done.len())
@@ -398,7 +398,7 @@ async fn serve(
         // Nothing is lost (they go back to pending, their attempt not counted): an item
         // waiting for a page or a slow one cut off by the grace is a normal part of stopping.
         tracing::info!(service = %service.slug, "{} unfinished item(s) go back to the queue", left.len());
-        if let Err(e) = ctx.store.release(left).await {
+        if let Err(e) = ctx.queue.release(left).await {
             tracing::warn!(service = %service.slug, "cannot release items: {e:#}");
         }
     }
@@ -423,7 +423,7 @@ async fn heartbeat(
             _ = &mut quit => return,
         }
         match ctx
-            .store
+            .queue
             .acquire_service(service.id, ctx.config.service_lease)
             .await
         {
@@ -438,7 +438,7 @@ async fn heartbeat(
         if ids.is_empty() {
             continue;
         }
-        if let Err(e) = ctx.store.renew(ids, ctx.config.item_lease).await {
+        if let Err(e) = ctx.queue.renew(ids, ctx.config.item_lease).await {
             tracing::warn!(service = %service.slug, "item lease renewal failed: {e:#}");
         }
     }
@@ -489,12 +489,12 @@ async fn process(
     match &ran.outcome {
         Outcome::Completed => {
             counters.completed.fetch_add(1, Ordering::Relaxed);
-            done.push(item.id, queue::Outcome::Completed);
+            done.push(item.id, dispatcher::Outcome::Completed);
         }
         Outcome::Failed(e) => {
             counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(service = %job.service_slug, item = item.id, "{} failed: {e}", job.event.event_type);
-            done.push(item.id, queue::Outcome::Failed(e.clone()));
+            done.push(item.id, dispatcher::Outcome::Failed(e.clone()));
         }
     }
     if ctx.config.verbose {

@@ -59,7 +59,7 @@ pub async fn run(ctx: RunnerContext, only: Vec<String>, mut shutdown: watch::Rec
     // final database calls.
     let stop_grace = ctx.config.shutdown_grace * 2 + Duration::from_secs(5);
     loop {
-        match ctx.store.services().await {
+        match ctx.queue.services().await {
             Ok(all) => {
                 if !only.is_empty() && !warned_missing {
                     for slug in &only {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::{max_overlap, recorder, spans, Fixture};
 use core_models::{services, EventType, QueueStatus, ServiceKind};
+use dispatcher::Engine;
 use serde_json::json;
 
 const LONG: Duration = Duration::from_secs(60);
@@ -28,7 +29,7 @@ fn items_are_processed_by_priority_then_age() {
         use EventType::*;
         fx.enqueue(&[Like, Comment, Gift, Like, Gift, Comment, Like, Gift]);
         let mut expected = fx.items(id);
-        expected.sort_by_key(|i| (-i.priority, i.id));
+        expected.sort_by_key(|i| (std::cmp::Reverse(i.priority), i.id));
         let expected: Vec<i64> = expected.iter().map(|i| i.id).collect();
 
         let w = fx.spawn_worker("w", &["--service", "rec"]);
@@ -179,7 +180,10 @@ fn a_standby_takes_over_from_a_killed_owner_and_reruns_its_item() {
         );
         let first = fx.spawn_worker("first", &[]);
         fx.wait(LONG, "the first daemon owns the service", || {
-            queue::service_owner(&mut fx.conn(), id).unwrap().is_some()
+            Engine::new(&mut fx.conn())
+                .service_owner(id)
+                .unwrap()
+                .is_some()
         });
         let second = fx.spawn_worker("second", &[]);
         fx.enqueue(&[EventType::Gift, EventType::Gift]);
@@ -202,7 +206,8 @@ fn a_standby_takes_over_from_a_killed_owner_and_reruns_its_item() {
         owner.wait_exit(LONG);
         let killed = std::time::Instant::now();
         fx.wait(LONG, "the standby owns the service", || {
-            queue::service_owner(&mut fx.conn(), id)
+            Engine::new(&mut fx.conn())
+                .service_owner(id)
                 .unwrap()
                 .is_some_and(|o| o.owner.contains(&format!(":{}:", standby.pid())))
         });
@@ -225,7 +230,7 @@ fn a_standby_takes_over_from_a_killed_owner_and_reruns_its_item() {
             "{}",
             standby.output()
         );
-        let owner_now = queue::service_owner(&mut fx.conn(), id).unwrap();
+        let owner_now = Engine::new(&mut fx.conn()).service_owner(id).unwrap();
         assert!(
             owner_now.is_some_and(|o| o.owner.contains(&format!(":{}:", standby.pid()))),
             "the standby holds the lease"
@@ -326,7 +331,10 @@ fn sigterm_exits_cleanly_with_nothing_left_processing() {
             "in-flight items were allowed to finish: {s:?}"
         );
         assert!(
-            queue::service_owner(&mut fx.conn(), id).unwrap().is_none(),
+            Engine::new(&mut fx.conn())
+                .service_owner(id)
+                .unwrap()
+                .is_none(),
             "lease released"
         );
     }

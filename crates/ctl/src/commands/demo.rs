@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use core_models::schema::live_events as le;
-use core_models::{queue_view, seed, with_conn, Db, DbConn, DbUrl, EventType, PoolOptions};
-use diesel::prelude::*;
+use core_models::{seed, Db, DbConn, DbUrl, PoolOptions};
+use dispatcher::Engine;
 use tokio::sync::watch;
 use webcast::simulator::{Mix, RandomStream};
 use webcast::{Simulator, SimulatorConfig};
@@ -31,11 +30,9 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
         let mut conn = DbConn::establish(&url)?;
         conn.run_migrations().map_err(anyhow::Error::msg)?;
         seed::populate_initial_data(&mut conn)?;
-        with_conn!(&mut conn, |c| le::table
-            .select(diesel::dsl::max(le::id))
-            .first::<Option<i64>>(c))
-        .context("cannot read the demo database")?
-        .unwrap_or(0)
+        Engine::new(&mut conn)
+            .latest_event_id()
+            .context("cannot read the demo database")?
     };
     let http = HttpSettings::new(&args.http, None)?
         .context("the demo needs its web pages: give --http an address")?;
@@ -185,17 +182,10 @@ async fn summarise(db: &Db, before: i64, started: Mark, mut stop: watch::Receive
 async fn print_line(db: &Db, before: i64, since: Mark, until: Option<Instant>) -> Option<Mark> {
     let read = db
         .run(move |conn| {
-            let (events, gifts): (i64, i64) = with_conn!(conn, |c| {
-                let ours = le::table.filter(le::id.gt(before));
-                let events = ours.count().get_result::<i64>(c)?;
-                let gifts = ours
-                    .filter(le::event_type.eq(EventType::Gift))
-                    .count()
-                    .get_result::<i64>(c)?;
-                Ok::<_, diesel::result::Error>((events, gifts))
-            })?;
-            let stats = queue_view::stats(conn, None)?;
-            Ok::<_, core_models::ModelError>((events, gifts, stats))
+            let mut engine = Engine::new(conn);
+            let tally = engine.events_since(before)?;
+            let stats = engine.stats(None)?;
+            Ok::<_, dispatcher::EngineError>((tally.events, tally.gifts, stats))
         })
         .await;
     let (events, gifts, stats) = match read {

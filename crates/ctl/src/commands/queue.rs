@@ -1,6 +1,7 @@
 //! `queue stats | list`.
 
-use core_models::{queue_view, services, DbConn};
+use core_models::{services, DbConn};
+use dispatcher::{Engine, ListParams, PruneParams};
 
 use crate::cli::QueueCommand;
 use crate::output::{self, Table};
@@ -12,7 +13,7 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
                 Some(s) => Some(services::find(conn, s)?.id),
                 None => None,
             };
-            let stats = queue_view::stats(conn, service_id)?;
+            let stats = Engine::new(conn).stats(service_id)?;
             if out.json {
                 return output::json(&stats);
             }
@@ -43,7 +44,11 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
             output: out,
         } => {
             let service = services::find(conn, &slug)?;
-            let entries = queue_view::list(conn, service.id, status, i64::from(limit))?;
+            let entries = Engine::new(conn).list(ListParams {
+                service_id: service.id,
+                status,
+                limit: i64::from(limit),
+            })?;
             if out.json {
                 return output::json(&entries);
             }
@@ -78,7 +83,10 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
             older_than,
             batch_size,
         } => {
-            let deleted = queue::prune(conn, older_than.0, batch_size as usize)?;
+            let deleted = Engine::new(conn).prune(PruneParams {
+                older_than: older_than.0,
+                batch_size: batch_size as usize,
+            })?;
             outln!(
                 "Deleted {deleted} completed or discarded queue item(s) older than {}.",
                 humanize(older_than.0)

@@ -1,7 +1,8 @@
 //! `service add | list | show | enable | disable | remove | set`.
 
 use core_models::services::{self, NewService, ServiceChanges, ServiceDetail};
-use core_models::{queue_view, DbConn, ModelError, Service, ServiceEventConfig};
+use core_models::{DbConn, ModelError, Service, ServiceEventConfig};
+use dispatcher::{Engine, QueueStats};
 
 use crate::cli::ServiceCommand;
 use crate::output::{self, Table};
@@ -67,7 +68,8 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
         }
         ServiceCommand::Show { slug, output: out } => {
             let detail = services::detail(conn, &slug)?;
-            let stats = queue_view::stats(conn, Some(detail.service.id))?
+            let stats = Engine::new(conn)
+                .stats(Some(detail.service.id))?
                 .into_iter()
                 .next()
                 .unwrap_or_default();
@@ -76,7 +78,7 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
                 struct Shown<'a> {
                     #[serde(flatten)]
                     detail: &'a ServiceDetail,
-                    queue: &'a queue_view::QueueStats,
+                    queue: &'a QueueStats,
                 }
                 return output::json(&Shown {
                     detail: &detail,
@@ -127,7 +129,7 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
             );
         }
         ServiceCommand::Remove { slug } => {
-            let r = services::remove(conn, &slug)?;
+            let r = Engine::new(conn).remove_service(&slug)?;
             outln!(
                 "Removed service {} with {} event config(s) and {} queue item(s).",
                 r.service.slug,

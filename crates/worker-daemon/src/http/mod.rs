@@ -30,8 +30,8 @@ use tokio::sync::watch;
 
 pub use hub::{DeliveryError, Hub, PageKind};
 
+use crate::queue_client::QueueClient;
 use crate::stats::{Counters, LagSummary};
-use crate::store::Store;
 
 /// The address served when `--http` is not given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
@@ -120,7 +120,7 @@ pub struct AppState {
     /// Connected pages.
     pub hub: Hub,
     /// Database access for `/api/stats`.
-    pub store: Store,
+    pub queue: QueueClient,
     /// This daemon's counters, for the lag in `/api/stats`.
     pub counters: Counters,
     /// Required on every request when set.
@@ -183,14 +183,14 @@ async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {
 #[derive(serde::Serialize)]
 struct ServiceStats {
     #[serde(flatten)]
-    queue: core_models::queue_view::QueueStats,
+    queue: dispatcher::QueueStats,
     /// Capture → `process_event` lag since this daemon started; `null` for a service it has
     /// not run.
     lag: Option<LagSummary>,
 }
 
 async fn stats(State(app): State<AppState>) -> Response {
-    match app.store.stats().await {
+    match app.queue.stats().await {
         Ok(stats) => {
             let lag: std::collections::HashMap<String, LagSummary> = app
                 .counters

@@ -73,7 +73,7 @@ pub fn job_payload(job: &Job) -> JobPayload<'_> {
         id: job.item.id,
         service: &job.service_slug,
         attempt: job.item.attempts.max(1),
-        priority: job.item.priority,
+        priority: job.item.priority.get(),
         event: EventPayload {
             id: e.id,
             event_type: e.event_type.as_str(),

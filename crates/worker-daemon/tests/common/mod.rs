@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use core_models::services::NewService;
 use core_models::{
-    queue_view, services, sessions, CapturedEvent, DbConn, EventRoute, EventType, LiveSession,
-    MaxQueueSize, Priority, QueueItem, ServiceKind, Setting,
+    services, sessions, CapturedEvent, DbConn, EventRoute, EventType, LiveSession, MaxQueueSize,
+    Priority, QueueItem, ServiceKind, Setting,
 };
 use diesel::prelude::*;
+use dispatcher::{Batch, Engine, QueueStats, SessionRef};
 use test_support::TestDb;
 
 /// A migrated database with one capture session, and a scratch directory.
@@ -64,12 +65,7 @@ impl Fixture {
                 }
             })
             .collect();
-        dispatcher::dispatch(
-            &mut self.conn(),
-            &dispatcher::SessionContext::of(&self.session),
-            &events,
-        )
-        .expect("dispatch");
+        self.dispatch(events);
     }
 
     /// Enqueues one event with this nickname and event_data through the dispatcher.
@@ -91,12 +87,17 @@ impl Fixture {
             data,
             received_at: None,
         };
-        dispatcher::dispatch(
-            &mut self.conn(),
-            &dispatcher::SessionContext::of(&self.session),
-            &[event],
-        )
-        .expect("dispatch");
+        self.dispatch(vec![event]);
+    }
+
+    /// Stores and routes `events` as one batch of the fixture's session.
+    fn dispatch(&self, events: Vec<CapturedEvent>) {
+        Engine::new(&mut self.conn())
+            .dispatch(&Batch {
+                session: SessionRef::of(&self.session),
+                events,
+            })
+            .expect("dispatch");
     }
 
     /// Adds a service routing the given (type, priority) pairs, all SYNC or all ASYNC, kept.
@@ -152,8 +153,9 @@ impl Fixture {
             .expect("items"))
     }
 
-    pub fn stats(&self, service_id: i64) -> queue_view::QueueStats {
-        queue_view::stats(&mut self.conn(), Some(service_id))
+    pub fn stats(&self, service_id: i64) -> QueueStats {
+        Engine::new(&mut self.conn())
+            .stats(Some(service_id))
             .expect("stats")
             .pop()
             .expect("service")
@@ -163,7 +165,7 @@ impl Fixture {
     pub fn wait(&self, timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
         wait_until_or(timeout, what, cond, || {
             let mut out = format!("backend: {:?}\n", self.db.backend());
-            if let Ok(stats) = queue_view::stats(&mut self.conn(), None) {
+            if let Ok(stats) = Engine::new(&mut self.conn()).stats(None) {
                 out.push_str(&format!("{stats:#?}\n"));
             }
             for log in self.logs.borrow().iter() {

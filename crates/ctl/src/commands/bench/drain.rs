@@ -5,9 +5,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use core_models::schema::event_queue as eq;
-use core_models::{with_conn, Db, PoolOptions, QueueStatus};
-use diesel::prelude::*;
+use core_models::{Db, PoolOptions};
+use dispatcher::Engine;
 use tokio::sync::watch;
 use worker_daemon::runner::{self, RunnerContext};
 use worker_daemon::{owner_id, WorkerConfig};
@@ -76,11 +75,8 @@ pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::R
 /// Completed items of the service, as stored.
 async fn recorded(db: &Db, service_id: i64) -> anyhow::Result<i64> {
     db.run(move |c| {
-        Ok(with_conn!(c, |c| eq::table
-            .filter(eq::service_id.eq(service_id))
-            .filter(eq::status.eq(QueueStatus::Completed))
-            .count()
-            .get_result(c))?)
+        let stats = Engine::new(c).stats(Some(service_id))?;
+        Ok(stats.first().map_or(0, |s| s.completed))
     })
     .await
 }

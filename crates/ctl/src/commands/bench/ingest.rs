@@ -1,21 +1,27 @@
 //! Ingest: captured frames → `live_events` + queue rows, through the capture daemon's own
-//! store (its spool, group commit and the dispatcher); and the physical limit: the same rows
-//! with plain multi-row INSERTs and nothing else.
+//! committer (its spool, group commit and the queue engine's dispatch); and the physical
+//! limit: the same rows with plain multi-row INSERTs and nothing else.
+//!
+//! The plain INSERTs ([`raw_run`]) are the one place outside the queue engine that writes
+//! `live_events` and `event_queue`, on purpose: they are the physical limit the engine is
+//! compared with, so they must not go through it. Nothing else here touches those tables
+//! directly.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use capture_daemon::committer::{Committer, CommitterConfig, GROUP_MAX_EVENTS};
 use capture_daemon::console::{Console, Verbosity};
-use capture_daemon::spool::{Batch, Spool};
-use capture_daemon::store::{Store, StoreConfig, GROUP_MAX_EVENTS};
+use capture_daemon::spool::Spool;
 use core_models::models::now;
 use core_models::schema::{event_queue as eq, live_events as le, services as sv};
 use core_models::{
-    services, sessions, with_conn, CapturedEvent, Db, EventType, PoolOptions, QueueStatus,
+    services, sessions, with_conn, CapturedEvent, Db, EventType, PoolOptions, Priority, QueueStatus,
 };
 use diesel::prelude::*;
+use dispatcher::{Batch, Engine, SessionRef};
 
 use super::scratch::Scratch;
 
@@ -33,7 +39,7 @@ pub struct IngestResult {
     pub overflow: u64,
 }
 
-/// Hands `events`, in frames of `per_frame`, to the capture daemon's store as fast as it takes
+/// Hands `events`, in frames of `per_frame`, to the capture daemon's committer as fast as it takes
 /// them (a burst: frames queue up while each transaction runs and go in the next one), with
 /// the seeded services' queue limits set to `max_queue_size`, or left at the original's 50/100.
 /// Timed from the first frame handed over to the last one committed.
@@ -49,7 +55,12 @@ pub fn store_run(
             .set(sv::max_queue_size.eq(max))
             .execute(c))?;
     }
-    let session = sessions::start(&mut conn, Some("bench"), "bench-room", "bench")?;
+    let session = SessionRef::of(&sessions::start(
+        &mut conn,
+        Some("bench"),
+        "bench-room",
+        "bench",
+    )?);
     drop(conn);
     let spool_dir = tempfile::Builder::new()
         .prefix("tiklive-bench-spool-")
@@ -61,35 +72,33 @@ pub fn store_run(
         .enable_all()
         .build()?;
     let (took, stats) = runtime.block_on(async move {
-        let store = Store::spawn(
+        let committer = Committer::spawn(
             db,
             spool,
             Console::new(Verbosity::Quiet),
-            StoreConfig::default(),
+            CommitterConfig::default(),
         );
         let started = Instant::now();
         for frame in events.chunks(per_frame.max(1)) {
             let batch = Batch {
-                session_id: session.id,
-                room_id: session.room_id.clone(),
-                streamer: session.streamer_unique_id.clone(),
+                session: session.clone(),
                 events: frame.to_vec(),
             };
-            store
+            committer
                 .tx
                 .send(batch)
                 .await
-                .map_err(|_| anyhow::anyhow!("the store stopped early"))?;
+                .map_err(|_| anyhow::anyhow!("the committer stopped early"))?;
         }
-        drop(store.tx);
-        let outcome = store.task.await??;
+        drop(committer.tx);
+        let outcome = committer.task.await??;
         let took = started.elapsed();
         anyhow::ensure!(
             outcome.left_batches == 0,
             "{} frame(s) were left in the spool",
             outcome.left_batches
         );
-        anyhow::Ok((took, store.stats))
+        anyhow::Ok((took, committer.stats))
     })?;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     anyhow::ensure!(
@@ -100,14 +109,12 @@ pub fn store_run(
     );
     // What is in the queue now, counted by the database rather than by the reports.
     let mut conn = scratch.conn()?;
-    let (queue_rows, discarded): (i64, i64) = with_conn!(&mut conn, |c| {
-        let all = eq::table.count().get_result(c)?;
-        let discarded = eq::table
-            .filter(eq::status.eq(QueueStatus::Discarded))
-            .count()
-            .get_result(c)?;
-        diesel::QueryResult::Ok((all, discarded))
-    })?;
+    let queues = Engine::new(&mut conn).stats(None)?;
+    let discarded: i64 = queues.iter().map(|s| s.discarded).sum();
+    let queue_rows: i64 = queues
+        .iter()
+        .map(|s| s.pending + s.processing + s.completed + s.failed + s.discarded)
+        .sum();
     Ok(IngestResult {
         events: events.len(),
         per_frame,
@@ -122,8 +129,9 @@ pub fn store_run(
 
 /// The same rows as an ingest with room for everything (every event stored, a pending queue
 /// row per subscribed service), written with plain multi-row INSERTs in transactions as big as
-/// the store's under a burst ([`GROUP_MAX_EVENTS`], whole frames): no cleaning, no
-/// de-duplication, no routing, no overflow policy.
+/// the committer's under a burst ([`GROUP_MAX_EVENTS`], whole frames): no cleaning, no
+/// de-duplication, no routing, no overflow policy. Deliberately outside the queue engine (see
+/// the module docs).
 pub fn raw_run(
     scratch: &Scratch,
     events: &[CapturedEvent],
@@ -132,7 +140,7 @@ pub fn raw_run(
     let mut conn = scratch.conn()?;
     let session = sessions::start(&mut conn, Some("bench-raw"), "bench-raw", "bench")?;
     // Routing decided once up front: (service_id, priority, async, discardable) per type.
-    let mut routes: HashMap<EventType, Vec<(i64, i32, bool, bool)>> = HashMap::new();
+    let mut routes: HashMap<EventType, Vec<(i64, Priority, bool, bool)>> = HashMap::new();
     for s in services::list(&mut conn)? {
         for c in services::configs(&mut conn, s.id)? {
             if c.is_enabled {
@@ -192,7 +200,7 @@ pub fn raw_run(
             }
         }
         queue_rows += queue.len() as u64;
-        // Chunks as the dispatcher's, within SQLite's 32,766 bound variables.
+        // Chunks as the engine's, within SQLite's 32,766 bound variables.
         conn.transaction(|conn| {
             with_conn!(conn, |c| {
                 for chunk in rows.chunks(500) {

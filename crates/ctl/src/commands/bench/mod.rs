@@ -112,7 +112,7 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
     outln!("{} · {}", report.database, report.machine);
     outln!(
         "{} events of the overload mix, {} per frame, handed to the capture store as a burst (frames queued during a commit go in the next one, up to {} events)",
-        report.events, per_frame, capture_daemon::store::GROUP_MAX_EVENTS
+        report.events, per_frame, capture_daemon::committer::GROUP_MAX_EVENTS
     );
     let mut t = Table::new(&["MEASURE", "RESULT", "DETAIL"]);
     let ingest_row = |name: &str, r: &IngestResult| {

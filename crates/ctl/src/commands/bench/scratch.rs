@@ -8,7 +8,7 @@ use core_models::{
     ServiceKind, Setting,
 };
 use diesel::connection::SimpleConnection;
-use dispatcher::{dispatch, workload, SessionContext};
+use dispatcher::{workload, Batch, Engine, SessionRef};
 
 /// A migrated, seeded scratch database; removed on drop.
 pub struct Scratch {
@@ -125,11 +125,13 @@ pub fn filled_noop_queue(
         &[EventType::ViewerCount],
         is_async,
     )?;
-    let session = sessions::start(&mut conn, Some(label), label, "bench")?;
-    let ctx = SessionContext::of(&session);
+    let session = SessionRef::of(&sessions::start(&mut conn, Some(label), label, "bench")?);
     let events = workload::burst(items, &[(EventType::ViewerCount, 1)], 3, 1);
     for frame in events.chunks(500) {
-        dispatch(&mut conn, &ctx, frame)?;
+        Engine::new(&mut conn).dispatch(&Batch {
+            session: session.clone(),
+            events: frame.to_vec(),
+        })?;
     }
     let service = services::find(&mut conn, slug)?;
     Ok((scratch, service))

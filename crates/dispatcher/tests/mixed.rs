@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{event, queue, service, session};
+use common::{claim, complete, dispatch, event, queue, service, session};
 use core_models::schema::{event_queue as eq, live_events as le};
 use core_models::{with_conn, DbConn, EventType, QueueStatus};
 use diesel::prelude::*;
-use dispatcher::dispatch;
+use dispatcher::{Engine, RescueParams};
 use test_support::TestDb;
 
 #[test]
@@ -63,8 +63,7 @@ fn dispatchers_claimers_and_rescuer_together() {
                     loop {
                         let finished = done.load(Ordering::SeqCst);
                         let got =
-                            queue::claim(&mut conn, svc, 5, &owner, Duration::from_secs(3600))
-                                .unwrap();
+                            claim(&mut conn, svc, 5, &owner, Duration::from_secs(3600)).unwrap();
                         if got.is_empty() {
                             if finished {
                                 break;
@@ -72,7 +71,7 @@ fn dispatchers_claimers_and_rescuer_together() {
                             std::thread::sleep(Duration::from_millis(5));
                         }
                         for c in got {
-                            assert!(queue::complete(&mut conn, c.item.id, &owner).unwrap());
+                            assert!(complete(&mut conn, c.item.id, &owner).unwrap());
                             mine.push(c.item.id);
                         }
                     }
@@ -85,8 +84,17 @@ fn dispatchers_claimers_and_rescuer_together() {
             std::thread::spawn(move || {
                 let mut conn = DbConn::establish(&url).unwrap();
                 while !done.load(Ordering::SeqCst) {
-                    let r = queue::rescue_expired(&mut conn, Some(svc), 5).unwrap();
-                    assert_eq!(r, queue::RescueReport::default(), "no lease expires here");
+                    let r = Engine::new(&mut conn)
+                        .rescue_expired(RescueParams {
+                            service_id: Some(svc),
+                            max_attempts: 5,
+                        })
+                        .unwrap();
+                    assert_eq!(
+                        r,
+                        dispatcher::RescueReport::default(),
+                        "no lease expires here"
+                    );
                     std::thread::sleep(Duration::from_millis(20));
                 }
             })

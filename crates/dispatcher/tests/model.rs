@@ -7,11 +7,11 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{event, service, session};
+use common::{claim, complete, dispatch, event, fail, release, renew, service, session};
 use core_models::schema::{event_queue as eq, live_events as le};
 use core_models::{with_conn, DbConn, EventType, QueueItem, QueueStatus};
 use diesel::prelude::*;
-use dispatcher::{dispatch, SessionContext};
+use dispatcher::{Engine, RescueParams, SessionRef};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use test_support::TestDb;
@@ -156,7 +156,7 @@ fn observed(conn: &mut DbConn, service_id: i64) -> (Vec<i64>, Vec<Item>) {
         .map(|(r, msg_id)| Item {
             msg_id,
             status: r.status,
-            priority: r.priority,
+            priority: r.priority.get(),
             discardable: r.is_discardable,
             attempts: r.attempts,
             locked_by: r.locked_by,
@@ -210,7 +210,7 @@ fn run_sequence(conn: &mut DbConn, seq: u64, ops: usize) {
             }
         })
         .collect();
-    let ctx: SessionContext = session(conn, &format!("room-{seq}"));
+    let ctx: SessionRef = session(conn, &format!("room-{seq}"));
     let mut stored_msgs: HashSet<i64> = HashSet::new();
     // Row ids per service as last observed (model item i is row ids[s][i]).
     let mut ids: Vec<Vec<i64>> = vec![Vec::new(); services.len()];
@@ -269,7 +269,7 @@ fn run_sequence(conn: &mut DbConn, seq: u64, ops: usize) {
                     .into_iter()
                     .map(|i| ids[s][i])
                     .collect();
-                let got: Vec<i64> = queue::claim(conn, svc.id, n, owner, lease)
+                let got: Vec<i64> = claim(conn, svc.id, n, owner, lease)
                     .unwrap()
                     .iter()
                     .map(|c| c.item.id)
@@ -298,13 +298,13 @@ fn run_sequence(conn: &mut DbConn, seq: u64, ops: usize) {
                         if allowed {
                             svc.items[i].status = QueueStatus::Completed;
                         }
-                        queue::complete(conn, id, owner).unwrap()
+                        complete(conn, id, owner).unwrap()
                     }
                     1 => {
                         if allowed {
                             svc.items[i].status = QueueStatus::Failed;
                         }
-                        queue::fail(conn, id, owner, "service said no").unwrap()
+                        fail(conn, id, owner, "service said no").unwrap()
                     }
                     2 => {
                         if allowed {
@@ -314,13 +314,13 @@ fn run_sequence(conn: &mut DbConn, seq: u64, ops: usize) {
                             it.locked_by = None;
                             it.expired = false;
                         }
-                        queue::release(conn, id, owner).unwrap()
+                        release(conn, id, owner).unwrap()
                     }
                     _ => {
                         if allowed {
                             svc.items[i].expired = false;
                         }
-                        queue::renew(conn, id, owner, Duration::from_secs(3600)).unwrap()
+                        renew(conn, id, owner, Duration::from_secs(3600)).unwrap()
                     }
                 };
                 assert_eq!(done, allowed, "{trace}: item {i}");
@@ -336,7 +336,12 @@ fn run_sequence(conn: &mut DbConn, seq: u64, ops: usize) {
                 // Scoped to this sequence's services, so parallel sequences do not interfere.
                 let mut got = (0, 0);
                 for svc in &services {
-                    let r = queue::rescue_expired(conn, Some(svc.id), MAX_ATTEMPTS).unwrap();
+                    let r = Engine::new(conn)
+                        .rescue_expired(RescueParams {
+                            service_id: Some(svc.id),
+                            max_attempts: MAX_ATTEMPTS,
+                        })
+                        .unwrap();
                     got.0 += r.requeued;
                     got.1 += r.failed;
                 }
@@ -352,7 +357,9 @@ fn run_sequence(conn: &mut DbConn, seq: u64, ops: usize) {
     // Every active service receives every dispatch: remove this sequence's services (and
     // their queue rows) so later sequences neither feed them nor scan their rows.
     for s in 0..services.len() {
-        core_models::services::remove(conn, &format!("m{seq}-{s}")).unwrap();
+        Engine::new(conn)
+            .remove_service(&format!("m{seq}-{s}"))
+            .unwrap();
     }
 }
 

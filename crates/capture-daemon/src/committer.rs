@@ -1,5 +1,6 @@
-//! Committing batches to the database: one transaction per batch (the events, their queue
-//! rows and the session's `total_events`), strictly in arrival order, retried with backoff
+//! Committing batches to the database: one engine call per batch
+//! ([`Engine::dispatch`]: the events, their queue rows and the session's `total_events` in one
+//! transaction), strictly in arrival order, retried with backoff
 //! while the database is away. Batches waiting their turn live in the [`Spool`]; the frames
 //! that queued up while a transaction ran are committed together in the next one (group
 //! commit, up to [`GROUP_MAX_EVENTS`]), so a burst costs a few transactions, not one per frame.
@@ -8,109 +9,32 @@
 //!
 //! A batch leaves the spool only after its transaction committed. A failure whose outcome is
 //! unknown (the connection died during COMMIT) or a daemon killed after a commit but before
-//! the spool truncation means the same batch can be committed twice, so committing must be
-//! idempotent: the dispatcher skips events whose (room_id, msg_id) is stored, and [`commit`]
-//! skips synthesised streak ends (the only events without a msg_id) whose streak already has
-//! its end row. `total_events` grows by what was actually stored, in the same transaction.
+//! the spool truncation means the same batch can be committed twice, which the engine's
+//! dispatch is made for: it skips events whose (room_id, msg_id) is stored and synthesised
+//! streak ends (the only events without a msg_id) whose streak already has its end row, and
+//! `total_events` grows by what was actually stored, in the same transaction.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use core_models::schema::live_events as le;
-use core_models::text::clean_line;
-use core_models::{
-    sessions, with_conn, CapturedEvent, Db, DbConn, DbError, ModelError, StreakStatus,
-};
-use diesel::prelude::*;
-use dispatcher::{DispatchError, DispatchReport};
+use core_models::{Db, DbError};
+use dispatcher::{Batch, DispatchReport, Engine, EngineError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::console::Console;
-use crate::spool::{Batch, Spool, SpoolError};
-
-/// Why committing one batch failed (it stays queued and is retried).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Connection, pool or query failure.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// The dispatcher failed.
-    #[error(transparent)]
-    Dispatch(#[from] DispatchError),
-    /// A repository function failed.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-}
-
-impl From<diesel::result::Error> for StoreError {
-    fn from(e: diesel::result::Error) -> Self {
-        StoreError::Db(DbError::Query(e))
-    }
-}
-
-/// Commits one batch in one transaction; safe to repeat (see the module docs).
-pub fn commit(conn: &mut DbConn, batch: &Batch) -> Result<DispatchReport, StoreError> {
-    let ctx = batch.context();
-    conn.transaction(|conn| {
-        let events = without_stored_synthetic_ends(conn, batch)?;
-        let events = events.as_deref().unwrap_or(&batch.events);
-        let report = dispatcher::dispatch(conn, &ctx, events)?;
-        let stored = i64::try_from(report.stored).unwrap_or(i64::MAX);
-        sessions::add_events(conn, ctx.session_id, stored)?;
-        Ok(report)
-    })
-}
-
-/// The batch's events minus synthesised streak ends (no msg_id) whose streak already has an
-/// end row in this room: a repeated commit must not store them twice. `None` when the batch
-/// has no synthesised end at all (the common case: no copy of its events is made).
-fn without_stored_synthetic_ends(
-    conn: &mut DbConn,
-    batch: &Batch,
-) -> Result<Option<Vec<CapturedEvent>>, StoreError> {
-    if !batch
-        .events
-        .iter()
-        .any(CapturedEvent::is_synthetic_streak_end)
-    {
-        return Ok(None);
-    }
-    let room = clean_line(&batch.room_id, 64);
-    let mut out = Vec::with_capacity(batch.events.len());
-    for event in &batch.events {
-        if event.is_synthetic_streak_end() {
-            let streak_id = event
-                .streak
-                .as_ref()
-                .map(|s| clean_line(&s.id, 128))
-                .unwrap_or_default();
-            let found: i64 = with_conn!(conn, |c| le::table
-                .filter(le::room_id.eq(&room))
-                .filter(le::streak_id.eq(&streak_id))
-                .filter(le::streak_status.eq(StreakStatus::End.as_str()))
-                .count()
-                .get_result(c))?;
-            if found > 0 {
-                tracing::debug!(%streak_id, "streak end already stored; skipped");
-                continue;
-            }
-        }
-        out.push(event.clone());
-    }
-    Ok(Some(out))
-}
+use crate::spool::{Spool, SpoolError};
 
 /// Most events committed in one transaction when frames queue up (a burst, or a spool
 /// flushed after an outage). Big enough that a transaction's fixed cost stops mattering,
 /// small enough that one transaction stays in the tens of milliseconds.
 pub const GROUP_MAX_EVENTS: usize = 2_000;
 
-/// Tuning of the store task.
+/// Tuning of the committer task.
 #[derive(Debug, Clone, Copy)]
-pub struct StoreConfig {
+pub struct CommitterConfig {
     /// An attempt still running after this long counts as an outage: queued batches go to
     /// the spool file (e.g. SQLite waiting out a lock for its busy timeout).
     pub slow_after: Duration,
@@ -122,9 +46,9 @@ pub struct StoreConfig {
     pub drain_timeout: Duration,
 }
 
-impl Default for StoreConfig {
+impl Default for CommitterConfig {
     fn default() -> Self {
-        StoreConfig {
+        CommitterConfig {
             slow_after: Duration::from_secs(2),
             retry_initial: Duration::from_millis(250),
             retry_max: Duration::from_secs(5),
@@ -133,9 +57,9 @@ impl Default for StoreConfig {
     }
 }
 
-/// Running totals, readable while the store runs.
+/// Running totals, readable while the committer runs.
 #[derive(Debug, Default)]
-pub struct StoreStats {
+pub struct CommitterStats {
     /// Events stored in `live_events`.
     pub stored: AtomicU64,
     /// Events skipped as already stored.
@@ -154,39 +78,39 @@ pub struct StoreStats {
     pub outages: AtomicU64,
 }
 
-/// How the store ended.
+/// How the committer ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreOutcome {
+pub struct CommitterOutcome {
     /// Batches still in the spool file (the database did not come back in time).
     pub left_batches: usize,
     /// Events in them.
     pub left_events: usize,
 }
 
-/// A running store task.
+/// A running committer task.
 #[derive(Debug)]
-pub struct Store {
-    /// Send batches here, in arrival order; drop it to let the store drain and stop.
+pub struct Committer {
+    /// Send batches here, in arrival order; drop it to let the committer drain and stop.
     pub tx: mpsc::Sender<Batch>,
     /// The task.
-    pub task: JoinHandle<Result<StoreOutcome, SpoolError>>,
+    pub task: JoinHandle<Result<CommitterOutcome, SpoolError>>,
     /// Its totals.
-    pub stats: Arc<StoreStats>,
+    pub stats: Arc<CommitterStats>,
 }
 
-impl Store {
-    /// Starts the store task over `spool` (whose leftover batches are committed first).
-    pub fn spawn(db: Db, spool: Spool, console: Console, config: StoreConfig) -> Store {
-        // Frames come a few per second; the channel only absorbs bursts while the store
+impl Committer {
+    /// Starts the committer task over `spool` (whose leftover batches are committed first).
+    pub fn spawn(db: Db, spool: Spool, console: Console, config: CommitterConfig) -> Committer {
+        // Frames come a few per second; the channel only absorbs bursts while the committer
         // moves a batch into the spool.
         let (tx, rx) = mpsc::channel(256);
-        let stats = Arc::new(StoreStats::default());
+        let stats = Arc::new(CommitterStats::default());
         let task = tokio::spawn(run(db, spool, rx, console, config, stats.clone()));
-        Store { tx, task, stats }
+        Committer { tx, task, stats }
     }
 }
 
-fn delay(config: &StoreConfig, failures: u32) -> Duration {
+fn delay(config: &CommitterConfig, failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(16);
     config
         .retry_initial
@@ -199,9 +123,9 @@ async fn run(
     mut spool: Spool,
     mut rx: mpsc::Receiver<Batch>,
     console: Console,
-    config: StoreConfig,
-    stats: Arc<StoreStats>,
-) -> Result<StoreOutcome, SpoolError> {
+    config: CommitterConfig,
+    stats: Arc<CommitterStats>,
+) -> Result<CommitterOutcome, SpoolError> {
     if !spool.is_empty() {
         console.status(format!(
             "📦 {} batch(es) ({} events) left in {} by a previous run: storing them first",
@@ -220,7 +144,8 @@ async fn run(
         if attempt.is_none() && !spool.is_empty() && Instant::now() >= retry_at {
             if let Some((batch, frames)) = spool.front_group(GROUP_MAX_EVENTS)? {
                 let db = db.clone();
-                let job = async move { db.run(move |conn| commit(conn, &batch)).await };
+                let job =
+                    async move { db.run(move |conn| Engine::new(conn).dispatch(&batch)).await };
                 attempt = Some(Attempt {
                     task: tokio::spawn(job),
                     started: Instant::now(),
@@ -303,7 +228,7 @@ async fn run(
     if !spool.is_empty() {
         spool.persist_all()?;
     }
-    Ok(StoreOutcome {
+    Ok(CommitterOutcome {
         left_batches: spool.len(),
         left_events: spool.events(),
     })
@@ -311,18 +236,18 @@ async fn run(
 
 /// A commit in flight.
 struct Attempt {
-    task: JoinHandle<Result<DispatchReport, StoreError>>,
+    task: JoinHandle<Result<DispatchReport, EngineError>>,
     started: Instant,
     /// Spool batches (frames) it commits together.
     frames: usize,
 }
 
 /// The outcome of the attempt in flight (pending forever when there is none).
-async fn wait_attempt(attempt: &mut Option<Attempt>) -> Result<DispatchReport, StoreError> {
+async fn wait_attempt(attempt: &mut Option<Attempt>) -> Result<DispatchReport, EngineError> {
     match attempt {
         Some(a) => (&mut a.task)
             .await
-            .unwrap_or_else(|e| Err(StoreError::Db(DbError::Task(e.to_string())))),
+            .unwrap_or_else(|e| Err(EngineError::Db(DbError::Task(e.to_string())))),
         None => std::future::pending().await,
     }
 }
@@ -338,60 +263,9 @@ async fn sleep_until_opt(at: Option<Instant>) {
 mod tests {
     use super::*;
 
-    use core_models::{EventType, Streak};
-    use test_support::TestDb;
-
-    fn event(event_type: EventType, msg_id: Option<i64>, streak: Option<Streak>) -> CapturedEvent {
-        CapturedEvent {
-            event_type,
-            msg_id,
-            timestamp: chrono::Utc::now(),
-            user_id: Some("42".into()),
-            user_unique_id: Some("bob".into()),
-            user_nickname: Some("Bob 🌹".into()),
-            streak,
-            data: serde_json::json!({"comment": "hi", "gift": {"name": "Rose"}}),
-            received_at: None,
-        }
-    }
-
-    /// A batch committed twice (unknown outcome, or a spool replayed after kill -9) is stored
-    /// once, synthesised streak ends (no msg_id) included, and counted once.
-    #[test]
-    fn committing_a_batch_twice_stores_it_once() {
-        for db in TestDb::all_migrated() {
-            let mut conn = db.conn();
-            let session = sessions::start(&mut conn, None, "7", "streamer").expect("session");
-            let end = Streak {
-                id: "42-1".into(),
-                status: StreakStatus::End,
-            };
-            let batch = Batch {
-                session_id: session.id,
-                room_id: "7".into(),
-                streamer: "streamer".into(),
-                events: vec![
-                    event(EventType::Comment, Some(1001), None),
-                    event(EventType::Gift, None, Some(end)),
-                ],
-            };
-            let first = commit(&mut conn, &batch).expect("first commit");
-            assert_eq!(first.stored, 2);
-            let again = commit(&mut conn, &batch).expect("second commit");
-            assert_eq!(again.stored, 0, "{:?}", db.backend());
-            let rows: i64 =
-                with_conn!(&mut conn, |c| le::table.count().get_result(c)).expect("count");
-            assert_eq!(rows, 2);
-            let total = sessions::get(&mut conn, session.id)
-                .expect("get")
-                .total_events;
-            assert_eq!(total, 2, "total_events counts what was stored");
-        }
-    }
-
     #[test]
     fn retry_delay_grows_and_caps() {
-        let c = StoreConfig::default();
+        let c = CommitterConfig::default();
         assert_eq!(delay(&c, 1), Duration::from_millis(250));
         assert_eq!(delay(&c, 2), Duration::from_millis(500));
         assert_eq!(delay(&c, 30), Duration::from_secs(5));

@@ -6,11 +6,13 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{event, queue, service, session};
+use common::{
+    claim, claim_if_owner, complete, dispatch, event, fail, queue, release, renew, service, session,
+};
 use core_models::schema::event_queue as eq;
 use core_models::{with_conn, DbConn, EventType, QueueStatus};
 use diesel::prelude::*;
-use dispatcher::dispatch;
+use dispatcher::{Engine, EngineError, PruneParams, RescueParams};
 use test_support::TestDb;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -44,7 +46,7 @@ fn claims_by_priority_then_age_with_a_lease() {
         let mut conn = db.conn();
         let svc = filled(&mut conn, 7); // L C G L C G L
         let all = queue(&mut conn, svc);
-        let got = queue::claim(&mut conn, svc, 4, "w1", HOUR).unwrap();
+        let got = claim(&mut conn, svc, 4, "w1", HOUR).unwrap();
         let ids: Vec<i64> = got.iter().map(|c| c.item.id).collect();
         assert_eq!(ids, vec![all[2].id, all[5].id, all[1].id, all[4].id]);
         for c in &got {
@@ -54,17 +56,13 @@ fn claims_by_priority_then_age_with_a_lease() {
             assert_eq!(c.item.attempts, 1);
             assert_eq!(c.event.id, c.item.live_event_id);
         }
-        let rest = queue::claim(&mut conn, svc, 10, "w2", HOUR).unwrap();
+        let rest = claim(&mut conn, svc, 10, "w2", HOUR).unwrap();
         assert_eq!(rest.len(), 3);
-        assert!(queue::claim(&mut conn, svc, 10, "w2", HOUR)
-            .unwrap()
-            .is_empty());
-        assert!(queue::claim(&mut conn, svc, 0, "w2", HOUR)
-            .unwrap()
-            .is_empty());
+        assert!(claim(&mut conn, svc, 10, "w2", HOUR).unwrap().is_empty());
+        assert!(claim(&mut conn, svc, 0, "w2", HOUR).unwrap().is_empty());
         assert!(matches!(
-            queue::claim(&mut conn, svc, 1, "", HOUR),
-            Err(queue::QueueError::InvalidOwner(_))
+            claim(&mut conn, svc, 1, "", HOUR),
+            Err(EngineError::InvalidOwner(_))
         ));
     }
 }
@@ -74,22 +72,22 @@ fn only_the_holder_completes_fails_releases_or_renews() {
     for db in TestDb::all_migrated() {
         let mut conn = db.conn();
         let svc = filled(&mut conn, 4);
-        let got = queue::claim(&mut conn, svc, 4, "w1", HOUR).unwrap();
+        let got = claim(&mut conn, svc, 4, "w1", HOUR).unwrap();
         let [a, b, c, d] = [0, 1, 2, 3].map(|i| got[i].item.id);
 
-        assert!(!queue::complete(&mut conn, a, "w2").unwrap());
-        assert!(queue::complete(&mut conn, a, "w1").unwrap());
-        assert!(!queue::complete(&mut conn, a, "w1").unwrap(), "only once");
+        assert!(!complete(&mut conn, a, "w2").unwrap());
+        assert!(complete(&mut conn, a, "w1").unwrap());
+        assert!(!complete(&mut conn, a, "w1").unwrap(), "only once");
 
-        assert!(!queue::fail(&mut conn, b, "w2", "x").unwrap());
-        assert!(queue::fail(&mut conn, b, "w1", "boom\0 💥").unwrap());
+        assert!(!fail(&mut conn, b, "w2", "x").unwrap());
+        assert!(fail(&mut conn, b, "w1", "boom\0 💥").unwrap());
 
-        assert!(!queue::renew(&mut conn, c, "w2", HOUR).unwrap());
-        assert!(queue::renew(&mut conn, c, "w1", HOUR * 2).unwrap());
+        assert!(!renew(&mut conn, c, "w2", HOUR).unwrap());
+        assert!(renew(&mut conn, c, "w1", HOUR * 2).unwrap());
 
-        assert!(!queue::release(&mut conn, d, "w2").unwrap());
-        assert!(queue::release(&mut conn, d, "w1").unwrap());
-        assert!(!queue::renew(&mut conn, d, "w1", HOUR).unwrap(), "released");
+        assert!(!release(&mut conn, d, "w2").unwrap());
+        assert!(release(&mut conn, d, "w1").unwrap());
+        assert!(!renew(&mut conn, d, "w1", HOUR).unwrap(), "released");
 
         let rows = queue(&mut conn, svc);
         let by_id = |id: i64| rows.iter().find(|r| r.id == id).unwrap().clone();
@@ -109,7 +107,10 @@ fn only_the_holder_completes_fails_releases_or_renews() {
             (QueueStatus::Pending, 0, None),
             "a release does not count the attempt"
         );
-        assert_eq!(queue::release_many(&mut conn, &[c, d], "w1").unwrap(), 1);
+        assert_eq!(
+            Engine::new(&mut conn).release_items("w1", &[c, d]).unwrap(),
+            1
+        );
     }
 }
 
@@ -123,12 +124,17 @@ fn expired_leases_are_rescued_then_failed_after_max_attempts() {
         dispatch(&mut conn, &ctx2, &[event(EventType::Like, Some(1))]).unwrap();
 
         // A live lease is not touched.
-        let long = queue::claim(&mut conn, svc, 1, "alive", HOUR).unwrap();
+        let long = claim(&mut conn, svc, 1, "alive", HOUR).unwrap();
         for attempt in 1..=3 {
-            let got = queue::claim(&mut conn, svc, 1, "dies", Duration::ZERO).unwrap();
+            let got = claim(&mut conn, svc, 1, "dies", Duration::ZERO).unwrap();
             assert_eq!(got.len(), 1);
             assert_eq!(got[0].item.attempts, attempt);
-            let r = queue::rescue_expired(&mut conn, Some(svc), 3).unwrap();
+            let r = Engine::new(&mut conn)
+                .rescue_expired(RescueParams {
+                    service_id: Some(svc),
+                    max_attempts: 3,
+                })
+                .unwrap();
             let expect = if attempt < 3 { (1, 0) } else { (0, 1) };
             assert_eq!((r.requeued, r.failed), expect, "attempt {attempt}");
         }
@@ -147,18 +153,28 @@ fn expired_leases_are_rescued_then_failed_after_max_attempts() {
             .iter()
             .any(|r| r.id == long[0].item.id && r.status == QueueStatus::Processing));
         // A dead worker's own completion after the rescue is refused.
-        assert!(!queue::complete(&mut conn, dead.id, "dies").unwrap());
+        assert!(!complete(&mut conn, dead.id, "dies").unwrap());
 
         // Scoped rescue leaves other services alone; an unscoped one takes them.
-        queue::claim(&mut conn, other, 1, "dies", Duration::ZERO).unwrap();
+        claim(&mut conn, other, 1, "dies", Duration::ZERO).unwrap();
         assert_eq!(
-            queue::rescue_expired(&mut conn, Some(svc), 5)
+            Engine::new(&mut conn)
+                .rescue_expired(RescueParams {
+                    service_id: Some(svc),
+                    max_attempts: 5
+                })
                 .unwrap()
                 .requeued,
             0
         );
         assert_eq!(
-            queue::rescue_expired(&mut conn, None, 5).unwrap().requeued,
+            Engine::new(&mut conn)
+                .rescue_expired(RescueParams {
+                    service_id: None,
+                    max_attempts: 5
+                })
+                .unwrap()
+                .requeued,
             1
         );
     }
@@ -169,27 +185,51 @@ fn one_owner_per_service_and_takeover_after_expiry() {
     for db in TestDb::all_migrated() {
         let mut conn = db.conn();
         let svc = filled(&mut conn, 1);
-        assert_eq!(queue::service_owner(&mut conn, svc).unwrap(), None);
-        assert!(queue::acquire_service(&mut conn, svc, "a", HOUR).unwrap());
-        assert!(!queue::acquire_service(&mut conn, svc, "b", HOUR).unwrap());
+        assert_eq!(Engine::new(&mut conn).service_owner(svc).unwrap(), None);
+        assert!(Engine::new(&mut conn)
+            .acquire_service(svc, "a", HOUR)
+            .unwrap());
+        assert!(!Engine::new(&mut conn)
+            .acquire_service(svc, "b", HOUR)
+            .unwrap());
         assert!(
-            queue::acquire_service(&mut conn, svc, "a", HOUR).unwrap(),
+            Engine::new(&mut conn)
+                .acquire_service(svc, "a", HOUR)
+                .unwrap(),
             "re-acquire renews"
         );
-        assert!(queue::renew_service(&mut conn, svc, "a", HOUR).unwrap());
-        assert!(!queue::renew_service(&mut conn, svc, "b", HOUR).unwrap());
+        // Renewal is acquisition by the holder; nobody else renews.
+        assert!(Engine::new(&mut conn)
+            .acquire_service(svc, "a", HOUR)
+            .unwrap());
+        assert!(!Engine::new(&mut conn)
+            .acquire_service(svc, "b", HOUR)
+            .unwrap());
         assert_eq!(
-            queue::service_owner(&mut conn, svc).unwrap().unwrap().owner,
+            Engine::new(&mut conn)
+                .service_owner(svc)
+                .unwrap()
+                .unwrap()
+                .owner,
             "a"
         );
-        assert!(!queue::release_service(&mut conn, svc, "b").unwrap());
-        assert!(queue::release_service(&mut conn, svc, "a").unwrap());
-        assert!(queue::acquire_service(&mut conn, svc, "b", Duration::ZERO).unwrap());
-        // b's lease has run out: no owner, no renewal, and a takes over.
-        assert_eq!(queue::service_owner(&mut conn, svc).unwrap(), None);
-        assert!(!queue::renew_service(&mut conn, svc, "b", HOUR).unwrap());
-        assert!(queue::acquire_service(&mut conn, svc, "a", HOUR).unwrap());
-        assert!(!queue::acquire_service(&mut conn, svc, "b", HOUR).unwrap());
+        assert!(!Engine::new(&mut conn).release_service(svc, "b").unwrap());
+        assert!(Engine::new(&mut conn).release_service(svc, "a").unwrap());
+        assert!(Engine::new(&mut conn)
+            .acquire_service(svc, "b", Duration::ZERO)
+            .unwrap());
+        // b's lease has run out: no owner, b works the service no more, and a takes over.
+        assert_eq!(Engine::new(&mut conn).service_owner(svc).unwrap(), None);
+        assert_eq!(
+            claim_if_owner(&mut conn, svc, 1, "b", "b/1", HOUR).unwrap(),
+            None
+        );
+        assert!(Engine::new(&mut conn)
+            .acquire_service(svc, "a", HOUR)
+            .unwrap());
+        assert!(!Engine::new(&mut conn)
+            .acquire_service(svc, "b", HOUR)
+            .unwrap());
     }
 }
 
@@ -205,7 +245,8 @@ fn concurrent_acquirers_get_one_owner() {
                     std::thread::spawn(move || {
                         let mut conn = DbConn::establish(&url).unwrap();
                         let ttl = if round % 2 == 0 { HOUR } else { Duration::ZERO };
-                        queue::acquire_service(&mut conn, svc, &format!("d{round}-{i}"), ttl)
+                        Engine::new(&mut conn)
+                            .acquire_service(svc, &format!("d{round}-{i}"), ttl)
                             .unwrap()
                     })
                 })
@@ -216,9 +257,15 @@ fn concurrent_acquirers_get_one_owner() {
             if round % 2 == 0 {
                 assert_eq!(winners, 1, "round {round}");
                 // Let the next round start from an expired lease.
-                let owner = queue::service_owner(&mut conn, svc).unwrap().unwrap().owner;
-                assert!(queue::release_service(&mut conn, svc, &owner).unwrap());
-                assert!(queue::acquire_service(&mut conn, svc, "x", Duration::ZERO).unwrap());
+                let owner = Engine::new(&mut conn)
+                    .service_owner(svc)
+                    .unwrap()
+                    .unwrap()
+                    .owner;
+                assert!(Engine::new(&mut conn).release_service(svc, &owner).unwrap());
+                assert!(Engine::new(&mut conn)
+                    .acquire_service(svc, "x", Duration::ZERO)
+                    .unwrap());
             } else {
                 // Zero-TTL leases expire at once, so several may take it in turn.
                 assert!(winners >= 1, "round {round}");
@@ -232,11 +279,11 @@ fn prune_deletes_old_finished_rows_in_batches() {
     for db in TestDb::all_migrated() {
         let mut conn = db.conn();
         let svc = filled(&mut conn, 30);
-        let got = queue::claim(&mut conn, svc, 12, "w", HOUR).unwrap();
+        let got = claim(&mut conn, svc, 12, "w", HOUR).unwrap();
         for c in &got[..10] {
-            queue::complete(&mut conn, c.item.id, "w").unwrap();
+            complete(&mut conn, c.item.id, "w").unwrap();
         }
-        queue::fail(&mut conn, got[10].item.id, "w", "x").unwrap();
+        fail(&mut conn, got[10].item.id, "w", "x").unwrap();
         // Discard a few by hand (as the overflow policy would).
         let pending: Vec<i64> = queue(&mut conn, svc)
             .iter()
@@ -251,7 +298,12 @@ fn prune_deletes_old_finished_rows_in_batches() {
         .execute(c))
         .unwrap();
         assert_eq!(
-            queue::prune(&mut conn, HOUR, 3).unwrap(),
+            Engine::new(&mut conn)
+                .prune(PruneParams {
+                    older_than: HOUR,
+                    batch_size: 3
+                })
+                .unwrap(),
             0,
             "nothing old yet"
         );
@@ -261,7 +313,15 @@ fn prune_deletes_old_finished_rows_in_batches() {
             .set(eq::updated_at.eq(old))
             .execute(c))
         .unwrap();
-        assert_eq!(queue::prune(&mut conn, HOUR, 3).unwrap(), 15);
+        assert_eq!(
+            Engine::new(&mut conn)
+                .prune(PruneParams {
+                    older_than: HOUR,
+                    batch_size: 3
+                })
+                .unwrap(),
+            15
+        );
         let left = queue(&mut conn, svc);
         assert_eq!(left.len(), 15);
         assert!(left.iter().all(|r| matches!(
@@ -292,7 +352,7 @@ fn mariadb_claim_uses_the_claim_index_without_filesort() {
     let ctx = session(&mut conn, "r9");
     let evs: Vec<_> = (0..500).map(|i| event(EventType::Like, Some(i))).collect();
     dispatch(&mut conn, &ctx, &evs).unwrap();
-    queue::claim(&mut conn, svc, 100, "w", HOUR).unwrap();
+    claim(&mut conn, svc, 100, "w", HOUR).unwrap();
     let DbConn::Mysql(c) = &mut conn else {
         unreachable!()
     };
@@ -300,12 +360,14 @@ fn mariadb_claim_uses_the_claim_index_without_filesort() {
         .execute(c)
         .unwrap();
     for (service_id, n) in [(svc, 10i64), (other, 1), (svc, 1000)] {
-        let plans: Vec<Plan> =
-            diesel::sql_query(format!("EXPLAIN FORMAT=JSON {}", queue::MYSQL_CLAIM_SQL))
-                .bind::<diesel::sql_types::BigInt, _>(service_id)
-                .bind::<diesel::sql_types::BigInt, _>(n)
-                .load(c)
-                .unwrap();
+        let plans: Vec<Plan> = diesel::sql_query(format!(
+            "EXPLAIN FORMAT=JSON {}",
+            dispatcher::MYSQL_CLAIM_SQL
+        ))
+        .bind::<diesel::sql_types::BigInt, _>(service_id)
+        .bind::<diesel::sql_types::BigInt, _>(n)
+        .load(c)
+        .unwrap();
         let plan = &plans[0].plan;
         let json: serde_json::Value = serde_json::from_str(plan).unwrap();
         let mut tables = Vec::new();
@@ -356,12 +418,14 @@ fn sqlite_claim_uses_the_claim_index_without_sorting() {
         unreachable!()
     };
     diesel::sql_query("ANALYZE").execute(c).unwrap();
-    let plan: Vec<SqlitePlan> =
-        diesel::sql_query(format!("EXPLAIN QUERY PLAN {}", queue::SQLITE_CLAIM_SQL))
-            .bind::<diesel::sql_types::BigInt, _>(svc)
-            .bind::<diesel::sql_types::BigInt, _>(10i64)
-            .load(c)
-            .unwrap();
+    let plan: Vec<SqlitePlan> = diesel::sql_query(format!(
+        "EXPLAIN QUERY PLAN {}",
+        dispatcher::SQLITE_CLAIM_SQL
+    ))
+    .bind::<diesel::sql_types::BigInt, _>(svc)
+    .bind::<diesel::sql_types::BigInt, _>(10i64)
+    .load(c)
+    .unwrap();
     let text: Vec<&str> = plan.iter().map(|p| p.detail.as_str()).collect();
     assert!(text.iter().any(|d| d.contains("idx_eq_claim")), "{text:?}");
     assert!(!text.iter().any(|d| d.contains("TEMP B-TREE")), "{text:?}");
@@ -384,12 +448,12 @@ fn eight_concurrent_claimers_take_each_item_once() {
                 let owner = format!("w{t}");
                 let mut mine = Vec::new();
                 loop {
-                    let got = queue::claim(&mut conn, svc, 10, &owner, HOUR).unwrap();
+                    let got = claim(&mut conn, svc, 10, &owner, HOUR).unwrap();
                     if got.is_empty() {
                         break;
                     }
                     for c in got {
-                        assert!(queue::complete(&mut conn, c.item.id, &owner).unwrap());
+                        assert!(complete(&mut conn, c.item.id, &owner).unwrap());
                         mine.push(c.item.id);
                     }
                 }
@@ -420,24 +484,28 @@ fn claim_if_owner_claims_only_under_a_live_service_lease() {
         let mut conn = db.conn();
         let svc = filled(&mut conn, 3);
         assert_eq!(
-            queue::claim_if_owner(&mut conn, svc, 1, "daemon-a", "a/1", HOUR).unwrap(),
+            claim_if_owner(&mut conn, svc, 1, "daemon-a", "a/1", HOUR).unwrap(),
             None,
             "no lease yet"
         );
-        assert!(queue::acquire_service(&mut conn, svc, "daemon-a", HOUR).unwrap());
-        let got = queue::claim_if_owner(&mut conn, svc, 2, "daemon-a", "a/1", HOUR)
+        assert!(Engine::new(&mut conn)
+            .acquire_service(svc, "daemon-a", HOUR)
+            .unwrap());
+        let got = claim_if_owner(&mut conn, svc, 2, "daemon-a", "a/1", HOUR)
             .unwrap()
             .unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].item.locked_by.as_deref(), Some("a/1"));
         assert_eq!(
-            queue::claim_if_owner(&mut conn, svc, 2, "daemon-b", "b/1", HOUR).unwrap(),
+            claim_if_owner(&mut conn, svc, 2, "daemon-b", "b/1", HOUR).unwrap(),
             None,
             "not the owner"
         );
-        assert!(queue::release_service(&mut conn, svc, "daemon-a").unwrap());
+        assert!(Engine::new(&mut conn)
+            .release_service(svc, "daemon-a")
+            .unwrap());
         assert_eq!(
-            queue::claim_if_owner(&mut conn, svc, 2, "daemon-a", "a/1", HOUR).unwrap(),
+            claim_if_owner(&mut conn, svc, 2, "daemon-a", "a/1", HOUR).unwrap(),
             None,
             "lease given up"
         );

@@ -1,15 +1,14 @@
-//! Batched outcomes on both backends: `finish_many` and `finish_and_claim_if_owner` record what
-//! the owner holds, leave other workers' items alone, and keep the failure and attempts rules
-//! of `complete` / `fail`.
+//! Batched outcomes on both backends: `Engine::finish` and `Engine::claim` (with the finished
+//! items) record what the owner holds, leave other workers' items alone, and keep the failure
+//! and attempts rules of a single completion or failure.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{event, queue, service, session};
+use common::{claim, dispatch, event, queue, release, service, session};
 use core_models::{DbConn, EventType, QueueItem, QueueStatus};
-use dispatcher::dispatch;
-use queue::Outcome;
+use dispatcher::{ClaimParams, Claimed, Engine, EngineError, Outcome, RescueParams};
 use test_support::TestDb;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -25,6 +24,26 @@ fn filled(conn: &mut DbConn, n: i64) -> i64 {
     svc
 }
 
+/// [`Engine::claim`] with its parameters as arguments.
+fn finish_and_claim(
+    conn: &mut DbConn,
+    finished: &[(i64, Outcome)],
+    service_id: i64,
+    max: usize,
+    service_owner: &str,
+    owner: &str,
+    lease: Duration,
+) -> Result<Claimed, EngineError> {
+    Engine::new(conn).claim(&ClaimParams {
+        service_id,
+        max,
+        service_owner,
+        owner,
+        lease,
+        finished,
+    })
+}
+
 fn row(conn: &mut DbConn, svc: i64, id: i64) -> QueueItem {
     queue(conn, svc).into_iter().find(|r| r.id == id).unwrap()
 }
@@ -34,12 +53,12 @@ fn finish_many_records_only_what_the_owner_holds() {
     for db in TestDb::all_migrated() {
         let mut conn = db.conn();
         let svc = filled(&mut conn, 6);
-        let mine: Vec<i64> = queue::claim(&mut conn, svc, 4, "w1", HOUR)
+        let mine: Vec<i64> = claim(&mut conn, svc, 4, "w1", HOUR)
             .unwrap()
             .iter()
             .map(|c| c.item.id)
             .collect();
-        let theirs: Vec<i64> = queue::claim(&mut conn, svc, 2, "w2", HOUR)
+        let theirs: Vec<i64> = claim(&mut conn, svc, 2, "w2", HOUR)
             .unwrap()
             .iter()
             .map(|c| c.item.id)
@@ -47,18 +66,18 @@ fn finish_many_records_only_what_the_owner_holds() {
         let (a, b, c, d) = (mine[0], mine[1], mine[2], mine[3]);
         let (x, y) = (theirs[0], theirs[1]);
 
-        let got = queue::finish_many(
-            &mut conn,
-            &[
-                (a, Outcome::Completed),
-                (x, Outcome::Completed),
-                (b, Outcome::Completed),
-                (c, Outcome::Failed("boom\0 💥".into())),
-                (y, Outcome::Failed("not mine".into())),
-            ],
-            "w1",
-        )
-        .unwrap();
+        let got = Engine::new(&mut conn)
+            .finish(
+                "w1",
+                &[
+                    (a, Outcome::Completed),
+                    (x, Outcome::Completed),
+                    (b, Outcome::Completed),
+                    (c, Outcome::Failed("boom\0 💥".into())),
+                    (y, Outcome::Failed("not mine".into())),
+                ],
+            )
+            .unwrap();
         assert_eq!((got.completed, got.failed), (2, 1));
         let mut expect_not_held = vec![x, y];
         expect_not_held.sort_unstable();
@@ -89,23 +108,22 @@ fn finish_many_records_only_what_the_owner_holds() {
         assert_eq!(row(&mut conn, svc, d).status, QueueStatus::Processing);
 
         // Once recorded, an outcome is not recorded again.
-        let again = queue::finish_many(&mut conn, &[(a, Outcome::Completed)], "w1").unwrap();
+        let again = Engine::new(&mut conn)
+            .finish("w1", &[(a, Outcome::Completed)])
+            .unwrap();
         assert_eq!((again.completed, again.not_held), (0, vec![a]));
         // A duplicate within one call counts once; nothing to do is no error.
-        let dup = queue::finish_many(
-            &mut conn,
-            &[(d, Outcome::Completed), (d, Outcome::Completed)],
-            "w1",
-        )
-        .unwrap();
+        let dup = Engine::new(&mut conn)
+            .finish("w1", &[(d, Outcome::Completed), (d, Outcome::Completed)])
+            .unwrap();
         assert_eq!((dup.completed, dup.not_held.len()), (1, 0));
         assert_eq!(
-            queue::finish_many(&mut conn, &[], "w1").unwrap(),
-            queue::Finished::default()
+            Engine::new(&mut conn).finish("w1", &[]).unwrap(),
+            dispatcher::Finished::default()
         );
         assert!(matches!(
-            queue::finish_many(&mut conn, &[(a, Outcome::Completed)], ""),
-            Err(queue::QueueError::InvalidOwner(_))
+            Engine::new(&mut conn).finish("", &[(a, Outcome::Completed)]),
+            Err(EngineError::InvalidOwner(_))
         ));
     }
 }
@@ -117,19 +135,23 @@ fn a_failed_item_keeps_the_attempts_rules() {
         let svc = filled(&mut conn, 1);
         // Two claims that died (rescued), then a third that fails: attempts count the claims.
         for _ in 0..2 {
-            queue::claim(&mut conn, svc, 1, "dies", Duration::ZERO).unwrap();
+            claim(&mut conn, svc, 1, "dies", Duration::ZERO).unwrap();
             assert_eq!(
-                queue::rescue_expired(&mut conn, Some(svc), 5)
+                Engine::new(&mut conn)
+                    .rescue_expired(RescueParams {
+                        service_id: Some(svc),
+                        max_attempts: 5
+                    })
                     .unwrap()
                     .requeued,
                 1
             );
         }
-        let id = queue::claim(&mut conn, svc, 1, "w1", HOUR).unwrap()[0]
-            .item
-            .id;
+        let id = claim(&mut conn, svc, 1, "w1", HOUR).unwrap()[0].item.id;
         let long = "e".repeat(9_000);
-        let got = queue::finish_many(&mut conn, &[(id, Outcome::Failed(long))], "w1").unwrap();
+        let got = Engine::new(&mut conn)
+            .finish("w1", &[(id, Outcome::Failed(long))])
+            .unwrap();
         assert_eq!((got.completed, got.failed), (0, 1));
         let r = row(&mut conn, svc, id);
         assert_eq!((r.status, r.attempts), (QueueStatus::Failed, 3));
@@ -140,7 +162,11 @@ fn a_failed_item_keeps_the_attempts_rules() {
         );
         // A failed item is final: the rescue leaves it alone.
         assert_eq!(
-            queue::rescue_expired(&mut conn, Some(svc), 5)
+            Engine::new(&mut conn)
+                .rescue_expired(RescueParams {
+                    service_id: Some(svc),
+                    max_attempts: 5
+                })
                 .unwrap()
                 .requeued,
             0
@@ -153,7 +179,7 @@ fn more_outcomes_than_one_in_list_are_all_recorded() {
     for db in TestDb::all_migrated() {
         let mut conn = db.conn();
         let svc = filled(&mut conn, 1_200);
-        let ids: Vec<i64> = queue::claim(&mut conn, svc, 1_200, "w1", HOUR)
+        let ids: Vec<i64> = claim(&mut conn, svc, 1_200, "w1", HOUR)
             .unwrap()
             .iter()
             .map(|c| c.item.id)
@@ -161,13 +187,13 @@ fn more_outcomes_than_one_in_list_are_all_recorded() {
         assert_eq!(ids.len(), 1_200);
         // One of them taken over by another worker (rescued, claimed again).
         let stolen = ids[700];
-        queue::release(&mut conn, stolen, "w1").unwrap();
-        let w2 = queue::claim(&mut conn, svc, 1, "w2", HOUR).unwrap();
+        release(&mut conn, stolen, "w1").unwrap();
+        let w2 = claim(&mut conn, svc, 1, "w2", HOUR).unwrap();
         assert_eq!(w2[0].item.id, stolen);
 
         let outcomes: Vec<(i64, Outcome)> =
             ids.iter().map(|&id| (id, Outcome::Completed)).collect();
-        let got = queue::finish_many(&mut conn, &outcomes, "w1").unwrap();
+        let got = Engine::new(&mut conn).finish("w1", &outcomes).unwrap();
         assert_eq!((got.completed, got.not_held), (1_199, vec![stolen]));
         let rows = queue(&mut conn, svc);
         assert_eq!(
@@ -184,19 +210,19 @@ fn finish_and_claim_records_then_claims_under_the_service_lease() {
     for db in TestDb::all_migrated() {
         let mut conn = db.conn();
         let svc = filled(&mut conn, 5);
-        assert!(queue::acquire_service(&mut conn, svc, "daemon-a", HOUR).unwrap());
+        assert!(Engine::new(&mut conn)
+            .acquire_service(svc, "daemon-a", HOUR)
+            .unwrap());
 
         // First round: nothing to record, claim two.
-        let first =
-            queue::finish_and_claim_if_owner(&mut conn, &[], svc, 2, "daemon-a", "a/1", HOUR)
-                .unwrap();
-        assert_eq!(first.finished, queue::Finished::default());
-        let claimed = first.claimed.unwrap();
+        let first = finish_and_claim(&mut conn, &[], svc, 2, "daemon-a", "a/1", HOUR).unwrap();
+        assert_eq!(first.finished, dispatcher::Finished::default());
+        let claimed = first.items.unwrap();
         assert_eq!(claimed.len(), 2);
         let (p, q) = (claimed[0].item.id, claimed[1].item.id);
 
         // Next round: these are done, two more.
-        let second = queue::finish_and_claim_if_owner(
+        let second = finish_and_claim(
             &mut conn,
             &[(p, Outcome::Completed), (q, Outcome::Failed("nope".into()))],
             svc,
@@ -207,7 +233,7 @@ fn finish_and_claim_records_then_claims_under_the_service_lease() {
         )
         .unwrap();
         assert_eq!((second.finished.completed, second.finished.failed), (1, 1));
-        let next = second.claimed.unwrap();
+        let next = second.items.unwrap();
         assert_eq!(next.len(), 2);
         assert!(next
             .iter()
@@ -218,10 +244,14 @@ fn finish_and_claim_records_then_claims_under_the_service_lease() {
 
         // The lease is lost (expired, taken over): the outcomes are still recorded, nothing
         // more is claimed.
-        assert!(queue::acquire_service(&mut conn, svc, "daemon-a", Duration::ZERO).unwrap());
-        assert!(queue::acquire_service(&mut conn, svc, "daemon-b", HOUR).unwrap());
+        assert!(Engine::new(&mut conn)
+            .acquire_service(svc, "daemon-a", Duration::ZERO)
+            .unwrap());
+        assert!(Engine::new(&mut conn)
+            .acquire_service(svc, "daemon-b", HOUR)
+            .unwrap());
         let r = next[0].item.id;
-        let lost = queue::finish_and_claim_if_owner(
+        let lost = finish_and_claim(
             &mut conn,
             &[(r, Outcome::Completed)],
             svc,
@@ -232,7 +262,7 @@ fn finish_and_claim_records_then_claims_under_the_service_lease() {
         )
         .unwrap();
         assert_eq!(lost.finished.completed, 1);
-        assert!(lost.claimed.is_none());
+        assert!(lost.items.is_none());
         assert_eq!(row(&mut conn, svc, r).status, QueueStatus::Completed);
         let pending = queue(&mut conn, svc)
             .iter()
@@ -242,7 +272,7 @@ fn finish_and_claim_records_then_claims_under_the_service_lease() {
 
         // A zero-sized claim still records.
         let s = next[1].item.id;
-        let zero = queue::finish_and_claim_if_owner(
+        let zero = finish_and_claim(
             &mut conn,
             &[(s, Outcome::Completed)],
             svc,
@@ -253,6 +283,6 @@ fn finish_and_claim_records_then_claims_under_the_service_lease() {
         )
         .unwrap();
         assert_eq!(zero.finished.completed, 1);
-        assert_eq!(zero.claimed, Some(Vec::new()));
+        assert_eq!(zero.items, Some(Vec::new()));
     }
 }

@@ -1,17 +1,14 @@
-//! Read-only views of the queues, for `ctl queue` and the daemons' statistics.
+//! Reads for display: queue counts and listings (`ctl queue`, `ctl service show`, the
+//! worker's `/api/stats`, the demo's summary) and the events captured since a mark.
 
 use std::collections::BTreeMap;
 
+use core_models::schema::{event_queue as eq, live_events as le, services as sv};
+use core_models::{with_conn, DbConn, EventType, QueueItem, QueueStatus};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::DbConn;
-use crate::error::ModelResult;
-use crate::event::EventType;
-use crate::models::QueueItem;
-use crate::schema::{event_queue as eq, live_events as le, services as sv};
-use crate::status::QueueStatus;
-use crate::with_conn;
+use crate::error::EngineError;
 
 /// Queue rows of one service by status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -47,9 +44,11 @@ impl QueueStats {
     }
 }
 
-/// Counts per status for every service (or only `service_id`), services without rows
-/// included with zeros.
-pub fn stats(conn: &mut DbConn, service_id: Option<i64>) -> ModelResult<Vec<QueueStats>> {
+/// Counts per status (see [`Engine::stats`](crate::Engine::stats)).
+pub(crate) fn stats(
+    conn: &mut DbConn,
+    service_id: Option<i64>,
+) -> Result<Vec<QueueStats>, EngineError> {
     let services: Vec<(i64, String, String)> = with_conn!(conn, |c| {
         let mut q = sv::table
             .select((sv::id, sv::slug, sv::name))
@@ -104,13 +103,24 @@ pub struct QueueEntry {
     pub user_unique_id: Option<String>,
 }
 
-/// A service's queue rows in claim order (priority, then age), optionally of one status.
-pub fn list(
-    conn: &mut DbConn,
-    service_id: i64,
-    status: Option<QueueStatus>,
-    limit: i64,
-) -> ModelResult<Vec<QueueEntry>> {
+/// Which queue rows [`Engine::list`](crate::Engine::list) shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListParams {
+    /// The service.
+    pub service_id: i64,
+    /// Only rows of this status; `None` lists every status.
+    pub status: Option<QueueStatus>,
+    /// Most rows returned.
+    pub limit: i64,
+}
+
+/// A service's queue rows in claim order (see [`Engine::list`](crate::Engine::list)).
+pub(crate) fn list(conn: &mut DbConn, params: ListParams) -> Result<Vec<QueueEntry>, EngineError> {
+    let ListParams {
+        service_id,
+        status,
+        limit,
+    } = params;
     let rows: Vec<(QueueItem, EventType, Option<String>)> = with_conn!(conn, |c| {
         let mut q = eq::table
             .inner_join(le::table)
@@ -132,4 +142,35 @@ pub fn list(
             user_unique_id,
         })
         .collect())
+}
+
+/// Events captured after a mark, for a running summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EventTally {
+    /// Events stored.
+    pub events: i64,
+    /// Of which gifts.
+    pub gifts: i64,
+}
+
+/// The highest `live_events` id so far (0 when none): a mark for [`events_since`].
+pub(crate) fn latest_event_id(conn: &mut DbConn) -> Result<i64, EngineError> {
+    let id: Option<i64> = with_conn!(conn, |c| le::table
+        .select(diesel::dsl::max(le::id))
+        .first(c))?;
+    Ok(id.unwrap_or(0))
+}
+
+/// Events (and gifts) stored with an id above `after`.
+pub(crate) fn events_since(conn: &mut DbConn, after: i64) -> Result<EventTally, EngineError> {
+    let tally = with_conn!(conn, |c| {
+        let ours = le::table.filter(le::id.gt(after));
+        let events = ours.count().get_result::<i64>(c)?;
+        let gifts = ours
+            .filter(le::event_type.eq(EventType::Gift))
+            .count()
+            .get_result::<i64>(c)?;
+        Ok::<_, diesel::result::Error>(EventTally { events, gifts })
+    })?;
+    Ok(tally)
 }

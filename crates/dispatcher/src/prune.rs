@@ -8,19 +8,24 @@ use core_models::schema::event_queue as eq;
 use core_models::{with_conn, DbConn, QueueStatus};
 use diesel::prelude::*;
 
-use crate::error::{retry, QueueError};
+use crate::error::{retry, EngineError};
 use crate::time::before;
 
-/// Deletes `completed` and `discarded` queue rows last changed more than `older_than` ago;
-/// returns how many. Works in batches of `batch_size` rows (at least 1), each its own short
-/// transaction served by the (status, updated_at) index, so it never holds many locks or a
-/// long transaction while capture and workers run. `failed` rows are kept for inspection, and
-/// the `live_events` history is not touched.
-pub fn prune(
-    conn: &mut DbConn,
-    older_than: Duration,
-    batch_size: usize,
-) -> Result<u64, QueueError> {
+/// Which finished rows [`Engine::prune`](crate::Engine::prune) deletes, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneParams {
+    /// Rows last changed more than this long ago.
+    pub older_than: Duration,
+    /// Rows per delete, each its own short transaction (at least 1).
+    pub batch_size: usize,
+}
+
+/// Deletes old finished rows in batches (see [`Engine::prune`](crate::Engine::prune)).
+pub(crate) fn prune(conn: &mut DbConn, params: PruneParams) -> Result<u64, EngineError> {
+    let PruneParams {
+        older_than,
+        batch_size,
+    } = params;
     let cutoff = before(now(), older_than);
     let limit = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
     let mut total = 0u64;

@@ -11,7 +11,7 @@ use core_models::{with_conn, DbConn};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::error::{check_owner, retry, QueueError};
+use crate::error::{check_owner, retry, EngineError};
 use crate::time::deadline;
 
 /// Who holds a service, until when.
@@ -32,12 +32,12 @@ pub struct ServiceLease {
 /// Two daemons racing for a free or expired service: exactly one gets true. On MySQL the
 /// conditional UPDATE re-reads the row under its lock, and the INSERT of an absent row is an
 /// `INSERT IGNORE` on the primary key; on SQLite the immediate transaction serialises them.
-pub fn acquire_service(
+pub(crate) fn acquire_service(
     conn: &mut DbConn,
     service_id: i64,
     owner: &str,
     ttl: Duration,
-) -> Result<bool, QueueError> {
+) -> Result<bool, EngineError> {
     let owner = check_owner(owner)?;
     retry(|| {
         conn.transaction(|conn| {
@@ -71,37 +71,13 @@ pub fn acquire_service(
     })
 }
 
-/// Extends `owner`'s lease on a service to `now + ttl`. Returns false when `owner` does not
-/// hold an unexpired lease: the owner must then stop working the service (someone may have
-/// taken it over) and may try [`acquire_service`] again.
-pub fn renew_service(
-    conn: &mut DbConn,
-    service_id: i64,
-    owner: &str,
-    ttl: Duration,
-) -> Result<bool, QueueError> {
-    let owner = check_owner(owner)?;
-    let t = now();
-    let n = retry(|| {
-        Ok(with_conn!(conn, |c| diesel::update(
-            sl::table
-                .filter(sl::service_id.eq(service_id))
-                .filter(sl::owner.eq(owner))
-                .filter(sl::expires_at.gt(t))
-        )
-        .set((sl::expires_at.eq(deadline(t, ttl)), sl::updated_at.eq(t)))
-        .execute(c))?)
-    })?;
-    Ok(n == 1)
-}
-
 /// Gives a service up (at shutdown) so a standby can take it at once instead of waiting for
 /// the lease to expire. Returns false when `owner` did not hold it.
-pub fn release_service(
+pub(crate) fn release_service(
     conn: &mut DbConn,
     service_id: i64,
     owner: &str,
-) -> Result<bool, QueueError> {
+) -> Result<bool, EngineError> {
     let owner = check_owner(owner)?;
     let n = retry(|| {
         Ok(with_conn!(conn, |c| diesel::delete(
@@ -115,10 +91,10 @@ pub fn release_service(
 }
 
 /// The current holder of a service, if its lease has not expired.
-pub fn service_owner(
+pub(crate) fn service_owner(
     conn: &mut DbConn,
     service_id: i64,
-) -> Result<Option<ServiceLease>, QueueError> {
+) -> Result<Option<ServiceLease>, EngineError> {
     let t = now();
     let row: Option<(i64, String, NaiveDateTime)> = with_conn!(conn, |c| sl::table
         .filter(sl::service_id.eq(service_id))

@@ -8,7 +8,7 @@ use core_models::{with_conn, DbConn, QueueStatus};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::error::{retry, QueueError};
+use crate::error::{retry, EngineError};
 
 /// Ids per `UPDATE … WHERE id IN (…)`.
 const IN_CHUNK: usize = 1000;
@@ -22,18 +22,26 @@ pub struct RescueReport {
     pub failed: u64,
 }
 
-/// Returns every `processing` item whose lease ended (`locked_until <= now`) to `pending`, or
-/// marks it `failed` (with `last_error`) when it was claimed `max_attempts` times or more.
-/// `service_id` limits the pass to one service (the one a worker owns); `None` rescues all.
-///
-/// One transaction: the expired items are found on the (status, locked_until) index and
-/// updated by primary key. Safe to run from any number of daemons at once, and beside
-/// workers: an item is moved once, and one completed or renewed meanwhile is left alone.
-pub fn rescue_expired(
+/// Which expired items [`Engine::rescue_expired`](crate::Engine::rescue_expired) takes care of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RescueParams {
+    /// Only this service's items (the one a worker owns); `None` rescues every service's.
+    pub service_id: Option<i64>,
+    /// Claims an item may have had: one claimed this many times or more becomes `failed`
+    /// instead of `pending` (at least 1). The worker's `max_attempts` setting.
+    pub max_attempts: i32,
+}
+
+/// One rescue pass in one transaction (see
+/// [`Engine::rescue_expired`](crate::Engine::rescue_expired)).
+pub(crate) fn rescue_expired(
     conn: &mut DbConn,
-    service_id: Option<i64>,
-    max_attempts: i32,
-) -> Result<RescueReport, QueueError> {
+    params: RescueParams,
+) -> Result<RescueReport, EngineError> {
+    let RescueParams {
+        service_id,
+        max_attempts,
+    } = params;
     let max_attempts = max_attempts.max(1);
     let message = format!(
         "lease expired before the item was completed, {max_attempts} times: gave up (the worker \

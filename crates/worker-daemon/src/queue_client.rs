@@ -1,26 +1,27 @@
-//! Every database call the worker makes, each on the blocking pool. The queue engine's API is
-//! used only here.
+//! The worker's async client of the queue engine: every database call the worker makes, each
+//! one engine operation (or one read of the services table) on the blocking pool.
 
 use std::time::Duration;
 
-use core_models::{queue_view, services, Db, Service};
+use core_models::{services, Db, Service};
+use dispatcher::{ClaimParams, Engine, Finished, Outcome, QueueStats, RescueParams};
 
 use crate::services::Job;
 
 /// A database failure, as text for logs.
-pub type StoreResult<T> = anyhow::Result<T>;
+pub type QueueResult<T> = anyhow::Result<T>;
 
-/// The database side of a worker daemon.
+/// The database side of a worker daemon, acting as one owner.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct QueueClient {
     db: Db,
     owner: String,
 }
 
-impl Store {
-    /// A store acting as `owner`.
-    pub fn new(db: Db, owner: String) -> Store {
-        Store { db, owner }
+impl QueueClient {
+    /// A client acting as `owner`.
+    pub fn new(db: Db, owner: String) -> QueueClient {
+        QueueClient { db, owner }
     }
 
     /// This daemon's owner id.
@@ -29,23 +30,27 @@ impl Store {
     }
 
     /// Every service row.
-    pub async fn services(&self) -> StoreResult<Vec<Service>> {
+    pub async fn services(&self) -> QueueResult<Vec<Service>> {
         self.db.run(|c| Ok(services::list(c)?)).await
     }
 
     /// Takes, renews or confirms the lease on a service; `false` when another daemon holds it.
-    pub async fn acquire_service(&self, service_id: i64, ttl: Duration) -> StoreResult<bool> {
+    pub async fn acquire_service(&self, service_id: i64, ttl: Duration) -> QueueResult<bool> {
         let owner = self.owner.clone();
         self.db
-            .run(move |c| Ok(queue::acquire_service(c, service_id, &owner, ttl)?))
+            .run(move |c| Ok(Engine::new(c).acquire_service(service_id, &owner, ttl)?))
             .await
     }
 
     /// Gives a service's lease up.
-    pub async fn release_service(&self, service_id: i64) -> StoreResult<()> {
+    pub async fn release_service(&self, service_id: i64) -> QueueResult<()> {
         let owner = self.owner.clone();
         self.db
-            .run(move |c| Ok(queue::release_service(c, service_id, &owner).map(|_| ())?))
+            .run(move |c| {
+                Ok(Engine::new(c)
+                    .release_service(service_id, &owner)
+                    .map(|_| ())?)
+            })
             .await
     }
 
@@ -55,10 +60,10 @@ impl Store {
     pub async fn finish_and_claim(
         &self,
         service: &Service,
-        outcomes: Vec<(i64, queue::Outcome)>,
+        outcomes: Vec<(i64, Outcome)>,
         max: usize,
         lease: Duration,
-    ) -> StoreResult<(queue::Finished, Vec<Job>)> {
+    ) -> QueueResult<(Finished, Vec<Job>)> {
         let owner = self.owner.clone();
         let service_id = service.id;
         let slug: std::sync::Arc<str> = std::sync::Arc::from(service.slug.as_str());
@@ -68,13 +73,18 @@ impl Store {
             .run(move |c| {
                 // Claims only while this daemon still holds the service lease, checked in
                 // the same transaction: a daemon that lost it stops claiming at once.
-                Ok::<_, anyhow::Error>(queue::finish_and_claim_if_owner(
-                    c, &outcomes, service_id, max, &owner, &owner, lease,
-                )?)
+                Ok::<_, anyhow::Error>(Engine::new(c).claim(&ClaimParams {
+                    service_id,
+                    max,
+                    service_owner: &owner,
+                    owner: &owner,
+                    lease,
+                    finished: &outcomes,
+                })?)
             })
             .await?;
         let jobs = done
-            .claimed
+            .items
             .unwrap_or_default()
             .into_iter()
             .map(|c| Job {
@@ -88,57 +98,60 @@ impl Store {
     }
 
     /// Records the outcomes of items this daemon processed, in one transaction.
-    pub async fn finish(
-        &self,
-        outcomes: Vec<(i64, queue::Outcome)>,
-    ) -> StoreResult<queue::Finished> {
+    pub async fn finish(&self, outcomes: Vec<(i64, Outcome)>) -> QueueResult<Finished> {
         let owner = self.owner.clone();
         self.db
-            .run(move |c| Ok(queue::finish_many(c, &outcomes, &owner)?))
+            .run(move |c| Ok(Engine::new(c).finish(&owner, &outcomes)?))
             .await
     }
 
     /// Puts claimed items back to pending without counting the attempt.
-    pub async fn release(&self, item_ids: Vec<i64>) -> StoreResult<()> {
-        if item_ids.is_empty() {
-            return Ok(());
-        }
-        let owner = self.owner.clone();
-        self.db
-            .run(move |c| Ok(queue::release_many(c, &item_ids, &owner).map(|_| ())?))
-            .await
-    }
-
-    /// Extends the claims on items still running.
-    pub async fn renew(&self, item_ids: Vec<i64>, lease: Duration) -> StoreResult<()> {
+    pub async fn release(&self, item_ids: Vec<i64>) -> QueueResult<()> {
         if item_ids.is_empty() {
             return Ok(());
         }
         let owner = self.owner.clone();
         self.db
             .run(move |c| {
-                for id in item_ids {
-                    queue::renew(c, id, &owner, lease)?;
-                }
-                Ok(())
+                Ok(Engine::new(c)
+                    .release_items(&owner, &item_ids)
+                    .map(|_| ())?)
+            })
+            .await
+    }
+
+    /// Extends the claims on items still running.
+    pub async fn renew(&self, item_ids: Vec<i64>, lease: Duration) -> QueueResult<()> {
+        if item_ids.is_empty() {
+            return Ok(());
+        }
+        let owner = self.owner.clone();
+        self.db
+            .run(move |c| {
+                Ok(Engine::new(c)
+                    .renew_items(&owner, &item_ids, lease)
+                    .map(|_| ())?)
             })
             .await
     }
 
     /// Returns a service's items whose claim expired (their worker died) to pending, or fails
     /// them after `max_attempts`; returns how many were touched.
-    pub async fn rescue_expired(&self, service_id: i64, max_attempts: i32) -> StoreResult<u64> {
+    pub async fn rescue_expired(&self, service_id: i64, max_attempts: i32) -> QueueResult<u64> {
         let n = self
             .db
             .run(move |c| {
-                Ok::<_, anyhow::Error>(queue::rescue_expired(c, Some(service_id), max_attempts)?)
+                Ok::<_, anyhow::Error>(Engine::new(c).rescue_expired(RescueParams {
+                    service_id: Some(service_id),
+                    max_attempts,
+                })?)
             })
             .await?;
         Ok(n.requeued + n.failed)
     }
 
-    /// Queue counts of these services.
-    pub async fn stats(&self) -> StoreResult<Vec<queue_view::QueueStats>> {
-        self.db.run(|c| Ok(queue_view::stats(c, None)?)).await
+    /// Queue counts of every service.
+    pub async fn stats(&self) -> QueueResult<Vec<QueueStats>> {
+        self.db.run(|c| Ok(Engine::new(c).stats(None)?)).await
     }
 }

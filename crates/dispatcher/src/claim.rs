@@ -1,0 +1,177 @@
+//! Claiming: record what a worker finished, then take the next pending items of a service in
+//! priority then age order under an item lease, in one short transaction, and only while the
+//! daemon holds the service lease.
+
+use std::time::Duration;
+
+use core_models::models::now;
+use core_models::schema::{event_queue as eq, live_events as le, service_leases as sl};
+use core_models::{with_conn, DbConn, LiveEvent, QueueItem, QueueStatus};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use events::Outcome;
+use serde::Serialize;
+
+use crate::error::{check_owner, retry, EngineError};
+use crate::finish::{finish_in_tx, Finished, PreparedOutcomes};
+use crate::time::deadline;
+
+/// The claim's SELECT on MySQL/MariaDB. Its WHERE + ORDER BY are exactly the index
+/// `idx_eq_claim (service_id, status, priority DESC, id)`, so it reads only the rows it
+/// returns (plus the ones other claimers hold, which `SKIP LOCKED` passes by) and never sorts.
+/// Public so a test can `EXPLAIN` the very statement that runs.
+pub const MYSQL_CLAIM_SQL: &str = "SELECT id FROM event_queue \
+     WHERE service_id = ? AND status = 'pending' \
+     ORDER BY priority DESC, id ASC LIMIT ? FOR UPDATE SKIP LOCKED";
+
+/// The claim's SELECT on SQLite: the same order and index; the immediate transaction holds the
+/// database's write lock, so no row locking is needed.
+pub const SQLITE_CLAIM_SQL: &str = "SELECT id FROM event_queue \
+     WHERE service_id = ? AND status = 'pending' \
+     ORDER BY priority DESC, id ASC LIMIT ?";
+
+/// What [`Engine::claim`](crate::Engine::claim) is asked: "these are done, give me up to
+/// `max` more".
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimParams<'a> {
+    /// The service whose queue is claimed.
+    pub service_id: i64,
+    /// Most items to claim; 0 records the outcomes and claims nothing.
+    pub max: usize,
+    /// The daemon that must hold an unexpired lease on the service (see
+    /// [`Engine::acquire_service`](crate::Engine::acquire_service)).
+    pub service_owner: &'a str,
+    /// The worker the items are locked by (`locked_by`), and whose finished items
+    /// `finished` reports; may be `service_owner` itself.
+    pub owner: &'a str,
+    /// How long the claimed items stay the worker's without
+    /// [`Engine::renew_items`](crate::Engine::renew_items).
+    pub lease: Duration,
+    /// Outcomes of items `owner` finished, recorded first, whether or not the service lease
+    /// is still held (they depend only on each item's own lock). May be empty.
+    pub finished: &'a [(i64, Outcome)],
+}
+
+/// What [`Engine::claim`](crate::Engine::claim) did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The outcomes recorded.
+    pub finished: Finished,
+    /// The items claimed, highest priority then oldest first; `None` when the service lease
+    /// is not held (nothing was claimed: the daemon must stop working the service).
+    pub items: Option<Vec<ClaimedItem>>,
+}
+
+/// A claimed queue item with the event it delivers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClaimedItem {
+    /// The queue row, now `processing` under the claimer's lease.
+    pub item: QueueItem,
+    /// The event to process.
+    pub event: LiveEvent,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Records the outcomes, then claims under the service lease, in one transaction (see
+/// [`Engine::claim`](crate::Engine::claim)).
+pub(crate) fn claim(conn: &mut DbConn, params: &ClaimParams<'_>) -> Result<Claimed, EngineError> {
+    let service_owner = check_owner(params.service_owner)?;
+    let owner = check_owner(params.owner)?;
+    let limit = i64::try_from(params.max).unwrap_or(i64::MAX);
+    let outcomes = PreparedOutcomes::new(params.finished);
+    retry(|| {
+        conn.transaction(|conn| {
+            // The lease row first: one lock order for every claimer.
+            let held = holds_service_in_tx(conn, params.service_id, service_owner)?;
+            let finished = finish_in_tx(conn, &outcomes, owner, now())?;
+            let items = match (held, limit) {
+                (false, _) => None,
+                (true, 0) => Some(Vec::new()),
+                (true, limit) => Some(claim_in_tx(
+                    conn,
+                    params.service_id,
+                    limit,
+                    owner,
+                    params.lease,
+                )?),
+            };
+            Ok(Claimed { finished, items })
+        })
+    })
+}
+
+/// True while `service_owner` holds an unexpired lease on the service. On MySQL/MariaDB the
+/// lease row stays locked (`FOR UPDATE`: MariaDB has no `FOR SHARE`) until the transaction
+/// ends, so a takeover waits for the claim instead of overlapping it.
+fn holds_service_in_tx(
+    conn: &mut DbConn,
+    service_id: i64,
+    service_owner: &str,
+) -> Result<bool, EngineError> {
+    let q = sl::table
+        .filter(sl::service_id.eq(service_id))
+        .filter(sl::owner.eq(service_owner))
+        .filter(sl::expires_at.gt(now()))
+        .select(sl::service_id);
+    let held: Option<i64> = match conn {
+        DbConn::Mysql(c) => q.for_update().first(c).optional()?,
+        DbConn::Sqlite(c) => q.first(c).optional()?,
+    };
+    Ok(held.is_some())
+}
+
+/// Claims up to `limit` pending items for `owner` inside the caller's transaction: highest
+/// priority first, then oldest; each becomes `processing` with `locked_by = owner`,
+/// `locked_until = now + lease` and one more attempt. MySQL/MariaDB: `SELECT … FOR UPDATE
+/// SKIP LOCKED` then an UPDATE by primary key, so concurrent claimers never take the same item
+/// and never wait for each other.
+fn claim_in_tx(
+    conn: &mut DbConn,
+    service_id: i64,
+    limit: i64,
+    owner: &str,
+    lease: Duration,
+) -> Result<Vec<ClaimedItem>, EngineError> {
+    let sql = match conn {
+        DbConn::Mysql(_) => MYSQL_CLAIM_SQL,
+        DbConn::Sqlite(_) => SQLITE_CLAIM_SQL,
+    };
+    let q = diesel::sql_query(sql)
+        .bind::<BigInt, _>(service_id)
+        .bind::<BigInt, _>(limit);
+    let ids: Vec<i64> = with_conn!(conn, |c| q.clone().load::<Id>(c))?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let t = now();
+    let until = deadline(t, lease);
+    with_conn!(conn, |c| diesel::update(
+        eq::table.filter(eq::id.eq_any(&ids))
+    )
+    .set((
+        eq::status.eq(QueueStatus::Processing),
+        eq::locked_by.eq(Some(owner)),
+        eq::locked_until.eq(Some(until)),
+        eq::attempts.eq(eq::attempts + 1),
+        eq::updated_at.eq(t),
+    ))
+    .execute(c))?;
+    let rows: Vec<(QueueItem, LiveEvent)> = with_conn!(conn, |c| eq::table
+        .inner_join(le::table)
+        .filter(eq::id.eq_any(&ids))
+        .order((eq::priority.desc(), eq::id.asc()))
+        .select((QueueItem::as_select(), LiveEvent::as_select()))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|(item, event)| ClaimedItem { item, event })
+        .collect())
+}

@@ -1,0 +1,292 @@
+//! Store and route: a batch in one transaction, in named steps. Store the events, load the
+//! routes of their types, take the dispatch lock of the services they go to, decide each
+//! service's rows with the overflow policy, discard the chosen victims, insert the rows and
+//! add what was stored to the session's `total_events`.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use core_models::models::now;
+use core_models::schema::event_queue as eq;
+use core_models::{sessions, with_conn, DbConn, EventType, Priority, QueueStatus};
+use diesel::prelude::*;
+
+use crate::batch::{Batch, SessionRef};
+use crate::error::{retry, EngineError};
+use crate::live_events::{self, NewLiveEvent};
+use crate::overflow::{Candidate, Decision, QueueState};
+use crate::report::{DispatchReport, ServiceReport};
+use crate::routes::{self, LockedService, Route};
+
+/// Rows per multi-row INSERT into `event_queue` (11 columns).
+const INSERT_CHUNK: usize = 1000;
+/// Ids per `UPDATE … WHERE id IN (…)`.
+const IN_CHUNK: usize = 1000;
+
+/// Stores and routes a batch (see [`Engine::dispatch`](crate::Engine::dispatch)): the rows are
+/// cleaned once, then the whole transaction runs, again after a transient conflict.
+pub(crate) fn dispatch(conn: &mut DbConn, batch: &Batch) -> Result<DispatchReport, EngineError> {
+    if batch.events.is_empty() {
+        return Ok(DispatchReport::default());
+    }
+    let t = now();
+    let rows = live_events::prepare(&batch.session, &batch.events, t);
+    retry(|| conn.transaction(|conn| dispatch_in_tx(conn, batch, &rows, t)))
+}
+
+/// One attempt, inside its transaction.
+fn dispatch_in_tx(
+    conn: &mut DbConn,
+    batch: &Batch,
+    rows: &[NewLiveEvent],
+    t: NaiveDateTime,
+) -> Result<DispatchReport, EngineError> {
+    let event_ids = live_events::store(conn, rows, &batch.events)?;
+    let stored = StoredEvents::new(rows, &event_ids);
+    let mut report = DispatchReport {
+        stored: stored.len() as u64,
+        duplicates: (rows.len() - stored.len()) as u64,
+        event_ids,
+        services: BTreeMap::new(),
+    };
+    let routes = routes::load_by_service(conn, &stored.types())?;
+    let ids: Vec<i64> = routes.keys().copied().collect();
+    let services = routes::lock_services(conn, &ids)?;
+
+    let mut plan = Plan::default();
+    for service in services.iter().filter(|s| s.is_active) {
+        let Some(service_routes) = routes.get(&service.id) else {
+            continue;
+        };
+        let events = stored.routed(service_routes);
+        if events.is_empty() {
+            continue;
+        }
+        let sr = plan.service(conn, service, &events, t)?;
+        report.services.insert(service.id, sr);
+    }
+    plan.discard_victims(conn, t)?;
+    plan.insert_rows(conn)?;
+    count_session_events(conn, &batch.session, report.stored)?;
+    Ok(report)
+}
+
+/// The events of the batch that were stored (not duplicates), in batch order, with their ids.
+struct StoredEvents<'r> {
+    events: Vec<(i64, &'r NewLiveEvent)>,
+}
+
+impl<'r> StoredEvents<'r> {
+    fn new(rows: &'r [NewLiveEvent], ids: &[Option<i64>]) -> Self {
+        StoredEvents {
+            events: rows
+                .iter()
+                .zip(ids)
+                .filter_map(|(row, id)| Some(((*id)?, row)))
+                .collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Their event types, each once.
+    fn types(&self) -> Vec<EventType> {
+        let mut types: Vec<EventType> = self.events.iter().map(|(_, e)| e.event_type).collect();
+        types.sort();
+        types.dedup();
+        types
+    }
+
+    /// Those a service takes, with the route each takes, in batch order.
+    fn routed<'s>(&'s self, routes: &'s [Route]) -> Vec<RoutedEvent<'s>> {
+        let route_of = |ty: EventType| routes.iter().find(|r| r.event_type == ty);
+        self.events
+            .iter()
+            .filter_map(|&(id, event)| {
+                Some(RoutedEvent {
+                    id,
+                    event,
+                    route: route_of(event.event_type)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A stored event and how it goes to one service.
+struct RoutedEvent<'a> {
+    /// Its `live_events` id.
+    id: i64,
+    event: &'a NewLiveEvent,
+    route: &'a Route,
+}
+
+/// An `event_queue` row to insert; priority, is_async and is_discardable are copied from the
+/// config at enqueue time.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = eq, treat_none_as_default_value = false)]
+struct NewQueueRow {
+    service_id: i64,
+    live_event_id: i64,
+    session_id: i64,
+    status: QueueStatus,
+    priority: Priority,
+    is_async: bool,
+    is_discardable: bool,
+    attempts: i32,
+    processed_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// What the batch writes to `event_queue`, decided service by service.
+#[derive(Default)]
+struct Plan {
+    /// New rows, every service's, in batch order within a service.
+    rows: Vec<NewQueueRow>,
+    /// Stored pending items to discard as overflow victims, by id.
+    victims: Vec<i64>,
+}
+
+impl Plan {
+    /// Decides what each of a service's events becomes in its queue (DESIGN §5), adding the
+    /// rows to the plan; returns the service's counts.
+    fn service(
+        &mut self,
+        conn: &mut DbConn,
+        service: &LockedService,
+        events: &[RoutedEvent<'_>],
+        t: NaiveDateTime,
+    ) -> Result<ServiceReport, EngineError> {
+        let mut state = queue_state(conn, service, events)?;
+        let mut report = ServiceReport {
+            slug: service.slug.clone(),
+            ..ServiceReport::default()
+        };
+        for e in events {
+            let decision = state.decide(self.rows.len(), e.route.priority, e.route.is_discardable);
+            let status = self.apply(decision, &mut report, t);
+            self.rows.push(NewQueueRow {
+                service_id: service.id,
+                live_event_id: e.id,
+                session_id: e.event.session_id,
+                status,
+                priority: e.route.priority,
+                is_async: e.route.is_async,
+                is_discardable: e.route.is_discardable,
+                attempts: 0,
+                processed_at: (status == QueueStatus::Discarded).then_some(t),
+                created_at: t,
+                updated_at: t,
+            });
+        }
+        if report.overflow > 0 {
+            // Debug, not warn: during a burst this is every frame; the report carries the
+            // counts for the capture daemon to print.
+            tracing::debug!(
+                service = %service.slug,
+                overflow = report.overflow,
+                "queue over its limit: non-discardable events enqueued anyway"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Counts a decision and marks its victim; returns the status of the new event's row.
+    fn apply(
+        &mut self,
+        decision: Decision,
+        report: &mut ServiceReport,
+        t: NaiveDateTime,
+    ) -> QueueStatus {
+        match decision {
+            Decision::Enqueue => report.enqueued += 1,
+            Decision::Replace(victim) => {
+                report.enqueued += 1;
+                report.discarded_victim += 1;
+                match victim {
+                    Candidate::Stored(id) => self.victims.push(id),
+                    Candidate::New(i) => {
+                        if let Some(row) = self.rows.get_mut(i) {
+                            row.status = QueueStatus::Discarded;
+                            row.processed_at = Some(t);
+                        }
+                    }
+                }
+            }
+            Decision::DiscardNew => {
+                report.discarded_new += 1;
+                return QueueStatus::Discarded;
+            }
+            Decision::Overflow => {
+                report.enqueued += 1;
+                report.overflow += 1;
+            }
+        }
+        QueueStatus::Pending
+    }
+
+    /// Discards the stored victims, by primary key and only if still `pending`.
+    fn discard_victims(&self, conn: &mut DbConn, t: NaiveDateTime) -> Result<(), EngineError> {
+        for chunk in self.victims.chunks(IN_CHUNK) {
+            let n = with_conn!(conn, |c| diesel::update(
+                eq::table
+                    .filter(eq::id.eq_any(chunk))
+                    .filter(eq::status.eq(QueueStatus::Pending))
+            )
+            .set((
+                eq::status.eq(QueueStatus::Discarded),
+                eq::processed_at.eq(Some(t)),
+                eq::updated_at.eq(t),
+            ))
+            .execute(c))?;
+            if n != chunk.len() {
+                // A worker claimed a victim after it was read: decide again from scratch.
+                return Err(EngineError::VictimTaken);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the new rows with multi-row INSERTs.
+    fn insert_rows(&self, conn: &mut DbConn) -> Result<(), EngineError> {
+        for chunk in self.rows.chunks(INSERT_CHUNK) {
+            with_conn!(conn, |c| diesel::insert_into(eq::table)
+                .values(chunk)
+                .execute(c))?;
+        }
+        Ok(())
+    }
+}
+
+/// A service's queue as the policy needs it: a bounded pending count and, only if the batch
+/// can fill the queue, the victim candidates. A batch of n events takes at most n victims,
+/// lowest first, so the n lowest candidates are enough.
+fn queue_state(
+    conn: &mut DbConn,
+    service: &LockedService,
+    events: &[RoutedEvent<'_>],
+) -> Result<QueueState, EngineError> {
+    let max = i64::from(service.max_queue_size.max(0));
+    let pending = routes::pending_count(conn, service.id, max)?;
+    let n = events.len() as u64;
+    let candidates = match events.iter().map(|e| e.route.priority).max() {
+        Some(top) if pending + n > max as u64 => {
+            routes::victim_candidates(conn, service.id, top, n as i64)?
+        }
+        _ => Vec::new(),
+    };
+    Ok(QueueState::new(max as u64, pending, candidates))
+}
+
+/// Adds the events stored to the session's `total_events`, last in the transaction.
+fn count_session_events(
+    conn: &mut DbConn,
+    session: &SessionRef,
+    stored: u64,
+) -> Result<(), EngineError> {
+    let stored = i64::try_from(stored).unwrap_or(i64::MAX);
+    Ok(sessions::add_events(conn, session.session_id, stored)?)
+}

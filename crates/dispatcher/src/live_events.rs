@@ -1,0 +1,192 @@
+//! Storing a batch's events in `live_events`: cleaning, de-duplication (by (room_id, msg_id),
+//! and by streak for synthesised streak ends), multi-row inserts, and finding the ids the rows
+//! got.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use core_models::schema::live_events as le;
+use core_models::text::{clean_json_string, clean_line};
+use core_models::{with_conn, CapturedEvent, DbConn, EventType, StreakStatus};
+use diesel::prelude::*;
+
+use crate::batch::SessionRef;
+use crate::error::EngineError;
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 bound variables and MySQL's 65,535
+/// placeholders for the 15 columns of a `live_events` row.
+const INSERT_CHUNK: usize = 500;
+/// Values per `IN (…)` list.
+const IN_CHUNK: usize = 1000;
+
+/// A `live_events` row ready to insert, cleaned of control characters and cut to the columns'
+/// lengths. `None` is stored as NULL (not DEFAULT) so SQLite can take many rows per INSERT.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = le, treat_none_as_default_value = false)]
+pub(crate) struct NewLiveEvent {
+    pub session_id: i64,
+    pub event_type: EventType,
+    pub timestamp: NaiveDateTime,
+    pub room_id: String,
+    pub streamer_unique_id: String,
+    pub user_id: Option<String>,
+    pub user_unique_id: Option<String>,
+    pub user_nickname: Option<String>,
+    pub is_streaking: bool,
+    pub streak_id: Option<String>,
+    pub streak_status: Option<StreakStatus>,
+    pub event_data: String,
+    pub msg_id: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Cleans every string that came from TikTok and builds the rows (done once per batch, not
+/// once per retry).
+pub(crate) fn prepare(
+    session: &SessionRef,
+    events: &[CapturedEvent],
+    now: NaiveDateTime,
+) -> Vec<NewLiveEvent> {
+    use chrono::SubsecRound;
+    let room_id = clean_line(&session.room_id, 64);
+    let streamer = clean_line(&session.streamer_unique_id, 255);
+    let opt = |s: &Option<String>, n: usize| s.as_deref().map(|s| clean_line(s, n));
+    events
+        .iter()
+        .map(|e| NewLiveEvent {
+            session_id: session.session_id,
+            event_type: e.event_type,
+            timestamp: e.timestamp.naive_utc().trunc_subsecs(6),
+            room_id: room_id.clone(),
+            streamer_unique_id: streamer.clone(),
+            user_id: opt(&e.user_id, 64),
+            user_unique_id: opt(&e.user_unique_id, 255),
+            user_nickname: opt(&e.user_nickname, 255),
+            is_streaking: e.is_streaking(),
+            streak_id: e.streak.as_ref().map(|s| clean_line(&s.id, 128)),
+            streak_status: e.streak.as_ref().map(|s| s.status),
+            event_data: clean_json_string(&e.data),
+            msg_id: e.msg_id,
+            // Receipt time when the capture knows it: queue lag counts from there.
+            created_at: e
+                .received_at
+                .map_or(now, |r| r.naive_utc().trunc_subsecs(6)),
+            updated_at: now,
+        })
+        .collect()
+}
+
+/// The ids of already stored messages of `room_id` among `msg_ids`, by msg_id.
+fn stored_ids(
+    conn: &mut DbConn,
+    room_id: &str,
+    msg_ids: &[i64],
+) -> Result<HashMap<i64, i64>, EngineError> {
+    let mut found = HashMap::with_capacity(msg_ids.len());
+    for chunk in msg_ids.chunks(IN_CHUNK) {
+        let rows: Vec<(Option<i64>, i64)> = with_conn!(conn, |c| le::table
+            .filter(le::room_id.eq(room_id))
+            .filter(le::msg_id.eq_any(chunk))
+            .select((le::msg_id, le::id))
+            .load(c))?;
+        found.extend(rows.into_iter().filter_map(|(m, id)| Some((m?, id))));
+    }
+    Ok(found)
+}
+
+/// Whether the room already has an end row for this streak: a synthesised streak end (see
+/// [`CapturedEvent::is_synthetic_streak_end`]) has no msg_id to be found by, and a batch
+/// committed twice (an unknown commit outcome, a spool replayed after kill -9) must not store
+/// it twice.
+fn streak_end_stored(
+    conn: &mut DbConn,
+    room_id: &str,
+    streak_id: Option<&str>,
+) -> Result<bool, EngineError> {
+    let streak_id = streak_id.unwrap_or_default();
+    let found: i64 = with_conn!(conn, |c| le::table
+        .filter(le::room_id.eq(room_id))
+        .filter(le::streak_id.eq(streak_id))
+        .filter(le::streak_status.eq(StreakStatus::End.as_str()))
+        .count()
+        .get_result(c))?;
+    if found > 0 {
+        tracing::debug!(%streak_id, "streak end already stored; skipped");
+    }
+    Ok(found > 0)
+}
+
+/// Which rows are new: not stored yet (by msg_id, or by streak for a synthesised end) and
+/// the first of the batch with their msg_id. `rows` and `events` are the same batch.
+fn fresh_rows(
+    conn: &mut DbConn,
+    rows: &[NewLiveEvent],
+    events: &[CapturedEvent],
+    room_id: &str,
+    already: &HashMap<i64, i64>,
+) -> Result<Vec<bool>, EngineError> {
+    let mut seen = HashSet::with_capacity(rows.len());
+    let mut fresh = Vec::with_capacity(rows.len());
+    for (row, event) in rows.iter().zip(events) {
+        fresh.push(match row.msg_id {
+            Some(m) => !already.contains_key(&m) && seen.insert(m),
+            None if event.is_synthetic_streak_end() => {
+                !streak_end_stored(conn, room_id, row.streak_id.as_deref())?
+            }
+            None => true,
+        });
+    }
+    Ok(fresh)
+}
+
+/// Stores the rows that are not duplicates and returns, per row, the id it was stored as
+/// (`None` for a duplicate of a stored message or of an earlier row of the batch). `rows` are
+/// [`prepare`]d from `events`, in the same order.
+///
+/// Rows with a msg_id go in multi-row INSERTs and their ids are read back by the unique key
+/// (room_id, msg_id): with concurrent inserts MySQL does not promise consecutive ids, so
+/// LAST_INSERT_ID arithmetic would be a guess. Rows without a msg_id (rare: TikTok gives
+/// nearly every message one) cannot be found again by key, so each is inserted alone and
+/// takes its id from `last_insert_id`.
+pub(crate) fn store(
+    conn: &mut DbConn,
+    rows: &[NewLiveEvent],
+    events: &[CapturedEvent],
+) -> Result<Vec<Option<i64>>, EngineError> {
+    let Some(room_id) = rows.first().map(|r| r.room_id.as_str()) else {
+        return Ok(Vec::new());
+    };
+    let keyed: Vec<i64> = rows.iter().filter_map(|r| r.msg_id).collect();
+    let already = stored_ids(conn, room_id, &keyed)?;
+    let fresh = fresh_rows(conn, rows, events, room_id, &already)?;
+
+    let to_insert: Vec<NewLiveEvent> = rows
+        .iter()
+        .zip(&fresh)
+        .filter(|(r, f)| **f && r.msg_id.is_some())
+        .map(|(r, _)| r.clone())
+        .collect();
+    for chunk in to_insert.chunks(INSERT_CHUNK) {
+        with_conn!(conn, |c| diesel::insert_into(le::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    let new_keys: Vec<i64> = to_insert.iter().filter_map(|r| r.msg_id).collect();
+    let inserted = stored_ids(conn, room_id, &new_keys)?;
+
+    let mut ids = Vec::with_capacity(rows.len());
+    for (row, fresh) in rows.iter().zip(fresh) {
+        ids.push(match (fresh, row.msg_id) {
+            (false, _) => None,
+            (true, Some(m)) => inserted.get(&m).copied(),
+            (true, None) => {
+                with_conn!(conn, |c| diesel::insert_into(le::table)
+                    .values(row)
+                    .execute(c))?;
+                Some(conn.last_insert_id()?)
+            }
+        });
+    }
+    Ok(ids)
+}
