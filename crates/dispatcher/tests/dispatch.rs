@@ -442,7 +442,8 @@ fn concurrent_dispatchers_respect_the_limit() {
             (EventType::Gift, 10, false),
         ],
     );
-    let ctx = session(&mut conn, "r");
+    // Four capture daemons: a session each (a session has one committer), on one room.
+    let sessions: Vec<SessionRef> = (0..4).map(|_| session(&mut conn, "r")).collect();
     // While they run, sample the queue: discardable items are only ever admitted below the
     // limit (rules 1 and 2), so with no workers at most 100 of them are pending at any
     // moment; a race between dispatchers would show up as 101 or more.
@@ -473,7 +474,7 @@ fn concurrent_dispatchers_respect_the_limit() {
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let url = db.db_url().clone();
-            let ctx = ctx.clone();
+            let ctx = sessions[t as usize].clone();
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 let mut conn = DbConn::establish(&url).unwrap();
@@ -555,11 +556,11 @@ fn concurrent_duplicates_are_stored_once() {
     let mut conn = db.conn();
     conn.run_migrations().unwrap();
     let svc = service(&mut conn, "s", 1000, &[(EventType::Like, 2, true)]);
-    let ctx = session(&mut conn, "r");
     let threads: Vec<_> = (0..3)
         .map(|_| {
             let url = db.db_url().clone();
-            let ctx = ctx.clone();
+            // Each daemon has its session (a session has one committer); the room is shared.
+            let ctx = session(&mut conn, "r");
             std::thread::spawn(move || {
                 let mut conn = DbConn::establish(&url).unwrap();
                 for b in 0..30 {

@@ -29,12 +29,12 @@ fn dispatchers_claimers_and_rescuer_together() {
                 (EventType::Gift, 10, false, true),
             ],
         );
-        let ctx = session(&mut conn, "mixed");
         let done = Arc::new(AtomicBool::new(false));
 
         let dispatchers: Vec<_> = (0..3i64)
             .map(|t| {
-                let (url, ctx) = (db.db_url().clone(), ctx.clone());
+                // A capture daemon each, so a session each (a session has one committer).
+                let (url, ctx) = (db.db_url().clone(), session(&mut conn, "mixed"));
                 std::thread::spawn(move || {
                     let mut conn = DbConn::establish(&url).unwrap();
                     for b in 0..25i64 {

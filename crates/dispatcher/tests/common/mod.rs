@@ -95,7 +95,7 @@ pub fn queue(conn: &mut DbConn, service_id: i64) -> Vec<QueueItem> {
 }
 
 /// Claims up to `n` items of a service for the worker `owner`, as a worker of [`DAEMON`]
-/// does: under the daemon's service lease (taken or renewed first).
+/// does: under the daemon's service lease (taken first if it does not hold it yet).
 pub fn claim(
     conn: &mut DbConn,
     service_id: i64,
@@ -104,6 +104,17 @@ pub fn claim(
     lease: Duration,
 ) -> Result<Vec<ClaimedItem>, EngineError> {
     let mut engine = Engine::new(conn);
+    let params = ClaimParams {
+        service_id,
+        max: n,
+        service_owner: DAEMON,
+        owner,
+        lease,
+        finished: &[],
+    };
+    if let Some(items) = engine.claim(&params)?.items {
+        return Ok(items);
+    }
     // A claimer thread racing another one of the same daemon to create the lease row may be
     // told no while the other creates it: the lease is the daemon's all the same.
     let held = engine.acquire_service(service_id, DAEMON, Duration::from_secs(3600))?
@@ -111,15 +122,10 @@ pub fn claim(
             .service_owner(service_id)?
             .is_some_and(|lease| lease.owner == DAEMON);
     assert!(held, "another daemon holds service {service_id}");
-    let claimed = engine.claim(&ClaimParams {
-        service_id,
-        max: n,
-        service_owner: DAEMON,
-        owner,
-        lease,
-        finished: &[],
-    })?;
-    Ok(claimed.items.expect("the service lease was just taken"))
+    Ok(engine
+        .claim(&params)?
+        .items
+        .expect("the service lease was just taken"))
 }
 
 /// Records one item's outcome for `owner`; true if it was recorded (the owner held it).
