@@ -34,13 +34,6 @@ pub struct Finished {
     pub not_held: Vec<i64>,
 }
 
-impl Finished {
-    /// Outcomes recorded.
-    pub fn recorded(&self) -> u64 {
-        self.completed + self.failed
-    }
-}
-
 /// Records outcomes in one transaction (see [`Engine::finish`](crate::Engine::finish)).
 pub(crate) fn finish(
     conn: &mut DbConn,

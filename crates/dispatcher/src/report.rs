@@ -54,23 +54,6 @@ impl DispatchReport {
         }
         t
     }
-
-    /// Adds another batch's counts to this one (for running totals in the capture daemon).
-    /// `event_ids` are per batch and are not accumulated, so a long-running total stays small.
-    pub fn merge(&mut self, other: &DispatchReport) {
-        self.stored += other.stored;
-        self.duplicates += other.duplicates;
-        for (id, s) in &other.services {
-            let mine = self.services.entry(*id).or_insert_with(|| ServiceReport {
-                slug: s.slug.clone(),
-                ..ServiceReport::default()
-            });
-            mine.enqueued += s.enqueued;
-            mine.discarded_victim += s.discarded_victim;
-            mine.discarded_new += s.discarded_new;
-            mine.overflow += s.overflow;
-        }
-    }
 }
 
 impl fmt::Display for DispatchReport {

@@ -136,8 +136,11 @@ pub fn finish_one(
     outcome: Outcome,
 ) -> Result<bool, EngineError> {
     let done = Engine::new(conn).finish(owner, &[(item_id, outcome)])?;
-    assert_eq!(done.recorded() + done.not_held.len() as u64, 1);
-    Ok(done.recorded() == 1)
+    assert_eq!(
+        (done.completed + done.failed) + done.not_held.len() as u64,
+        1
+    );
+    Ok((done.completed + done.failed) == 1)
 }
 
 /// Completes one item for `owner`; true if it was `processing` under `owner`.
