@@ -25,13 +25,12 @@ pub struct ServiceLease {
     pub expires_at: NaiveDateTime,
 }
 
-/// Takes (or keeps) a service for `owner` until `now + ttl`, atomically: creates the lease if
-/// there is none, renews it if it is already `owner`'s, takes it over if it has expired.
-/// Returns false when another owner holds an unexpired lease.
-///
-/// Two daemons racing for a free or expired service: exactly one gets true. On MySQL the
-/// conditional UPDATE re-reads the row under its lock, and the INSERT of an absent row is an
-/// `INSERT IGNORE` on the primary key; on SQLite the immediate transaction serialises them.
+/// Takes, renews or takes over a service lease (see
+/// [`Engine::acquire_service`](crate::Engine::acquire_service)) in one transaction: a
+/// conditional UPDATE of the holder's own or an expired lease, else an INSERT of an absent
+/// row. Of two daemons racing for a free or expired service exactly one gets true: on MySQL
+/// the UPDATE re-reads the row under its lock and the INSERT is an `INSERT IGNORE` on the
+/// primary key; on SQLite the immediate transaction serialises them.
 pub(crate) fn acquire_service(
     conn: &mut DbConn,
     service_id: i64,
@@ -71,8 +70,8 @@ pub(crate) fn acquire_service(
     })
 }
 
-/// Gives a service up (at shutdown) so a standby can take it at once instead of waiting for
-/// the lease to expire. Returns false when `owner` did not hold it.
+/// Deletes `owner`'s lease row (see
+/// [`Engine::release_service`](crate::Engine::release_service)).
 pub(crate) fn release_service(
     conn: &mut DbConn,
     service_id: i64,
@@ -90,7 +89,8 @@ pub(crate) fn release_service(
     Ok(n == 1)
 }
 
-/// The current holder of a service, if its lease has not expired.
+/// The unexpired lease of a service, if any (see
+/// [`Engine::service_owner`](crate::Engine::service_owner)).
 pub(crate) fn service_owner(
     conn: &mut DbConn,
     service_id: i64,
