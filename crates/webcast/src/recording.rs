@@ -21,12 +21,9 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-
-use crate::simulator::{Scenario, Step};
 
 /// One recorded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,29 +150,6 @@ pub fn read(path: &Path) -> Result<Vec<RecordedFrame>, RecordingError> {
     Ok(frames)
 }
 
-/// The simulator steps that replay `frames`: each frame as a [`Step::Frame`], preceded by a
-/// pause of the recorded gap divided by `speed` (`speed` ≤ 0 or not finite: no pauses).
-pub fn to_scenario(frames: &[RecordedFrame], speed: f64) -> Scenario {
-    let mut steps = Vec::with_capacity(frames.len() * 2);
-    let mut previous: Option<i64> = None;
-    for f in frames {
-        if let Some(p) = previous {
-            let gap_ms = f.ts_ms.saturating_sub(p).max(0) as f64;
-            if speed.is_finite() && speed > 0.0 && gap_ms > 0.0 {
-                let ms = Duration::from_secs_f64(gap_ms / speed / 1000.0).as_millis() as u64;
-                if ms > 0 {
-                    steps.push(Step::Pause { ms });
-                }
-            }
-        }
-        previous = Some(f.ts_ms);
-        steps.push(Step::Frame {
-            frame_b64: base64::engine::general_purpose::STANDARD.encode(&f.frame),
-        });
-    }
-    Scenario { steps }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,10 +180,6 @@ mod tests {
                 }
             ]
         );
-        let scenario = to_scenario(&frames, 2.0);
-        assert_eq!(scenario.steps.len(), 3);
-        assert_eq!(scenario.steps[1], Step::Pause { ms: 125 });
-        assert_eq!(to_scenario(&frames, 0.0).steps.len(), 2);
         std::fs::write(&path, "garbage\n{\"ts_ms\":1,\"frame_b64\":\"AQ==\"}\n").expect("write");
         assert!(matches!(
             read(&path),

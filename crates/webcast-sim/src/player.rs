@@ -9,11 +9,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, watch};
 
-use super::messages::{self, gift_by_name, Meta, CATALOGUE};
-use super::scenario::{Fault, RandomStream, Step};
-use super::{Outbound, Shared};
-use crate::frame;
-use crate::proto::{BaseProtoMessage, ProtoMessageFetchResult};
+use crate::messages::{self, gift_by_name, Meta, CATALOGUE};
+use crate::scenario::{Fault, RandomStream, Step};
+use crate::{Outbound, Shared};
+use webcast::frame;
+use webcast::proto::{BaseProtoMessage, ProtoMessageFetchResult};
 
 /// One unit of what a step expands to.
 #[derive(Debug)]
@@ -96,13 +96,13 @@ impl Script {
         }
     }
 
-    fn base(&mut self, message: &crate::decode::WebcastMessage, msg_id: i64) -> BaseProtoMessage {
+    fn base(&mut self, message: &webcast::decode::WebcastMessage, msg_id: i64) -> BaseProtoMessage {
         let base = message.to_base(msg_id);
         self.last_message = Some(base.clone());
         base
     }
 
-    fn msg(&mut self, build: impl FnOnce(Meta) -> crate::decode::WebcastMessage) -> Piece {
+    fn msg(&mut self, build: impl FnOnce(Meta) -> webcast::decode::WebcastMessage) -> Piece {
         let meta = self.meta();
         let message = build(meta);
         Piece::Message(self.base(&message, meta.msg_id))

@@ -163,8 +163,7 @@ async fn collect(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_replayed_by_the_binary_gives_the_same_events() {
-    use webcast::simulator::{Fault, Scenario, Step};
-    use webcast::{Simulator, SimulatorConfig};
+    use webcast_sim::{Fault, Scenario, Simulator, SimulatorConfig, Step};
 
     let steps = vec![
         Step::Comment {

@@ -1,7 +1,7 @@
 //! Builders of realistic webcast messages (used by the simulator and by tests).
 
-use crate::decode::WebcastMessage;
-use crate::proto::{
+use webcast::decode::WebcastMessage;
+use webcast::proto::{
     BadgeStruct, BarrageUserGradeParam, CommonMessageData, Contributor, FollowInfo, Gift,
     ImageModel, PrivilegeLogExtra, Text, User, UserIdentity, WebcastBarrageMessage,
     WebcastChatMessage, WebcastControlMessage, WebcastGiftMessage, WebcastLikeMessage,
@@ -98,7 +98,7 @@ pub fn user(handle: &str) -> User {
     if handle.starts_with("mod") {
         badges.push(BadgeStruct {
             scene_type: 1,
-            text: Some(crate::proto::TextBadge {
+            text: Some(webcast::proto::TextBadge {
                 key: "pm_mt_moderator_im".into(),
                 default_pattern: "Moderator".into(),
             }),

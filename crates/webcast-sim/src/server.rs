@@ -19,15 +19,15 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 };
 use tokio_tungstenite::tungstenite::Message;
 
-use super::messages::{self, Meta};
-use super::{
+use crate::messages::{self, Meta};
+use crate::{
     AckObservation, ConnectionObservation, FetchObservation, HeartbeatObservation, LookupEndpoint,
     LookupMode, LookupObservation, Outbound, Shared,
 };
-use crate::frame::{
+use webcast::frame::{
     self, PAYLOAD_ACK, PAYLOAD_ENTER_ROOM, PAYLOAD_ENTER_ROOM_RESP, PAYLOAD_HEARTBEAT,
 };
-use crate::proto::{
+use webcast::proto::{
     HeartBeatMessage, ProtoMessageFetchResult, WebcastImEnterRoomMessage, WebcastPushFrame,
 };
 
@@ -309,7 +309,7 @@ fn handshake(
     Ok(response)
 }
 
-/// Records a handshake; returns its index in [`super::Duties::connections`].
+/// Records a handshake; returns its index in [`crate::Duties::connections`].
 fn record_connection(
     shared: &Shared,
     query: Option<&str>,

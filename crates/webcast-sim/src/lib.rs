@@ -1,17 +1,45 @@
-//! A local TikTok LIVE: a fake sign server (`/webcast/fetch`), the web endpoints used for the
-//! room lookup (`/@{user}/live`, `/api-live/user/room/`) and a WebSocket push server, all on
-//! 127.0.0.1, speaking exactly the protocol of the real thing. It plays a scripted
-//! [`Scenario`] or a [`RandomStream`], can misbehave on purpose ([`Fault`]), and records what
-//! the client did ([`Duties`]) so tests can check it.
+//! A local TikTok LIVE for demos, benchmarks and tests: a fake sign server
+//! (`/webcast/fetch`), the web endpoints of the room lookup (`/@{user}/live`,
+//! `/api-live/user/room/`) and a WebSocket push server, all on 127.0.0.1, speaking exactly the
+//! protocol of the real thing with `webcast`'s own types and frame builders. It plays a
+//! scripted [`Scenario`] or a [`RandomStream`], misbehaves on purpose ([`Fault`]), and records
+//! what its client did ([`Duties`]) so tests can check it. The `webcast-sim` binary wraps it for
+//! use as a process (see `src/main.rs`: its first stdout line is
+//! `webcast-sim sign_server=<url> room_id=<id> username=<handle> ws=<url>`).
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), webcast::simulator::SimulatorError> {
-//! use webcast::simulator::{Simulator, SimulatorConfig, Step};
+//! What this crate must never be: part of the production capture path. It is only ever the
+//! peer at the other end of the socket: `ctl demo` and `ctl bench` run it next to the capture,
+//! and capture-daemon depends on it for its tests alone.
+//!
+//! ```
+//! use std::time::Duration;
+//! use webcast::{Client, ClientConfig, ClientEvent};
+//! use webcast_sim::{Simulator, SimulatorConfig, Step};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let sim = Simulator::start(SimulatorConfig::default()).await?;
-//! println!("sign server {} room {}", sim.base_url(), sim.room_id());
-//! sim.push(Step::Comment { user: "alice".into(), text: "hi 👋".into() });
+//! sim.push(Step::Comment { user: "alice".into(), text: "hello 👋".into() });
+//! sim.push(Step::End);
+//!
+//! let mut config = ClientConfig::new(sim.username()).with_base_url(sim.base_url());
+//! config.heartbeat_interval = Duration::from_millis(100);
+//! let (mut events, task) = Client::new(config)?.spawn(64, std::future::pending());
+//! let mut comments = Vec::new();
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         ClientEvent::Events(batch) => {
+//!             comments.extend(batch.into_iter().filter_map(|e| e.data["comment"].as_str().map(str::to_owned)))
+//!         }
+//!         ClientEvent::StreamEnded => break,
+//!         _ => {}
+//!     }
+//! }
+//! assert_eq!(comments, ["first! 🥇", "hello 👋"]); // the simulator replays one history comment
+//! task.await??;
 //! sim.shutdown().await;
-//! # Ok(()) }
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod messages;

@@ -11,7 +11,7 @@ use webcast::client::{
 };
 use webcast::room::RoomError;
 use webcast::sign::{Secret, SignError};
-use webcast::simulator::{
+use webcast_sim::{
     Fault, LookupEndpoint, LookupMode, RandomStream, Scenario, Simulator, SimulatorConfig,
     SimulatorHandle, Step,
 };

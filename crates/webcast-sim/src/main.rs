@@ -2,7 +2,7 @@
 //!
 //! Serves the sign server, the room lookup and the WebSocket push server on 127.0.0.1, plays a
 //! scenario file and/or a random stream, and accepts more steps as JSON lines on stdin (one
-//! [`webcast::simulator::Step`] per line, e.g. `{"type":"fault","fault":"drop_connection"}`).
+//! [`webcast_sim::Step`] per line, e.g. `{"type":"fault","fault":"drop_connection"}`).
 //!
 //! The first line on stdout is machine-readable, space-separated `key=value` pairs:
 //!
@@ -23,13 +23,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use tokio::io::AsyncBufReadExt;
-use webcast::simulator::{Mix, RandomStream, Scenario, Simulator, SimulatorConfig, Step};
+use webcast_sim::{Mix, RandomStream, Scenario, Simulator, SimulatorConfig, Step};
 
 /// A local TikTok LIVE speaking the Webcast protocol.
 #[derive(Debug, Parser)]
 #[command(name = "webcast-sim", version)]
 struct Args {
-    /// Scenario file (JSON, see the `webcast::simulator::scenario` docs) played first.
+    /// Scenario file (JSON, see the `webcast_sim::scenario` docs) played first.
     #[arg(long)]
     scenario: Option<PathBuf>,
     /// Generate a random stream (after the scenario, whenever nothing else is queued).
@@ -137,7 +137,7 @@ async fn run(args: Args) -> Result<(), String> {
     };
     if let Some(path) = &args.replay {
         let frames = webcast::recording::read(path).map_err(|e| e.to_string())?;
-        let replay = webcast::recording::to_scenario(&frames, args.replay_speed);
+        let replay = Scenario::replay(&frames, args.replay_speed);
         scenario.steps.extend(replay.steps);
     }
     if !(args.rate.is_finite() && args.rate > 0.0) {
