@@ -13,6 +13,7 @@
 //!
 //! ```
 //! use std::time::Duration;
+//! use lifecycle::Shutdown;
 //! use webcast::{Client, ClientConfig, ClientEvent};
 //! use webcast_sim::{Simulator, SimulatorConfig, Step};
 //!
@@ -24,7 +25,8 @@
 //!
 //! let mut config = ClientConfig::new(sim.username()).with_base_url(sim.base_url());
 //! config.heartbeat_interval = Duration::from_millis(100);
-//! let (mut events, task) = Client::new(config)?.spawn(64, std::future::pending());
+//! let (_running, shutdown) = Shutdown::new(); // never fired: the stream's end stops the client
+//! let (mut events, task) = Client::new(config)?.spawn(64, shutdown);
 //! let mut comments = Vec::new();
 //! while let Some(event) = events.recv().await {
 //!     match event {

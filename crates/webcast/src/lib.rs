@@ -49,11 +49,13 @@
 //! logged.
 //!
 //! ```no_run
+//! use lifecycle::Shutdown;
 //! use webcast::{Client, ClientConfig, ClientEvent};
 //!
 //! # async fn watch() -> Result<(), Box<dyn std::error::Error>> {
+//! let (_trigger, shutdown) = Shutdown::on_signals("watcher")?; // Ctrl+C stops it
 //! let client = Client::new(ClientConfig::new("@someone"))?;
-//! let (mut events, task) = client.spawn(64, std::future::pending());
+//! let (mut events, task) = client.spawn(64, shutdown);
 //! while let Some(event) = events.recv().await {
 //!     if let ClientEvent::Events(batch) = event {
 //!         println!("{} event(s)", batch.len());

@@ -14,7 +14,13 @@ fn no_database_crate_in_the_normal_dependencies() {
     // Offline and from the lockfile: no network, a fraction of a second.
     let out = Command::new(env!("CARGO"))
         .args(["tree", "--offline", "--edges", "normal", "--prefix", "none"])
-        .args(["--format", "{lib}", "--package", "webcast", "--manifest-path"])
+        .args([
+            "--format",
+            "{lib}",
+            "--package",
+            "webcast",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .output()
         .expect("cargo runs");

@@ -110,7 +110,7 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
         )?;
         let capture = tokio::spawn(capture_daemon::capture::run(
             capture_args,
-            capture_daemon::capture::Shutdown::from_receiver(stop.clone()),
+            lifecycle::Shutdown::from_watch(stop.clone()),
         ));
 
         if let Some(secs) = args.duration {
