@@ -13,8 +13,8 @@
 //! `--replay FILE` plays a recording made with `capture-daemon --record FILE` (format in
 //! `webcast::recording`), so a real session can be captured again into a fresh database.
 //!
-//! Point a client's sign server, web base and API base at `sign_server`. Stops on Ctrl+C,
-//! SIGTERM, or when stdin closes with `--exit-on-eof`.
+//! Point a client's sign server, web base and API base at `sign_server`. Stops on Ctrl+C or
+//! SIGTERM (a second one exits at once), or when stdin closes with `--exit-on-eof`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,8 +22,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use lifecycle::Shutdown;
 use tokio::io::AsyncBufReadExt;
-use webcast_sim::{Mix, RandomStream, Scenario, Simulator, SimulatorConfig, Step};
+use webcast_sim::{Mix, RandomStream, Scenario, Simulator, SimulatorConfig, SimulatorHandle, Step};
 
 /// A local TikTok LIVE speaking the Webcast protocol.
 #[derive(Debug, Parser)]
@@ -107,8 +108,7 @@ fn parse_mix(s: &str) -> Result<Mix, String> {
     })
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -116,7 +116,16 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    match run(args).await {
+    let result = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|runtime| {
+            let result = runtime.block_on(run(args));
+            // Reading stdin blocks a thread that nothing can interrupt: waiting for it would
+            // keep a stopped simulator alive until its stdin closes.
+            runtime.shutdown_background();
+            result
+        });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("webcast-sim: {message}");
@@ -125,99 +134,106 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Starts the simulator, says where it is, and plays stdin's steps until told to stop.
 async fn run(args: Args) -> Result<(), String> {
-    let mut scenario = match &args.scenario {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
-            Scenario::from_json(&text)
-                .map_err(|e| format!("scenario {} is invalid: {e}", path.display()))?
-        }
-        None => Scenario::default(),
-    };
-    if let Some(path) = &args.replay {
-        let frames = webcast::recording::read(path).map_err(|e| e.to_string())?;
-        let replay = Scenario::replay(&frames, args.replay_speed);
-        scenario.steps.extend(replay.steps);
-    }
-    if !(args.rate.is_finite() && args.rate > 0.0) {
-        return Err(format!("--rate must be positive, got {}", args.rate));
-    }
-    let config = SimulatorConfig {
-        room_id: args.room_id,
-        username: args.username.clone(),
-        api_key: args.api_key.clone(),
-        scenario,
-        random: args.random.then(|| RandomStream {
-            rate_per_sec: args.rate,
-            mix: args.mix.unwrap_or_default(),
-            seed: args.seed,
-        }),
-        max_messages_per_frame: args.max_per_frame,
-        gzip: !args.no_gzip,
-        need_ack: !args.no_ack,
-        handshake_ping_interval: args
-            .ping_interval
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64),
-        history_in_fetch: !(args.no_history || args.replay.is_some()),
-    };
+    let config = args.simulator_config()?;
+    let (_trigger, shutdown) = Shutdown::on_signals("webcast-sim")
+        .map_err(|e| format!("cannot install the Ctrl+C/SIGTERM handler: {e}"))?;
     let sim = Simulator::start(config).await.map_err(|e| e.to_string())?;
-    {
-        let mut out = std::io::stdout().lock();
-        let line = format!(
-            "webcast-sim sign_server={} room_id={} username={} ws={}",
-            sim.base_url().as_str().trim_end_matches('/'),
-            sim.room_id(),
-            sim.username(),
-            sim.ws_url()
-        );
-        writeln!(out, "{line}")
-            .and_then(|()| out.flush())
-            .map_err(|e| format!("cannot write to stdout: {e}"))?;
-    }
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let mut stdin_open = true;
-    loop {
-        tokio::select! {
-            line = lines.next_line(), if stdin_open => match line {
-                Ok(Some(line)) if line.trim().is_empty() => {}
-                Ok(Some(line)) => match serde_json::from_str::<Step>(&line) {
-                    Ok(step) => sim.push(step),
-                    Err(e) => eprintln!("webcast-sim: ignoring stdin line (not a step: {e}): {line}"),
-                },
-                Ok(None) | Err(_) => {
-                    stdin_open = false;
-                    if args.exit_on_eof {
-                        break;
-                    }
-                }
-            },
-            () = shutdown_signal() => break,
-        }
-    }
+    announce(&sim)?;
+    play_stdin(&sim, args.exit_on_eof, shutdown).await;
     sim.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+impl Args {
+    /// The simulator the flags describe.
+    fn simulator_config(&self) -> Result<SimulatorConfig, String> {
+        let scenario = self.scenario()?;
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err(format!("--rate must be positive, got {}", self.rate));
+        }
+        Ok(SimulatorConfig {
+            room_id: self.room_id,
+            username: self.username.clone(),
+            api_key: self.api_key.clone(),
+            scenario,
+            random: self.random.then(|| RandomStream {
+                rate_per_sec: self.rate,
+                mix: self.mix.unwrap_or_default(),
+                seed: self.seed,
+            }),
+            max_messages_per_frame: self.max_per_frame,
+            gzip: !self.no_gzip,
+            need_ack: !self.no_ack,
+            handshake_ping_interval: self
+                .ping_interval
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64),
+            history_in_fetch: !(self.no_history || self.replay.is_some()),
+        })
+    }
+
+    /// The scenario file's steps, then the recording's.
+    fn scenario(&self) -> Result<Scenario, String> {
+        let mut scenario = match &self.scenario {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
+                Scenario::from_json(&text)
+                    .map_err(|e| format!("scenario {} is invalid: {e}", path.display()))?
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            None => Scenario::default(),
+        };
+        if let Some(path) = &self.replay {
+            let frames = webcast::recording::read(path).map_err(|e| e.to_string())?;
+            let replay = Scenario::replay(&frames, self.replay_speed);
+            scenario.steps.extend(replay.steps);
+        }
+        Ok(scenario)
+    }
+}
+
+/// The first stdout line: where the simulator is, as `key=value` pairs.
+fn announce(sim: &SimulatorHandle) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    let line = format!(
+        "webcast-sim sign_server={} room_id={} username={} ws={}",
+        sim.base_url().as_str().trim_end_matches('/'),
+        sim.room_id(),
+        sim.username(),
+        sim.ws_url()
+    );
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))
+}
+
+/// Plays the steps given as JSON lines on stdin until the shutdown fires; when stdin closes,
+/// stops too with `--exit-on-eof`, else keeps serving until the shutdown.
+async fn play_stdin(sim: &SimulatorHandle, exit_on_eof: bool, mut shutdown: Shutdown) {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => push_line(sim, &line),
+                Ok(None) | Err(_) => break,
+            },
+            () = shutdown.wait() => return,
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    if !exit_on_eof {
+        shutdown.wait().await;
+    }
+}
+
+/// One stdin line: a step, or a line saying why it is ignored.
+fn push_line(sim: &SimulatorHandle, line: &str) {
+    if line.trim().is_empty() {
+        return;
+    }
+    match serde_json::from_str::<Step>(line) {
+        Ok(step) => sim.push(step),
+        Err(e) => eprintln!("webcast-sim: ignoring stdin line (not a step: {e}): {line}"),
     }
 }

@@ -173,13 +173,13 @@ pub fn heartbeat_frame(room_id: i64, send_packet_seq_id: u64) -> Vec<u8> {
         send_packet_seq_id,
     }
     .encode_to_vec();
-    client_frame(PAYLOAD_HEARTBEAT, 0, payload)
+    push_frame(PAYLOAD_HEARTBEAT, 0, payload)
 }
 
 /// The ack of a `need_ack` response: the frame's `log_id` and the response's `internal_ext`
 /// as payload (reference §3.1).
 pub fn ack_frame(log_id: i64, internal_ext: &str) -> Vec<u8> {
-    client_frame(PAYLOAD_ACK, log_id, internal_ext.as_bytes().to_vec())
+    push_frame(PAYLOAD_ACK, log_id, internal_ext.as_bytes().to_vec())
 }
 
 /// The enter-room frame sent right after the WebSocket opens (reference §3.3).
@@ -192,10 +192,12 @@ pub fn enter_room_frame(room_id: i64) -> Vec<u8> {
         ..Default::default()
     }
     .encode_to_vec();
-    client_frame(PAYLOAD_ENTER_ROOM, 0, payload)
+    push_frame(PAYLOAD_ENTER_ROOM, 0, payload)
 }
 
-fn client_frame(payload_type: &str, log_id: i64, payload: Vec<u8>) -> Vec<u8> {
+/// An uncompressed push frame of `payload_type`: what both sides send for everything but
+/// `msg` (heartbeats, acks, enter-room and the server's answers to them).
+pub fn push_frame(payload_type: &str, log_id: i64, payload: Vec<u8>) -> Vec<u8> {
     WebcastPushFrame {
         log_id,
         payload_encoding: ENCODING_PB.to_owned(),
