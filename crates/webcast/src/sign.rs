@@ -178,6 +178,29 @@ impl SignClient {
 
     /// One signed fetch for `room_id`.
     pub async fn fetch(&self, room_id: i64) -> Result<SignedFetch, SignError> {
+        let shown_url = format!("{}/webcast/fetch", self.base.as_str().trim_end_matches('/'));
+        let http = |source| SignError::Http {
+            url: shown_url.clone(),
+            source,
+        };
+        let response = self.request(room_id)?.send().await.map_err(http)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(http)?;
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        if status != 200 {
+            return Err(refusal(status, &body, header));
+        }
+        signed(&body, header(COOKIE_HEADER))
+    }
+
+    /// `GET {base}/webcast/fetch?room_id=…&client=…&user_agent=…`, with the API key.
+    fn request(&self, room_id: i64) -> Result<reqwest::RequestBuilder, SignError> {
         let mut url = self.base.clone();
         let prefix = self.base.path().trim_end_matches('/').to_owned();
         url.set_path(&format!("{prefix}/webcast/fetch"));
@@ -185,11 +208,6 @@ impl SignClient {
             .append_pair("room_id", &room_id.to_string())
             .append_pair("client", &self.client_name)
             .append_pair("user_agent", &self.user_agent);
-        let shown_url = format!(
-            "{}{}",
-            self.base.as_str().trim_end_matches('/'),
-            "/webcast/fetch"
-        );
         let mut request = self.http.get(url);
         if let Some(key) = &self.api_key {
             // Marked sensitive so no HTTP-layer debug output can print it.
@@ -201,55 +219,46 @@ impl SignClient {
             value.set_sensitive(true);
             request = request.header(API_KEY_HEADER, value);
         }
-        let response = request.send().await.map_err(|source| SignError::Http {
-            url: shown_url.clone(),
-            source,
-        })?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let body = response.bytes().await.map_err(|source| SignError::Http {
-            url: shown_url,
-            source,
-        })?;
-        if status != 200 {
-            let message = error_message(&body);
-            return Err(match status {
-                401 => SignError::InvalidApiKey { message },
-                402 => SignError::PaymentRequired { message },
-                403 | 420 => SignError::Blocked { status, message },
-                429 => SignError::RateLimited {
-                    retry_after: header("ratelimit-reset")
-                        .as_deref()
-                        .and_then(rate_limit_wait)
-                        .unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
-                    message,
-                },
-                _ => SignError::Server {
-                    status,
-                    message,
-                    request_id: header("x-request-id"),
-                },
-            });
-        }
-        if body.is_empty() {
-            return Err(SignError::EmptyBody);
-        }
-        let cookies = header(COOKIE_HEADER).ok_or(SignError::MissingCookies)?;
-        let result = decode_fetch_body(&body)?;
-        if result.cursor.is_empty() {
-            return Err(SignError::Incomplete("cursor"));
-        }
-        if result.push_server.is_empty() {
-            return Err(SignError::Incomplete("push_server"));
-        }
-        Ok(SignedFetch { result, cookies })
+        Ok(request)
     }
+}
+
+/// What a non-200 answer means, with the server's message.
+fn refusal(status: u16, body: &[u8], header: impl Fn(&str) -> Option<String>) -> SignError {
+    let message = error_message(body);
+    match status {
+        401 => SignError::InvalidApiKey { message },
+        402 => SignError::PaymentRequired { message },
+        403 | 420 => SignError::Blocked { status, message },
+        429 => SignError::RateLimited {
+            retry_after: header("ratelimit-reset")
+                .as_deref()
+                .and_then(rate_limit_wait)
+                .unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
+            message,
+        },
+        _ => SignError::Server {
+            status,
+            message,
+            request_id: header("x-request-id"),
+        },
+    }
+}
+
+/// A 200 answer: the fetch result, which must point at a push server, and the cookies.
+fn signed(body: &[u8], cookies: Option<String>) -> Result<SignedFetch, SignError> {
+    if body.is_empty() {
+        return Err(SignError::EmptyBody);
+    }
+    let cookies = cookies.ok_or(SignError::MissingCookies)?;
+    let result = decode_fetch_body(body)?;
+    if result.cursor.is_empty() {
+        return Err(SignError::Incomplete("cursor"));
+    }
+    if result.push_server.is_empty() {
+        return Err(SignError::Incomplete("push_server"));
+    }
+    Ok(SignedFetch { result, cookies })
 }
 
 /// The wait a `RateLimit-Reset` value asks for: seconds until the reset (the usual form), or
