@@ -105,7 +105,7 @@ pub struct Duties {
     pub frames_sent: usize,
     /// Messages inside them.
     pub messages_sent: usize,
-    /// Frames sent a second time byte for byte ([`Fault::DuplicateFrame`]), counted in
+    /// Frames sent a second time byte for byte ([`Fault::DuplicateFrame`](crate::Fault::DuplicateFrame)), counted in
     /// `frames_sent` too.
     pub repeated_frames: usize,
     /// Client frames that were not a push frame or of an unknown type.

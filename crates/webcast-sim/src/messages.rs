@@ -77,7 +77,7 @@ pub fn gift_by_name(name: &str) -> GiftInfo {
 }
 
 /// FNV-1a: a stable id from a name, so the same handle always gets the same user id.
-pub fn stable_hash(s: &str) -> u64 {
+fn stable_hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

@@ -20,7 +20,7 @@
 //! | [`frame`] | push frames: heartbeat / ack / enter-room builders, gunzip, fetch-result decoding |
 //! | [`decode`] | each message of a frame decoded on its own by `method`; bad ones counted and skipped |
 //! | [`mapping`] | decoded messages → [`events::CapturedEvent`] with the event_data contract |
-//! | [`streak`] | gift streaks: max count per (sender, group_id), end on `repeat_end` or timeout |
+//! | `streak` (private) | gift streaks: max count per (sender, group_id), end on `repeat_end` or timeout |
 //! | [`room`] | username normalisation and room-id lookup (live page, then api-live) |
 //! | [`sign`] | the sign server's `/webcast/fetch` (API key, cookies, 401/402/403/429/5xx) |
 //! | [`client`] | the connection loop: [`Client`], [`ClientConfig`], [`ClientEvent`] |
@@ -73,7 +73,7 @@ pub mod proto;
 pub mod recording;
 pub mod room;
 pub mod sign;
-pub mod streak;
+mod streak;
 
 pub use client::{
     AttemptFailure, Client, ClientConfig, ClientError, ClientEvent, ConnectionStatus, StopReason,

@@ -42,19 +42,19 @@ use crate::proto::{
 use crate::streak::{ExpiredStreak, GiftStep, StreakOutcome, StreakTracker};
 
 /// `Social.action` of a follow.
-pub const SOCIAL_FOLLOW: i64 = 1;
+const SOCIAL_FOLLOW: i64 = 1;
 /// `Social.action` of a share.
-pub const SOCIAL_SHARE: i64 = 3;
+const SOCIAL_SHARE: i64 = 3;
 /// `Member.action` of a join.
-pub const MEMBER_JOINED: i32 = 1;
+const MEMBER_JOINED: i32 = 1;
 /// `Control.action` of a stream ended by the host.
-pub const CONTROL_ENDED: i32 = 3;
+const CONTROL_ENDED: i32 = 3;
 /// `Control.action` of a stream ended by moderation.
-pub const CONTROL_SUSPENDED: i32 = 4;
+const CONTROL_SUSPENDED: i32 = 4;
 /// `Gift.type` of a streakable (combo) gift.
-pub const GIFT_TYPE_STREAKABLE: i32 = 1;
+const GIFT_TYPE_STREAKABLE: i32 = 1;
 /// USD per diamond, the estimate used by the original system and TikTokLive.
-pub const USD_PER_DIAMOND: f64 = 0.005;
+const USD_PER_DIAMOND: f64 = 0.005;
 
 /// Badge scene types (BadgeStruct field 3) that carry flags we expose.
 mod scene {
@@ -267,7 +267,7 @@ impl Mapper {
 }
 
 /// Whether a gift message belongs to a streak: `gift.type == 1` (equivalently `gift.combo`).
-pub fn is_streakable(gift: &WebcastGiftMessage) -> bool {
+fn is_streakable(gift: &WebcastGiftMessage) -> bool {
     gift.gift
         .as_ref()
         .is_some_and(|g| g.r#type == GIFT_TYPE_STREAKABLE || g.combo)
@@ -556,7 +556,7 @@ fn avatar_url(user: &User) -> Option<&str> {
 }
 
 /// `{id, unique_id, nickname}`: the short form used for a gift's recipient and @mentions.
-pub fn brief_user_json(user: &User) -> Value {
+fn brief_user_json(user: &User) -> Value {
     json!({
         "id": user_id(user),
         "unique_id": user.display_id,

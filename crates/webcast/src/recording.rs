@@ -121,18 +121,7 @@ pub fn read(path: &Path) -> Result<Vec<RecordedFrame>, RecordingError> {
         if text.trim().is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str::<Line>(text)
-            .map_err(|e| e.to_string())
-            .and_then(|l| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(&l.frame_b64)
-                    .map(|frame| RecordedFrame {
-                        ts_ms: l.ts_ms,
-                        frame,
-                    })
-                    .map_err(|e| e.to_string())
-            });
-        match parsed {
+        match parse_line(text) {
             Ok(frame) => frames.push(frame),
             // A recorder killed mid-write leaves a partial last line: skip it.
             Err(reason) if i + 1 == last => {
@@ -148,6 +137,18 @@ pub fn read(path: &Path) -> Result<Vec<RecordedFrame>, RecordingError> {
         }
     }
     Ok(frames)
+}
+
+/// One line of a recording, or what is wrong with it.
+fn parse_line(text: &str) -> Result<RecordedFrame, String> {
+    let line = serde_json::from_str::<Line>(text).map_err(|e| e.to_string())?;
+    let frame = base64::engine::general_purpose::STANDARD
+        .decode(&line.frame_b64)
+        .map_err(|e| e.to_string())?;
+    Ok(RecordedFrame {
+        ts_ms: line.ts_ms,
+        frame,
+    })
 }
 
 #[cfg(test)]

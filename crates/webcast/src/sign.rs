@@ -11,11 +11,11 @@ use crate::frame::{decode_fetch_body, FrameError};
 use crate::proto::ProtoMessageFetchResult;
 
 /// Header carrying the cookies to send on the WebSocket handshake.
-pub const COOKIE_HEADER: &str = "x-set-tt-cookie";
+const COOKIE_HEADER: &str = "x-set-tt-cookie";
 /// Header carrying the API key.
-pub const API_KEY_HEADER: &str = "x-api-key";
+const API_KEY_HEADER: &str = "x-api-key";
 /// Longest wait a 429 can impose.
-pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
 /// Wait used when a 429 has no usable `RateLimit-Reset`.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
@@ -30,7 +30,7 @@ impl Secret {
     }
 
     /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -43,14 +43,15 @@ impl fmt::Debug for Secret {
 
 /// What a successful signed fetch gives.
 #[derive(Debug, Clone)]
-pub struct SignedFetch {
+pub(crate) struct SignedFetch {
     /// The fetch result: push server, route params, cursor, internal_ext, first messages.
     pub result: ProtoMessageFetchResult,
     /// Cookie string (`k=v; k2=v2`) for the WebSocket handshake.
     pub cookies: String,
 }
 
-/// Why signing failed. [`SignError::is_fatal`] says whether retrying can help.
+/// Why signing failed. A rejected API key (401) or a paid-plan request (402) is fatal:
+/// retrying cannot help; anything else is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
     /// 401.
@@ -116,7 +117,7 @@ pub enum SignError {
 
 impl SignError {
     /// True when retrying cannot help (configuration errors).
-    pub fn is_fatal(&self) -> bool {
+    pub(crate) fn is_fatal(&self) -> bool {
         matches!(
             self,
             Self::InvalidApiKey { .. } | Self::PaymentRequired { .. }
@@ -149,7 +150,7 @@ impl SignError {
 
 /// Client of a sign server's `GET /webcast/fetch`.
 #[derive(Debug, Clone)]
-pub struct SignClient {
+pub(crate) struct SignClient {
     http: reqwest::Client,
     base: Url,
     api_key: Option<Secret>,
@@ -263,7 +264,7 @@ fn signed(body: &[u8], cookies: Option<String>) -> Result<SignedFetch, SignError
 
 /// The wait a `RateLimit-Reset` value asks for: seconds until the reset (the usual form), or
 /// a Unix timestamp in seconds (values past 10^9), capped at [`MAX_RATE_LIMIT_WAIT`].
-pub fn rate_limit_wait(value: &str) -> Option<Duration> {
+fn rate_limit_wait(value: &str) -> Option<Duration> {
     let secs = value
         .trim()
         .parse::<f64>()
