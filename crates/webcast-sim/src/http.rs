@@ -16,9 +16,10 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use webcast::proto::{BaseProtoMessage, ProtoMessageFetchResult};
 
+use crate::config::LookupMode;
+use crate::duties::{FetchObservation, LookupEndpoint, LookupObservation};
 use crate::messages::{self, Meta};
 use crate::state::Shared;
-use crate::{FetchObservation, LookupEndpoint, LookupMode, LookupObservation};
 
 /// msg_id of the history comment replayed by every fetch.
 const HISTORY_MSG_ID: i64 = 7_399_999_999_999_999_999;

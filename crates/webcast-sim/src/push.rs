@@ -24,8 +24,8 @@ use webcast::frame::{
 };
 use webcast::proto::{HeartBeatMessage, WebcastImEnterRoomMessage};
 
+use crate::duties::{AckObservation, ConnectionObservation, HeartbeatObservation};
 use crate::state::{Outbound, Shared};
-use crate::{AckObservation, ConnectionObservation, HeartbeatObservation};
 
 type Socket = WebSocketStream<TcpStream>;
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify};
 
-use crate::{Duties, LookupMode, SimulatorConfig};
+use crate::config::{LookupMode, SimulatorConfig};
+use crate::duties::Duties;
 
 /// Runtime switches of the simulator, set through the handle.
 #[derive(Debug)]

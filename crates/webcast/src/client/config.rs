@@ -55,7 +55,7 @@ pub struct ClientConfig {
     pub streak_timeout: Duration,
     /// Map the recent history that the signed fetch carries (de-duplicated by msg_id).
     pub process_initial_messages: bool,
-    /// Also send every raw WebSocket frame as [`ClientEvent::RawFrame`](super::ClientEvent)
+    /// Also send every raw WebSocket frame as [`ClientEvent::RawFrame`](super::ClientEvent::RawFrame)
     /// (for recording); the history of each signed fetch comes as a synthetic `msg` frame with
     /// log_id 0.
     pub emit_raw_frames: bool,

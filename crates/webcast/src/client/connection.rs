@@ -14,10 +14,12 @@ use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::config::ClientConfig;
 use super::error::AttemptEnd;
 use super::handshake::{Opened, Socket};
+use super::mapped;
 use super::outbox::Outbox;
-use super::{mapped, ClientConfig, ClientCounters, ConnectionStatus};
+use super::report::{ClientCounters, ConnectionStatus};
 use crate::decode::decode_messages;
 use crate::frame::{self, PAYLOAD_MSG};
 use crate::mapping::Mapper;

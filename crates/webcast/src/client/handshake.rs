@@ -11,8 +11,8 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
+use super::config::ClientConfig;
 use super::error::AttemptError;
-use super::ClientConfig;
 use crate::proto::ProtoMessageFetchResult;
 use crate::sign::SignedFetch;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use events::CapturedEvent;
 use tokio::sync::mpsc;
 
-use super::{ClientCounters, ClientEvent, ConnectionStatus};
+use super::report::{ClientCounters, ClientEvent, ConnectionStatus};
 
 /// The receiver of the client's reports was dropped: the client has nobody to work for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

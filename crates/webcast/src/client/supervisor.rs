@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use lifecycle::{Backoff, Shutdown};
 
+use super::config::ClientConfig;
 use super::connection::Connection;
 use super::error::{AttemptEnd, AttemptError, AttemptFailure, ClientError};
 use super::outbox::Outbox;
-use super::{handshake, mapped, ClientConfig, ConnectionStatus, StopReason};
+use super::report::{ConnectionStatus, StopReason};
+use super::{handshake, mapped};
 use crate::decode::decode_messages;
 use crate::frame;
 use crate::mapping::{Mapper, MapperConfig};
