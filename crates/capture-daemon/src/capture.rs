@@ -2,18 +2,17 @@
 //! loop that turns client events into console lines, recorded frames and stored batches.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use core_models::{
     config_store, CapturedEvent, Db, DbUrl, LiveSession, PoolOptions, SessionStatus,
 };
 use dispatcher::{Batch, SessionRef};
-use tokio::sync::{mpsc, watch};
+use lifecycle::Shutdown;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use url::Url;
-use webcast::client::Backoff;
 use webcast::{Client, ClientConfig, ClientEvent, ConnectionStatus, StopReason};
 
 use crate::cli::Args;
@@ -23,51 +22,6 @@ use crate::error::Fatal;
 use crate::record::RecordTask;
 use crate::session;
 use crate::spool::{Spool, SpoolError};
-
-/// The one shutdown signal: Ctrl+C and SIGTERM set it; every task watches it.
-#[derive(Debug, Clone)]
-pub struct Shutdown {
-    rx: watch::Receiver<bool>,
-}
-
-impl Shutdown {
-    /// Installs the signal handler. A second signal exits at once (code 130): what was
-    /// already spooled to disk is kept for the next start.
-    pub fn install() -> Result<Shutdown, Fatal> {
-        let (tx, rx) = watch::channel(false);
-        let count = Arc::new(AtomicUsize::new(0));
-        ctrlc::set_handler(move || {
-            if count.fetch_add(1, Ordering::SeqCst) == 0 {
-                let _ = tx.send(true);
-            } else {
-                eprintln!("capture-daemon: second signal, exiting now");
-                std::process::exit(130);
-            }
-        })
-        .map_err(|e| Fatal::Other(format!("cannot install the Ctrl+C/SIGTERM handler: {e}")))?;
-        Ok(Shutdown { rx })
-    }
-
-    /// A signal driven by the embedding program instead of Ctrl+C (it sends `true` to stop).
-    pub fn from_receiver(rx: watch::Receiver<bool>) -> Shutdown {
-        Shutdown { rx }
-    }
-
-    /// Completes when the signal came.
-    pub async fn wait(mut self) {
-        while !*self.rx.borrow_and_update() {
-            if self.rx.changed().await.is_err() {
-                // The Ctrl+C handler holds its sender for the whole process; an embedding
-                // program that drops its sender is gone, so stop.
-                return;
-            }
-        }
-    }
-
-    fn requested(&self) -> bool {
-        *self.rx.borrow()
-    }
-}
 
 fn parse_url(flag: &str, value: &str) -> Result<Url, Fatal> {
     Url::parse(value.trim())
@@ -166,10 +120,9 @@ fn client_config(args: &Args, endpoints: Endpoints, streamer: &str, record: bool
     config.room_id = args.room_id;
     config.emit_raw_frames = record;
     config.max_attempts = (args.max_attempts > 0).then_some(args.max_attempts);
-    config.backoff = Backoff {
-        initial: Duration::from_millis(args.reconnect_delay_ms.max(1)),
-        max: Backoff::default().max,
-    };
+    config.backoff = config
+        .backoff
+        .with_initial(Duration::from_millis(args.reconnect_delay_ms.max(1)));
     config
 }
 
@@ -237,7 +190,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
     ));
     let client = Client::new(config).map_err(|e| Fatal::Other(e.to_string()))?;
     let counters = client.counters();
-    let (events, client_task) = client.spawn(64, shutdown.clone().wait());
+    let (events, client_task) = client.spawn(64, shutdown.clone());
 
     let mut capture = Capture {
         db: &db,
@@ -261,7 +214,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
         None => match client_task.await {
             Err(e) => Some(Fatal::Other(format!("client task failed: {e}"))),
             Ok(Err(e)) => Some(Fatal::from_client(e)),
-            Ok(Ok(StopReason::ReceiverGone)) if !shutdown.requested() && !ended => {
+            Ok(Ok(StopReason::ReceiverGone)) if !shutdown.is_triggered() && !ended => {
                 Some(Fatal::Other("the capture loop stopped unexpectedly".into()))
             }
             Ok(Ok(_)) => None,

@@ -37,6 +37,7 @@ use capture_daemon::{capture, cli, error};
 use std::process::ExitCode;
 
 use clap::Parser;
+use lifecycle::Shutdown;
 
 fn main() -> ExitCode {
     let args = match cli::Args::try_parse() {
@@ -78,7 +79,11 @@ fn main() -> ExitCode {
         .map_err(|e| error::Fatal::Other(format!("cannot start the async runtime: {e}")))
         .and_then(|rt| {
             rt.block_on(async {
-                let shutdown = capture::Shutdown::install()?;
+                // A second signal exits at once (code 130): what was already spooled to
+                // disk is kept for the next start.
+                let (_trigger, shutdown) = Shutdown::on_signals("capture-daemon").map_err(|e| {
+                    error::Fatal::Other(format!("cannot install the Ctrl+C/SIGTERM handler: {e}"))
+                })?;
                 capture::run(args, shutdown).await
             })
         });

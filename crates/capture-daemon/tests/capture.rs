@@ -6,8 +6,7 @@ mod common;
 use common::*;
 use core_models::{Backend, EventType, SessionStatus, StreakStatus};
 use test_support::TestDb;
-use webcast::simulator::{Fault, Scenario, Step};
-use webcast::{Simulator, SimulatorConfig};
+use webcast_sim::{Fault, Scenario, Simulator, SimulatorConfig, Step};
 
 fn comment(user: &str, text: &str) -> Step {
     Step::Comment {
@@ -495,7 +494,7 @@ fn a_recorded_session_replays_to_the_same_rows() {
             let frames = webcast::recording::read(&record).expect("recording");
             assert!(frames.len() >= 3, "frames recorded: {}", frames.len());
             let replay = Simulator::start(SimulatorConfig {
-                scenario: webcast::recording::to_scenario(&frames, 0.0),
+                scenario: Scenario::replay(&frames, 0.0),
                 history_in_fetch: false,
                 ..SimulatorConfig::default()
             })
@@ -625,7 +624,7 @@ async fn exit_codes_on(db: &TestDb, fresh: &TestDb) {
         .collect()
     };
     let key = [("WEBCAST_SIGN_API_KEY", "the-right-key")];
-    use webcast::simulator::LookupMode;
+    use webcast_sim::LookupMode;
     sim.set_lookup(LookupMode::Offline);
     let mut d = Daemon::spawn(&refs(&lookup(sim.username())), &key);
     assert_eq!(d.wait(WAIT).await.code(), Some(3), "{}", d.describe());

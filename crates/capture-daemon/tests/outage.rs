@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use core_models::SessionStatus;
 use test_support::TestDb;
-use webcast::simulator::{Scenario, Step};
-use webcast::{Simulator, SimulatorConfig};
+use webcast_sim::{Scenario, Simulator, SimulatorConfig, Step};
 
 fn comment(text: &str) -> Step {
     Step::Comment {
@@ -25,7 +24,7 @@ fn comment(text: &str) -> Step {
 
 /// The daemon's spool file in `dir` (`capture-spool-<streamer>-<db hash>.jsonl`), once it
 /// exists.
-fn spool_file(dir: &std::path::Path, sim: &webcast::SimulatorHandle) -> std::path::PathBuf {
+fn spool_file(dir: &std::path::Path, sim: &webcast_sim::SimulatorHandle) -> std::path::PathBuf {
     let prefix = format!("capture-spool-{}-", sim.username());
     std::fs::read_dir(dir)
         .ok()

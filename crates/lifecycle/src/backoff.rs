@@ -45,6 +45,13 @@ impl Backoff {
         self
     }
 
+    /// The same schedule from another first delay (still capped at the same `max`): a
+    /// program's flag for its first retry delay.
+    pub const fn with_initial(mut self, initial: Duration) -> Backoff {
+        self.initial = initial;
+        self
+    }
+
     /// The first delay.
     pub fn initial(&self) -> Duration {
         self.initial

@@ -206,7 +206,7 @@ pub struct DecodedBatch {
 }
 
 /// Hex of the first bytes of a payload, for debug logs of skipped messages.
-pub struct HexPreview<'a>(pub &'a [u8]);
+struct HexPreview<'a>(&'a [u8]);
 
 impl std::fmt::Display for HexPreview<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

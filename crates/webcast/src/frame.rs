@@ -24,18 +24,18 @@ pub const PAYLOAD_ENTER_ROOM: &str = "im_enter_room";
 /// `payload_type` of the server's answer to enter-room.
 pub const PAYLOAD_ENTER_ROOM_RESP: &str = "im_enter_room_resp";
 /// The only `payload_encoding` in use.
-pub const ENCODING_PB: &str = "pb";
+const ENCODING_PB: &str = "pb";
 /// The push-frame header that says whether the payload is compressed.
-pub const HEADER_COMPRESS_TYPE: &str = "compress_type";
+const HEADER_COMPRESS_TYPE: &str = "compress_type";
 /// `live_id` sent in enter-room: a constant of the web client.
-pub const ENTER_ROOM_LIVE_ID: i64 = 12;
+const ENTER_ROOM_LIVE_ID: i64 = 12;
 
 /// The gzip magic (two id bytes plus the deflate method).
 const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
 
 /// Upper bound on a decompressed payload. Real frames are a few KB; this stops a gzip bomb
 /// (or a corrupted length) from exhausting memory.
-pub const MAX_DECOMPRESSED_LEN: u64 = 16 * 1024 * 1024;
+const MAX_DECOMPRESSED_LEN: u64 = 16 * 1024 * 1024;
 
 /// Why a frame could not be opened. Never fatal for the connection: the caller counts it and
 /// goes on.
@@ -57,7 +57,7 @@ pub enum FrameError {
         /// The I/O error from the inflater.
         source: std::io::Error,
     },
-    /// The payload inflated to more than [`MAX_DECOMPRESSED_LEN`].
+    /// The payload inflated to more than 16 MiB.
     #[error("gzip payload of frame log_id {log_id} inflates beyond {MAX_DECOMPRESSED_LEN} bytes")]
     TooLarge {
         /// log_id of the frame.
@@ -84,7 +84,7 @@ pub fn decode_push_frame(bytes: &[u8]) -> Result<WebcastPushFrame, FrameError> {
 }
 
 /// The value of a push-frame header, if present.
-pub fn header<'a>(frame: &'a WebcastPushFrame, key: &str) -> Option<&'a str> {
+fn header<'a>(frame: &'a WebcastPushFrame, key: &str) -> Option<&'a str> {
     frame
         .headers
         .iter()
@@ -100,7 +100,7 @@ pub fn is_gzipped(frame: &WebcastPushFrame) -> bool {
 }
 
 /// Returns `bytes` inflated if they start with the gzip magic, unchanged otherwise.
-pub fn gunzip_if_needed(bytes: &[u8], log_id: i64) -> Result<Vec<u8>, FrameError> {
+fn gunzip_if_needed(bytes: &[u8], log_id: i64) -> Result<Vec<u8>, FrameError> {
     if bytes.starts_with(&GZIP_MAGIC) {
         gunzip(bytes, log_id)
     } else {
@@ -152,7 +152,7 @@ pub fn decode_fetch_body(body: &[u8]) -> Result<ProtoMessageFetchResult, FrameEr
 }
 
 /// Compresses `bytes` with gzip (what the server does when the URL asks for `compress=gzip`).
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = GzEncoder::new(
         Vec::with_capacity(bytes.len() / 2 + 32),
@@ -165,7 +165,7 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// The heartbeat frame: `{6:"pb", 7:"hb", 8: HeartBeatMessage{room_id, seq}}` (reference §3.2).
 /// `room_id` is our usual signed id; the message declares it uint64 (reference §8).
-pub fn heartbeat_frame(room_id: i64, send_packet_seq_id: u64) -> Vec<u8> {
+pub(crate) fn heartbeat_frame(room_id: i64, send_packet_seq_id: u64) -> Vec<u8> {
     let payload = HeartBeatMessage {
         // Room ids are positive; reinterpreting the bits keeps even a bogus negative id
         // wire-identical to what an int64 field would have sent.
@@ -173,17 +173,17 @@ pub fn heartbeat_frame(room_id: i64, send_packet_seq_id: u64) -> Vec<u8> {
         send_packet_seq_id,
     }
     .encode_to_vec();
-    client_frame(PAYLOAD_HEARTBEAT, 0, payload)
+    push_frame(PAYLOAD_HEARTBEAT, 0, payload)
 }
 
 /// The ack of a `need_ack` response: the frame's `log_id` and the response's `internal_ext`
 /// as payload (reference §3.1).
-pub fn ack_frame(log_id: i64, internal_ext: &str) -> Vec<u8> {
-    client_frame(PAYLOAD_ACK, log_id, internal_ext.as_bytes().to_vec())
+pub(crate) fn ack_frame(log_id: i64, internal_ext: &str) -> Vec<u8> {
+    push_frame(PAYLOAD_ACK, log_id, internal_ext.as_bytes().to_vec())
 }
 
 /// The enter-room frame sent right after the WebSocket opens (reference §3.3).
-pub fn enter_room_frame(room_id: i64) -> Vec<u8> {
+pub(crate) fn enter_room_frame(room_id: i64) -> Vec<u8> {
     let payload = WebcastImEnterRoomMessage {
         room_id,
         live_id: ENTER_ROOM_LIVE_ID,
@@ -192,10 +192,12 @@ pub fn enter_room_frame(room_id: i64) -> Vec<u8> {
         ..Default::default()
     }
     .encode_to_vec();
-    client_frame(PAYLOAD_ENTER_ROOM, 0, payload)
+    push_frame(PAYLOAD_ENTER_ROOM, 0, payload)
 }
 
-fn client_frame(payload_type: &str, log_id: i64, payload: Vec<u8>) -> Vec<u8> {
+/// An uncompressed push frame of `payload_type`: what both sides send for everything but
+/// `msg` (heartbeats, acks, enter-room and the server's answers to them).
+pub fn push_frame(payload_type: &str, log_id: i64, payload: Vec<u8>) -> Vec<u8> {
     WebcastPushFrame {
         log_id,
         payload_encoding: ENCODING_PB.to_owned(),

@@ -1,5 +1,12 @@
-//! The TikTok LIVE "Webcast" protocol: protobuf types, frame decoding, mapping to our events,
-//! gift streaks, the client, and a local simulator that speaks the same protocol.
+//! The TikTok LIVE "Webcast" protocol and the client that speaks it: protobuf types, frame
+//! decoding, the mapping of messages to [`events::CapturedEvent`]s, gift streaks, the room
+//! lookup, signing, and the connection loop that keeps a LIVE flowing across reconnects.
+//!
+//! What this crate must never do: touch a database, or pull a database driver into the build.
+//! It turns a socket into events and hands them over a channel; storing them is the capture
+//! daemon's business (`cargo tree -p webcast -e normal` lists no diesel, mysql_async,
+//! libsqlite3-sys or r2d2, and `tests/no_database.rs` keeps it so). Its peer for tests and
+//! demos, the simulator, lives in the `webcast-sim` crate.
 //!
 //! The protocol facts come from `shared/reference/webcast-protocol.md`; our own `.proto` files
 //! live in `proto/webcast/` at the workspace root and are compiled at build time by protox and
@@ -13,20 +20,20 @@
 //! | [`frame`] | push frames: heartbeat / ack / enter-room builders, gunzip, fetch-result decoding |
 //! | [`decode`] | each message of a frame decoded on its own by `method`; bad ones counted and skipped |
 //! | [`mapping`] | decoded messages → [`events::CapturedEvent`] with the event_data contract |
-//! | [`streak`] | gift streaks: max count per (sender, group_id), end on `repeat_end` or timeout |
+//! | `streak` (private) | gift streaks: max count per (sender, group_id), end on `repeat_end` or timeout |
 //! | [`room`] | username normalisation and room-id lookup (live page, then api-live) |
 //! | [`sign`] | the sign server's `/webcast/fetch` (API key, cookies, 401/402/403/429/5xx) |
 //! | [`client`] | the connection loop: [`Client`], [`ClientConfig`], [`ClientEvent`] |
-//! | [`recording`] | raw frames with timestamps (JSON lines) and their replay as simulator steps |
-//! | [`simulator`] | a local LIVE: [`Simulator`], [`SimulatorConfig`], [`SimulatorHandle`], scenarios, faults |
+//! | [`recording`] | raw frames with timestamps (JSON lines), for replaying a session later |
 //!
 //! # Client
 //!
 //! [`Client::run`] (or [`Client::spawn`]) resolves the room (skipped when
 //! [`ClientConfig::room_id`] is set), signs, opens the WebSocket with the signing's User-Agent
 //! and cookies, sends enter-room, heartbeats on its own task, acks every `need_ack` frame, and
-//! reconnects with backoff and a fresh signing on any close, error or watchdog silence. It
-//! sends [`ClientEvent`]s over a tokio mpsc channel:
+//! reconnects with backoff and a fresh signing on any close, error or watchdog silence, until
+//! the stream ends or its [`lifecycle::Shutdown`] fires. It sends [`ClientEvent`]s over a tokio
+//! mpsc channel:
 //! - [`ClientEvent::Events`]: the events of one frame, in order (store one batch per
 //!   transaction); also the history of the initial fetch and streaks closed by timeout;
 //! - [`ClientEvent::Status`]: [`ConnectionStatus`] changes (resolved, connecting, connected,
@@ -41,47 +48,21 @@
 //! [`sign::Secret`] read from [`client::API_KEY_ENV`] by [`ClientConfig::new`] and never
 //! logged.
 //!
-//! # Simulator
+//! ```no_run
+//! use lifecycle::Shutdown;
+//! use webcast::{Client, ClientConfig, ClientEvent};
 //!
-//! [`Simulator::start`] binds a sign server + room lookup (one HTTP base URL) and a WebSocket
-//! push server on 127.0.0.1. It plays a [`simulator::Scenario`] (JSON; format in
-//! [`simulator::scenario`]) and/or a random stream, takes more steps and faults at runtime
-//! ([`SimulatorHandle::push`], [`SimulatorHandle::inject`]), and records what the client did
-//! ([`SimulatorHandle::duties`]). The `webcast-sim` binary wraps it for use as a process (see
-//! `src/bin/webcast-sim.rs`: its first stdout line is
-//! `webcast-sim sign_server=<url> room_id=<id> username=<handle> ws=<url>`).
-//!
-//! # Example
-//!
-//! ```
-//! use std::time::Duration;
-//! use webcast::{Client, ClientConfig, ClientEvent, Simulator, SimulatorConfig};
-//! use webcast::simulator::Step;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let sim = Simulator::start(SimulatorConfig::default()).await?;
-//! sim.push(Step::Comment { user: "alice".into(), text: "hello 👋".into() });
-//! sim.push(Step::End);
-//!
-//! let mut config = ClientConfig::new(sim.username()).with_base_url(sim.base_url());
-//! config.heartbeat_interval = Duration::from_millis(100);
-//! let (mut events, task) = Client::new(config)?.spawn(64, std::future::pending());
-//! let mut comments = Vec::new();
+//! # async fn watch() -> Result<(), Box<dyn std::error::Error>> {
+//! let (_trigger, shutdown) = Shutdown::on_signals("watcher")?; // Ctrl+C stops it
+//! let client = Client::new(ClientConfig::new("@someone"))?;
+//! let (mut events, task) = client.spawn(64, shutdown);
 //! while let Some(event) = events.recv().await {
-//!     match event {
-//!         ClientEvent::Events(batch) => {
-//!             comments.extend(batch.into_iter().filter_map(|e| e.data["comment"].as_str().map(str::to_owned)))
-//!         }
-//!         ClientEvent::StreamEnded => break,
-//!         _ => {}
+//!     if let ClientEvent::Events(batch) = event {
+//!         println!("{} event(s)", batch.len());
 //!     }
 //! }
-//! assert_eq!(comments, ["first! 🥇", "hello 👋"]); // the simulator replays one history comment
-//! task.await??;
-//! sim.shutdown().await;
-//! # Ok(())
-//! # }
+//! println!("stopped: {:?}", task.await??);
+//! # Ok(()) }
 //! ```
 
 pub mod client;
@@ -92,10 +73,8 @@ pub mod proto;
 pub mod recording;
 pub mod room;
 pub mod sign;
-pub mod simulator;
-pub mod streak;
+mod streak;
 
 pub use client::{
     AttemptFailure, Client, ClientConfig, ClientError, ClientEvent, ConnectionStatus, StopReason,
 };
-pub use simulator::{Simulator, SimulatorConfig, SimulatorHandle};

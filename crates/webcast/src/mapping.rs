@@ -35,25 +35,26 @@ use serde_json::{json, Map, Value};
 
 use crate::decode::{DecodedBatch, DecodedMessage, WebcastMessage};
 use crate::proto::{
-    BadgeStruct, CommonMessageData, User, UserIdentity, WebcastBarrageMessage, WebcastGiftMessage,
-    WebcastSocialMessage,
+    BadgeStruct, CommonMessageData, User, UserIdentity, WebcastBarrageMessage, WebcastChatMessage,
+    WebcastControlMessage, WebcastEmoteChatMessage, WebcastGiftMessage, WebcastLikeMessage,
+    WebcastMemberMessage, WebcastRoomUserSeqMessage, WebcastSocialMessage, WebcastSubNotifyMessage,
 };
 use crate::streak::{ExpiredStreak, GiftStep, StreakOutcome, StreakTracker};
 
 /// `Social.action` of a follow.
-pub const SOCIAL_FOLLOW: i64 = 1;
+const SOCIAL_FOLLOW: i64 = 1;
 /// `Social.action` of a share.
-pub const SOCIAL_SHARE: i64 = 3;
+const SOCIAL_SHARE: i64 = 3;
 /// `Member.action` of a join.
-pub const MEMBER_JOINED: i32 = 1;
+const MEMBER_JOINED: i32 = 1;
 /// `Control.action` of a stream ended by the host.
-pub const CONTROL_ENDED: i32 = 3;
+const CONTROL_ENDED: i32 = 3;
 /// `Control.action` of a stream ended by moderation.
-pub const CONTROL_SUSPENDED: i32 = 4;
+const CONTROL_SUSPENDED: i32 = 4;
 /// `Gift.type` of a streakable (combo) gift.
-pub const GIFT_TYPE_STREAKABLE: i32 = 1;
+const GIFT_TYPE_STREAKABLE: i32 = 1;
 /// USD per diamond, the estimate used by the original system and TikTokLive.
-pub const USD_PER_DIAMOND: f64 = 0.005;
+const USD_PER_DIAMOND: f64 = 0.005;
 
 /// Badge scene types (BadgeStruct field 3) that carry flags we expose.
 mod scene {
@@ -266,7 +267,7 @@ impl Mapper {
 }
 
 /// Whether a gift message belongs to a streak: `gift.type == 1` (equivalently `gift.combo`).
-pub fn is_streakable(gift: &WebcastGiftMessage) -> bool {
+fn is_streakable(gift: &WebcastGiftMessage) -> bool {
     gift.gift
         .as_ref()
         .is_some_and(|g| g.r#type == GIFT_TYPE_STREAKABLE || g.combo)
@@ -296,112 +297,108 @@ fn display_key(common: Option<&CommonMessageData>) -> &str {
         .map_or("", |t| t.key.as_str())
 }
 
+/// What a message maps to: the event's type, its acting user and its `data`.
+type Mapping<'a> = (EventType, Option<&'a User>, Value);
+
 /// Maps every message type except gifts. `None` when the message is not one of our events.
 fn map_simple(message: &WebcastMessage, msg_id: Option<i64>) -> Option<CapturedEvent> {
-    let common = message.common();
     let (event_type, user, data) = match message {
-        WebcastMessage::Chat(m) => {
-            let mut data = json!({
-                "comment": m.content,
-                "content_language": m.content_language,
-                "user": user_json(m.user.as_ref(), m.user_identity.as_ref()),
-            });
-            if let Some(at) = &m.at_user {
-                data["at_user"] = brief_user_json(at);
-            }
-            if !m.emotes.is_empty() {
-                data["emote_ids"] = json!(m
-                    .emotes
-                    .iter()
-                    .filter_map(|e| e.emote.as_ref().map(|e| e.emote_id.clone()))
-                    .collect::<Vec<_>>());
-            }
-            (EventType::Comment, m.user.as_ref(), data)
+        WebcastMessage::Chat(m) => comment(m),
+        WebcastMessage::EmoteChat(m) => emote_comment(m),
+        WebcastMessage::Like(m) => like(m),
+        WebcastMessage::Member(m) if m.action == MEMBER_JOINED => join(m),
+        WebcastMessage::Social(m) => social(m)?,
+        WebcastMessage::RoomUserSeq(m) => viewer_count(m),
+        WebcastMessage::Control(m) => live_end(m)?,
+        WebcastMessage::SubNotify(m) => subscription(m),
+        WebcastMessage::Barrage(m) => super_fan(m)?,
+        WebcastMessage::Member(_) | WebcastMessage::Envelope(_) | WebcastMessage::Gift(_) => {
+            return None
         }
-        WebcastMessage::EmoteChat(m) => {
-            let data = json!({
-                "comment": "",
-                "is_emote_only": true,
-                "emote_ids": m.emote_list.iter().map(|e| e.emote_id.clone()).collect::<Vec<_>>(),
-                "user": user_json(m.user.as_ref(), m.user_identity.as_ref()),
-            });
-            (EventType::Comment, m.user.as_ref(), data)
-        }
-        WebcastMessage::Like(m) => {
-            let data = json!({
-                "like_count": m.count,
-                "total_likes": m.total,
-                "user": user_json(m.user.as_ref(), None),
-            });
-            (EventType::Like, m.user.as_ref(), data)
-        }
-        WebcastMessage::Member(m) if m.action == MEMBER_JOINED => {
-            let data = json!({
-                "member_count": m.member_count,
-                "user": user_json(m.user.as_ref(), None),
-            });
-            (EventType::Join, m.user.as_ref(), data)
-        }
-        WebcastMessage::Social(m) => {
-            let (event_type, data) = social(m)?;
-            (event_type, m.user.as_ref(), data)
-        }
-        WebcastMessage::RoomUserSeq(m) => {
-            let data = json!({
-                "viewer_count": m.total,
-                "total_viewers": m.total_user,
-                "top_viewers": m.ranks.iter().map(|r| json!({
-                    "user_id": r.user.as_ref().map(|u| u.id.to_string()),
-                    "unique_id": r.user.as_ref().map(|u| u.display_id.clone()),
-                    "score": r.score,
-                    "rank": r.rank,
-                })).collect::<Vec<_>>(),
-            });
-            (EventType::ViewerCount, None, data)
-        }
-        WebcastMessage::Control(m)
-            if m.action == CONTROL_ENDED || m.action == CONTROL_SUSPENDED =>
-        {
-            let reason = if m.action == CONTROL_ENDED {
-                "ended"
-            } else {
-                "suspended"
-            };
-            let data = json!({ "action": m.action, "reason": reason, "tips": m.tips });
-            (EventType::LiveEnd, None, data)
-        }
-        WebcastMessage::SubNotify(m) => {
-            let data = json!({
-                "source": "sub_notify",
-                "sub_month": m.sub_month,
-                "subscribe_type": m.subscribe_type,
-                "user": user_json(m.user.as_ref(), None),
-            });
-            (EventType::Subscribe, m.user.as_ref(), data)
-        }
-        WebcastMessage::Barrage(m) => {
-            let (kind, key, user) = super_fan(m)?;
-            let data = json!({
-                "source": "barrage",
-                "kind": kind,
-                "display_key": key,
-                "user": user_json(user, None),
-            });
-            (EventType::Subscribe, user, data)
-        }
-        WebcastMessage::Member(_)
-        | WebcastMessage::Control(_)
-        | WebcastMessage::Envelope(_)
-        | WebcastMessage::Gift(_) => return None,
     };
-    Some(event(
-        event_type,
-        msg_id,
-        timestamp(common),
-        user,
-        None,
-        data,
-    ))
+    let timestamp = timestamp(message.common());
+    Some(event(event_type, msg_id, timestamp, user, None, data))
+}
+
+fn comment(m: &WebcastChatMessage) -> Mapping<'_> {
+    let mut data = json!({
+        "comment": m.content,
+        "content_language": m.content_language,
+        "user": user_json(m.user.as_ref(), m.user_identity.as_ref()),
+    });
+    if let Some(at) = &m.at_user {
+        data["at_user"] = brief_user_json(at);
+    }
+    if !m.emotes.is_empty() {
+        data["emote_ids"] = json!(m
+            .emotes
+            .iter()
+            .filter_map(|e| e.emote.as_ref().map(|e| e.emote_id.clone()))
+            .collect::<Vec<_>>());
+    }
+    (EventType::Comment, m.user.as_ref(), data)
+}
+
+fn emote_comment(m: &WebcastEmoteChatMessage) -> Mapping<'_> {
+    let data = json!({
+        "comment": "",
+        "is_emote_only": true,
+        "emote_ids": m.emote_list.iter().map(|e| e.emote_id.clone()).collect::<Vec<_>>(),
+        "user": user_json(m.user.as_ref(), m.user_identity.as_ref()),
+    });
+    (EventType::Comment, m.user.as_ref(), data)
+}
+
+fn like(m: &WebcastLikeMessage) -> Mapping<'_> {
+    let data = json!({
+        "like_count": m.count,
+        "total_likes": m.total,
+        "user": user_json(m.user.as_ref(), None),
+    });
+    (EventType::Like, m.user.as_ref(), data)
+}
+
+fn join(m: &WebcastMemberMessage) -> Mapping<'_> {
+    let data = json!({
+        "member_count": m.member_count,
+        "user": user_json(m.user.as_ref(), None),
+    });
+    (EventType::Join, m.user.as_ref(), data)
+}
+
+fn viewer_count(m: &WebcastRoomUserSeqMessage) -> Mapping<'_> {
+    let data = json!({
+        "viewer_count": m.total,
+        "total_viewers": m.total_user,
+        "top_viewers": m.ranks.iter().map(|r| json!({
+            "user_id": r.user.as_ref().map(|u| u.id.to_string()),
+            "unique_id": r.user.as_ref().map(|u| u.display_id.clone()),
+            "score": r.score,
+            "rank": r.rank,
+        })).collect::<Vec<_>>(),
+    });
+    (EventType::ViewerCount, None, data)
+}
+
+/// The end of the stream (by the host or by moderation); pause and resume map to nothing.
+fn live_end(m: &WebcastControlMessage) -> Option<Mapping<'_>> {
+    let reason = match m.action {
+        CONTROL_ENDED => "ended",
+        CONTROL_SUSPENDED => "suspended",
+        _ => return None,
+    };
+    let data = json!({ "action": m.action, "reason": reason, "tips": m.tips });
+    Some((EventType::LiveEnd, None, data))
+}
+
+fn subscription(m: &WebcastSubNotifyMessage) -> Mapping<'_> {
+    let data = json!({
+        "source": "sub_notify",
+        "sub_month": m.sub_month,
+        "subscribe_type": m.subscribe_type,
+        "user": user_json(m.user.as_ref(), None),
+    });
+    (EventType::Subscribe, m.user.as_ref(), data)
 }
 
 fn event(
@@ -426,7 +423,7 @@ fn event(
 }
 
 /// Follow or share: `action` 1/3 first, `display_text.key` as the fallback.
-fn social(m: &WebcastSocialMessage) -> Option<(EventType, Value)> {
+fn social(m: &WebcastSocialMessage) -> Option<Mapping<'_>> {
     let key = display_key(m.common.as_ref()).to_ascii_lowercase();
     let event_type = match m.action {
         SOCIAL_FOLLOW => EventType::Follow,
@@ -447,7 +444,7 @@ fn social(m: &WebcastSocialMessage) -> Option<(EventType, Value)> {
             "user": user,
         })
     };
-    Some((event_type, data))
+    Some((event_type, m.user.as_ref(), data))
 }
 
 /// The number in `pm_mt_guidance_viewer_<N>_share`: how many viewers joined through the share.
@@ -460,7 +457,7 @@ fn users_joined(key: &str) -> Option<i64> {
 
 /// Super-fan detection on a barrage (reference §4.9): the content or common-barrage key
 /// contains `ttlive_superfan`.
-fn super_fan(m: &WebcastBarrageMessage) -> Option<(&'static str, String, Option<&User>)> {
+fn super_fan(m: &WebcastBarrageMessage) -> Option<Mapping<'_>> {
     let key = [m.content.as_ref(), m.common_barrage_content.as_ref()]
         .into_iter()
         .flatten()
@@ -471,7 +468,14 @@ fn super_fan(m: &WebcastBarrageMessage) -> Option<(&'static str, String, Option<
     } else {
         "became_super_fan"
     };
-    Some((kind, key, barrage_user(m)))
+    let user = barrage_user(m);
+    let data = json!({
+        "source": "barrage",
+        "kind": kind,
+        "display_key": key,
+        "user": user_json(user, None),
+    });
+    Some((EventType::Subscribe, user, data))
 }
 
 /// The user a barrage is about: the grade or fan-level param's user, else the first user piece
@@ -552,7 +556,7 @@ fn avatar_url(user: &User) -> Option<&str> {
 }
 
 /// `{id, unique_id, nickname}`: the short form used for a gift's recipient and @mentions.
-pub fn brief_user_json(user: &User) -> Value {
+fn brief_user_json(user: &User) -> Value {
     json!({
         "id": user_id(user),
         "unique_id": user.display_id,

@@ -21,12 +21,9 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-
-use crate::simulator::{Scenario, Step};
 
 /// One recorded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,18 +121,7 @@ pub fn read(path: &Path) -> Result<Vec<RecordedFrame>, RecordingError> {
         if text.trim().is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str::<Line>(text)
-            .map_err(|e| e.to_string())
-            .and_then(|l| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(&l.frame_b64)
-                    .map(|frame| RecordedFrame {
-                        ts_ms: l.ts_ms,
-                        frame,
-                    })
-                    .map_err(|e| e.to_string())
-            });
-        match parsed {
+        match parse_line(text) {
             Ok(frame) => frames.push(frame),
             // A recorder killed mid-write leaves a partial last line: skip it.
             Err(reason) if i + 1 == last => {
@@ -153,27 +139,16 @@ pub fn read(path: &Path) -> Result<Vec<RecordedFrame>, RecordingError> {
     Ok(frames)
 }
 
-/// The simulator steps that replay `frames`: each frame as a [`Step::Frame`], preceded by a
-/// pause of the recorded gap divided by `speed` (`speed` ≤ 0 or not finite: no pauses).
-pub fn to_scenario(frames: &[RecordedFrame], speed: f64) -> Scenario {
-    let mut steps = Vec::with_capacity(frames.len() * 2);
-    let mut previous: Option<i64> = None;
-    for f in frames {
-        if let Some(p) = previous {
-            let gap_ms = f.ts_ms.saturating_sub(p).max(0) as f64;
-            if speed.is_finite() && speed > 0.0 && gap_ms > 0.0 {
-                let ms = Duration::from_secs_f64(gap_ms / speed / 1000.0).as_millis() as u64;
-                if ms > 0 {
-                    steps.push(Step::Pause { ms });
-                }
-            }
-        }
-        previous = Some(f.ts_ms);
-        steps.push(Step::Frame {
-            frame_b64: base64::engine::general_purpose::STANDARD.encode(&f.frame),
-        });
-    }
-    Scenario { steps }
+/// One line of a recording, or what is wrong with it.
+fn parse_line(text: &str) -> Result<RecordedFrame, String> {
+    let line = serde_json::from_str::<Line>(text).map_err(|e| e.to_string())?;
+    let frame = base64::engine::general_purpose::STANDARD
+        .decode(&line.frame_b64)
+        .map_err(|e| e.to_string())?;
+    Ok(RecordedFrame {
+        ts_ms: line.ts_ms,
+        frame,
+    })
 }
 
 #[cfg(test)]
@@ -206,10 +181,6 @@ mod tests {
                 }
             ]
         );
-        let scenario = to_scenario(&frames, 2.0);
-        assert_eq!(scenario.steps.len(), 3);
-        assert_eq!(scenario.steps[1], Step::Pause { ms: 125 });
-        assert_eq!(to_scenario(&frames, 0.0).steps.len(), 2);
         std::fs::write(&path, "garbage\n{\"ts_ms\":1,\"frame_b64\":\"AQ==\"}\n").expect("write");
         assert!(matches!(
             read(&path),

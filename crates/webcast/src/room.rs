@@ -87,7 +87,7 @@ pub fn normalize_username(input: &str) -> Result<String, RoomError> {
 
 /// Finds the room id of a live user through TikTok's web endpoints.
 #[derive(Debug, Clone)]
-pub struct RoomLookup {
+pub(crate) struct RoomLookup {
     http: reqwest::Client,
     web_base: Url,
     api_base: Url,
@@ -170,7 +170,7 @@ fn join(base: &Url, path: &str) -> Url {
 }
 
 /// Reads the room id from the live page's `<script id="SIGI_STATE">` JSON.
-pub fn parse_live_page(html: &str, username: &str) -> Result<i64, RoomError> {
+fn parse_live_page(html: &str, username: &str) -> Result<i64, RoomError> {
     let blocked = |detail: &str| RoomError::Blocked {
         username: username.to_owned(),
         detail: detail.to_owned(),
@@ -209,7 +209,7 @@ pub fn parse_live_page(html: &str, username: &str) -> Result<i64, RoomError> {
 }
 
 /// Reads the room id from `/api-live/user/room/` JSON.
-pub fn parse_api_live(body: &str, username: &str) -> Result<i64, RoomError> {
+fn parse_api_live(body: &str, username: &str) -> Result<i64, RoomError> {
     let not_found = || RoomError::NotFound {
         username: username.to_owned(),
     };

@@ -11,11 +11,11 @@ use crate::frame::{decode_fetch_body, FrameError};
 use crate::proto::ProtoMessageFetchResult;
 
 /// Header carrying the cookies to send on the WebSocket handshake.
-pub const COOKIE_HEADER: &str = "x-set-tt-cookie";
+const COOKIE_HEADER: &str = "x-set-tt-cookie";
 /// Header carrying the API key.
-pub const API_KEY_HEADER: &str = "x-api-key";
+const API_KEY_HEADER: &str = "x-api-key";
 /// Longest wait a 429 can impose.
-pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
 /// Wait used when a 429 has no usable `RateLimit-Reset`.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
@@ -30,7 +30,7 @@ impl Secret {
     }
 
     /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -43,14 +43,15 @@ impl fmt::Debug for Secret {
 
 /// What a successful signed fetch gives.
 #[derive(Debug, Clone)]
-pub struct SignedFetch {
+pub(crate) struct SignedFetch {
     /// The fetch result: push server, route params, cursor, internal_ext, first messages.
     pub result: ProtoMessageFetchResult,
     /// Cookie string (`k=v; k2=v2`) for the WebSocket handshake.
     pub cookies: String,
 }
 
-/// Why signing failed. [`SignError::is_fatal`] says whether retrying can help.
+/// Why signing failed. A rejected API key (401) or a paid-plan request (402) is fatal:
+/// retrying cannot help; anything else is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
     /// 401.
@@ -116,7 +117,7 @@ pub enum SignError {
 
 impl SignError {
     /// True when retrying cannot help (configuration errors).
-    pub fn is_fatal(&self) -> bool {
+    pub(crate) fn is_fatal(&self) -> bool {
         matches!(
             self,
             Self::InvalidApiKey { .. } | Self::PaymentRequired { .. }
@@ -149,7 +150,7 @@ impl SignError {
 
 /// Client of a sign server's `GET /webcast/fetch`.
 #[derive(Debug, Clone)]
-pub struct SignClient {
+pub(crate) struct SignClient {
     http: reqwest::Client,
     base: Url,
     api_key: Option<Secret>,
@@ -178,6 +179,29 @@ impl SignClient {
 
     /// One signed fetch for `room_id`.
     pub async fn fetch(&self, room_id: i64) -> Result<SignedFetch, SignError> {
+        let shown_url = format!("{}/webcast/fetch", self.base.as_str().trim_end_matches('/'));
+        let http = |source| SignError::Http {
+            url: shown_url.clone(),
+            source,
+        };
+        let response = self.request(room_id)?.send().await.map_err(http)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(http)?;
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        if status != 200 {
+            return Err(refusal(status, &body, header));
+        }
+        signed(&body, header(COOKIE_HEADER))
+    }
+
+    /// `GET {base}/webcast/fetch?room_id=…&client=…&user_agent=…`, with the API key.
+    fn request(&self, room_id: i64) -> Result<reqwest::RequestBuilder, SignError> {
         let mut url = self.base.clone();
         let prefix = self.base.path().trim_end_matches('/').to_owned();
         url.set_path(&format!("{prefix}/webcast/fetch"));
@@ -185,11 +209,6 @@ impl SignClient {
             .append_pair("room_id", &room_id.to_string())
             .append_pair("client", &self.client_name)
             .append_pair("user_agent", &self.user_agent);
-        let shown_url = format!(
-            "{}{}",
-            self.base.as_str().trim_end_matches('/'),
-            "/webcast/fetch"
-        );
         let mut request = self.http.get(url);
         if let Some(key) = &self.api_key {
             // Marked sensitive so no HTTP-layer debug output can print it.
@@ -201,60 +220,51 @@ impl SignClient {
             value.set_sensitive(true);
             request = request.header(API_KEY_HEADER, value);
         }
-        let response = request.send().await.map_err(|source| SignError::Http {
-            url: shown_url.clone(),
-            source,
-        })?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let body = response.bytes().await.map_err(|source| SignError::Http {
-            url: shown_url,
-            source,
-        })?;
-        if status != 200 {
-            let message = error_message(&body);
-            return Err(match status {
-                401 => SignError::InvalidApiKey { message },
-                402 => SignError::PaymentRequired { message },
-                403 | 420 => SignError::Blocked { status, message },
-                429 => SignError::RateLimited {
-                    retry_after: header("ratelimit-reset")
-                        .as_deref()
-                        .and_then(rate_limit_wait)
-                        .unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
-                    message,
-                },
-                _ => SignError::Server {
-                    status,
-                    message,
-                    request_id: header("x-request-id"),
-                },
-            });
-        }
-        if body.is_empty() {
-            return Err(SignError::EmptyBody);
-        }
-        let cookies = header(COOKIE_HEADER).ok_or(SignError::MissingCookies)?;
-        let result = decode_fetch_body(&body)?;
-        if result.cursor.is_empty() {
-            return Err(SignError::Incomplete("cursor"));
-        }
-        if result.push_server.is_empty() {
-            return Err(SignError::Incomplete("push_server"));
-        }
-        Ok(SignedFetch { result, cookies })
+        Ok(request)
     }
+}
+
+/// What a non-200 answer means, with the server's message.
+fn refusal(status: u16, body: &[u8], header: impl Fn(&str) -> Option<String>) -> SignError {
+    let message = error_message(body);
+    match status {
+        401 => SignError::InvalidApiKey { message },
+        402 => SignError::PaymentRequired { message },
+        403 | 420 => SignError::Blocked { status, message },
+        429 => SignError::RateLimited {
+            retry_after: header("ratelimit-reset")
+                .as_deref()
+                .and_then(rate_limit_wait)
+                .unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
+            message,
+        },
+        _ => SignError::Server {
+            status,
+            message,
+            request_id: header("x-request-id"),
+        },
+    }
+}
+
+/// A 200 answer: the fetch result, which must point at a push server, and the cookies.
+fn signed(body: &[u8], cookies: Option<String>) -> Result<SignedFetch, SignError> {
+    if body.is_empty() {
+        return Err(SignError::EmptyBody);
+    }
+    let cookies = cookies.ok_or(SignError::MissingCookies)?;
+    let result = decode_fetch_body(body)?;
+    if result.cursor.is_empty() {
+        return Err(SignError::Incomplete("cursor"));
+    }
+    if result.push_server.is_empty() {
+        return Err(SignError::Incomplete("push_server"));
+    }
+    Ok(SignedFetch { result, cookies })
 }
 
 /// The wait a `RateLimit-Reset` value asks for: seconds until the reset (the usual form), or
 /// a Unix timestamp in seconds (values past 10^9), capped at [`MAX_RATE_LIMIT_WAIT`].
-pub fn rate_limit_wait(value: &str) -> Option<Duration> {
+fn rate_limit_wait(value: &str) -> Option<Duration> {
     let secs = value
         .trim()
         .parse::<f64>()

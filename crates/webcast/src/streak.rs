@@ -109,11 +109,6 @@ impl<T: Clone> StreakTracker<T> {
         }
     }
 
-    /// The quiet time after which an open streak is finalised.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Number of streaks still open.
     pub fn open_count(&self) -> usize {
         self.open.len()

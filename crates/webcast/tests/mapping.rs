@@ -12,7 +12,7 @@ use webcast::proto::{
     WebcastControlMessage, WebcastEmoteChatMessage, WebcastEnvelopeMessage, WebcastMemberMessage,
     WebcastSocialMessage,
 };
-use webcast::simulator::messages::{self, gift_by_name, Meta};
+use webcast_sim::messages::{self, gift_by_name, Meta};
 
 const ROOM: i64 = 7_300_000_000_000_000_000;
 

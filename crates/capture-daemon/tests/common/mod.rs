@@ -119,7 +119,7 @@ impl Drop for Daemon {
 }
 
 /// The usual arguments against a simulator.
-pub fn daemon_args(db_url: &str, sim: &webcast::SimulatorHandle, spool: &Path) -> Vec<String> {
+pub fn daemon_args(db_url: &str, sim: &webcast_sim::SimulatorHandle, spool: &Path) -> Vec<String> {
     vec![
         "--database-url".into(),
         db_url.into(),

@@ -9,8 +9,7 @@ use anyhow::Context;
 use core_models::{seed, Db, DbConn, DbUrl, PoolOptions};
 use dispatcher::Engine;
 use tokio::sync::watch;
-use webcast::simulator::{Mix, RandomStream};
-use webcast::{Simulator, SimulatorConfig};
+use webcast_sim::{Mix, RandomStream, Simulator, SimulatorConfig};
 use worker_daemon::daemon::{self, Daemon};
 use worker_daemon::http::{HttpError, HttpSettings};
 use worker_daemon::{owner_id, WorkerConfig};
@@ -108,7 +107,7 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
         )?;
         let capture = tokio::spawn(capture_daemon::capture::run(
             capture_args,
-            capture_daemon::capture::Shutdown::from_receiver(stop.clone()),
+            lifecycle::Shutdown::from_watch(stop.clone()),
         ));
 
         if let Some(secs) = args.duration {

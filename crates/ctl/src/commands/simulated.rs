@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use core_models::DbUrl;
-use webcast::SimulatorHandle;
+use webcast_sim::SimulatorHandle;
 
 /// Capture arguments that point every TikTok-facing request at `simulator` and store into
 /// `url`, plus `extra` flags.

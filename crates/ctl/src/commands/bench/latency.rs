@@ -15,8 +15,7 @@ use anyhow::{bail, Context};
 use core_models::schema::services as sv;
 use core_models::{with_conn, DbUrl, EventType};
 use diesel::prelude::*;
-use webcast::simulator::{Mix, RandomStream};
-use webcast::{Simulator, SimulatorConfig};
+use webcast_sim::{Mix, RandomStream, Simulator, SimulatorConfig};
 
 use super::scratch::{add_noop_service, Scratch};
 

@@ -1,7 +1,7 @@
 //! Builders of realistic webcast messages (used by the simulator and by tests).
 
-use crate::decode::WebcastMessage;
-use crate::proto::{
+use webcast::decode::WebcastMessage;
+use webcast::proto::{
     BadgeStruct, BarrageUserGradeParam, CommonMessageData, Contributor, FollowInfo, Gift,
     ImageModel, PrivilegeLogExtra, Text, User, UserIdentity, WebcastBarrageMessage,
     WebcastChatMessage, WebcastControlMessage, WebcastGiftMessage, WebcastLikeMessage,
@@ -77,7 +77,7 @@ pub fn gift_by_name(name: &str) -> GiftInfo {
 }
 
 /// FNV-1a: a stable id from a name, so the same handle always gets the same user id.
-pub fn stable_hash(s: &str) -> u64 {
+fn stable_hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -98,7 +98,7 @@ pub fn user(handle: &str) -> User {
     if handle.starts_with("mod") {
         badges.push(BadgeStruct {
             scene_type: 1,
-            text: Some(crate::proto::TextBadge {
+            text: Some(webcast::proto::TextBadge {
                 key: "pm_mt_moderator_im".into(),
                 default_pattern: "Moderator".into(),
             }),

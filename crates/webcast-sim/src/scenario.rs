@@ -24,7 +24,7 @@
 //! - `user` is a handle; the simulator derives a stable numeric id, a nickname (the handle), an
 //!   avatar URL and a gifter-level badge from it. Handles starting with `mod` get a moderator
 //!   badge.
-//! - `gift` is a name from [`super::messages::CATALOGUE`] (Rose, Finger Heart, TikTok: streakable;
+//! - `gift` is a name from [`crate::messages::CATALOGUE`] (Rose, Finger Heart, TikTok: streakable;
 //!   Heart Me, LIVE Fest Clappers, Galaxy: sent once). A streakable gift of `count` N is sent as
 //!   the streak TikTok sends: counts 1..=N then a closing `repeat_end` message (unless
 //!   `lose_end` is true); with `interval_ms` > 0 each step is its own frame, that far apart.
@@ -35,9 +35,13 @@
 //!   `out_of_order_streak`, `lost_repeat_end`, `stream_end`.
 //! - `end` sends a control message (action 3, stream ended) and closes the connection.
 //! - `{"type": "frame", "frame_b64": "..."}` sends one raw binary frame as is (how recordings
-//!   are replayed, see [`crate::recording`]).
+//!   are replayed, see [`Scenario::replay`]).
 
+use std::time::Duration;
+
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use webcast::recording::RecordedFrame;
 
 /// A scripted sequence of steps.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -50,6 +54,29 @@ impl Scenario {
     /// Parses a scenario from JSON text.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// The steps that replay a recording: each frame as a [`Step::Frame`], preceded by a
+    /// pause of the recorded gap divided by `speed` (`speed` ≤ 0 or not finite: no pauses).
+    pub fn replay(frames: &[RecordedFrame], speed: f64) -> Scenario {
+        let mut steps = Vec::with_capacity(frames.len() * 2);
+        let mut previous: Option<i64> = None;
+        for f in frames {
+            if let Some(p) = previous {
+                let gap_ms = f.ts_ms.saturating_sub(p).max(0) as f64;
+                if speed.is_finite() && speed > 0.0 && gap_ms > 0.0 {
+                    let ms = Duration::from_secs_f64(gap_ms / speed / 1000.0).as_millis() as u64;
+                    if ms > 0 {
+                        steps.push(Step::Pause { ms });
+                    }
+                }
+            }
+            previous = Some(f.ts_ms);
+            steps.push(Step::Frame {
+                frame_b64: base64::engine::general_purpose::STANDARD.encode(&f.frame),
+            });
+        }
+        Scenario { steps }
     }
 }
 
@@ -136,7 +163,7 @@ pub enum Step {
     /// The stream ends (control action 3), then the connection closes.
     End,
     /// One raw binary frame, sent as is (a recorded frame being replayed; see
-    /// [`crate::recording`]).
+    /// [`Scenario::replay`]).
     Frame {
         /// The frame, standard base64.
         frame_b64: String,
@@ -249,5 +276,34 @@ impl Default for RandomStream {
             mix: Mix::default(),
             seed: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_keeps_the_recorded_gaps_at_its_speed() {
+        let frames = [
+            RecordedFrame {
+                ts_ms: 1000,
+                frame: vec![1, 2, 3],
+            },
+            RecordedFrame {
+                ts_ms: 1250,
+                frame: vec![0xff],
+            },
+        ];
+        let scenario = Scenario::replay(&frames, 2.0);
+        assert_eq!(scenario.steps.len(), 3);
+        assert_eq!(scenario.steps[1], Step::Pause { ms: 125 });
+        assert_eq!(
+            scenario.steps[2],
+            Step::Frame {
+                frame_b64: "/w==".into()
+            }
+        );
+        assert_eq!(Scenario::replay(&frames, 0.0).steps.len(), 2);
     }
 }

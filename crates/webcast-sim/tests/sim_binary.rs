@@ -6,8 +6,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use events::EventType;
+use lifecycle::{Backoff, Jitter, Shutdown};
 use url::Url;
-use webcast::client::{Backoff, Client, ClientConfig, ClientEvent, StopReason};
+use webcast::client::{Client, ClientConfig, ClientEvent, StopReason};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_prints_its_address_and_plays_stdin_steps() {
@@ -41,14 +42,12 @@ async fn binary_prints_its_address_and_plays_stdin_steps() {
     let mut config = ClientConfig::new("@proc_streamer").with_base_url(&base);
     config.api_key = None;
     config.heartbeat_interval = Duration::from_millis(50);
-    config.backoff = Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(100),
-    };
+    config.backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(100))
+        .with_jitter(Jitter::Down(0.5));
     config.max_attempts = Some(10);
-    let (mut rx, task) = Client::new(config)
-        .expect("client")
-        .spawn(64, std::future::pending());
+    // Never fired: the client runs until the stream ends.
+    let (_running, shutdown) = Shutdown::new();
+    let (mut rx, task) = Client::new(config).expect("client").spawn(64, shutdown);
 
     let mut stdin = child.stdin.take().expect("stdin");
     writeln!(
@@ -105,9 +104,9 @@ async fn demo_scenario_file_plays_to_the_end() {
     let mut config = ClientConfig::new("sim_streamer").with_base_url(&base);
     config.api_key = None;
     config.streak_timeout = Duration::from_millis(300);
-    let (mut rx, task) = Client::new(config)
-        .expect("client")
-        .spawn(64, std::future::pending());
+    // Never fired: the client runs until the stream ends.
+    let (_running, shutdown) = Shutdown::new();
+    let (mut rx, task) = Client::new(config).expect("client").spawn(64, shutdown);
     let mut types = Vec::new();
     while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
         match event {
@@ -133,13 +132,11 @@ async fn collect(
     mut config: ClientConfig,
 ) -> (Vec<(EventType, Option<i64>, String)>, Vec<Vec<u8>>) {
     config.api_key = None;
-    config.backoff = Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(100),
-    };
-    let (mut rx, task) = Client::new(config)
-        .expect("client")
-        .spawn(64, std::future::pending());
+    config.backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(100))
+        .with_jitter(Jitter::Down(0.5));
+    // Never fired: the client runs until the stream ends.
+    let (_running, shutdown) = Shutdown::new();
+    let (mut rx, task) = Client::new(config).expect("client").spawn(64, shutdown);
     let mut events = Vec::new();
     let mut frames = Vec::new();
     while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
@@ -163,8 +160,7 @@ async fn collect(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_replayed_by_the_binary_gives_the_same_events() {
-    use webcast::simulator::{Fault, Scenario, Step};
-    use webcast::{Simulator, SimulatorConfig};
+    use webcast_sim::{Fault, Scenario, Simulator, SimulatorConfig, Step};
 
     let steps = vec![
         Step::Comment {

@@ -3,15 +3,16 @@
 use std::time::Duration;
 
 use events::{CapturedEvent, EventType, StreakStatus};
-use tokio::sync::{mpsc, oneshot};
+use lifecycle::{Backoff, Jitter, Shutdown, Trigger};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use webcast::client::{
-    AttemptFailure, Backoff, Client, ClientConfig, ClientCounters, ClientError, ClientEvent,
+    AttemptFailure, Client, ClientConfig, ClientCounters, ClientError, ClientEvent,
     ConnectionStatus, StopReason, DEFAULT_USER_AGENT,
 };
 use webcast::room::RoomError;
 use webcast::sign::{Secret, SignError};
-use webcast::simulator::{
+use webcast_sim::{
     Fault, LookupEndpoint, LookupMode, RandomStream, Scenario, Simulator, SimulatorConfig,
     SimulatorHandle, Step,
 };
@@ -27,10 +28,8 @@ fn client_config(sim: &SimulatorHandle) -> ClientConfig {
     config.api_key = None;
     config.heartbeat_interval = Duration::from_millis(50);
     config.watchdog_timeout = Duration::from_secs(2);
-    config.backoff = Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(100),
-    };
+    config.backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(100))
+        .with_jitter(Jitter::Down(0.5));
     config.max_attempts = Some(20);
     config.streak_timeout = Duration::from_millis(200);
     config.request_timeout = Duration::from_secs(5);
@@ -40,21 +39,20 @@ fn client_config(sim: &SimulatorHandle) -> ClientConfig {
 struct Running {
     rx: mpsc::Receiver<ClientEvent>,
     task: JoinHandle<Result<StopReason, ClientError>>,
-    stop: Option<oneshot::Sender<()>>,
+    /// Dropping it stops the client too.
+    stop: Trigger,
     counters: std::sync::Arc<ClientCounters>,
 }
 
 fn run(config: ClientConfig) -> Running {
     let client = Client::new(config).expect("client");
     let counters = client.counters();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let (rx, task) = client.spawn(256, async move {
-        let _ = stopped.await;
-    });
+    let (stop, shutdown) = Shutdown::new();
+    let (rx, task) = client.spawn(256, shutdown);
     Running {
         rx,
         task,
-        stop: Some(stop),
+        stop,
         counters,
     }
 }
@@ -82,10 +80,8 @@ impl Running {
         }
     }
 
-    async fn finish(mut self) -> Result<StopReason, ClientError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    async fn finish(self) -> Result<StopReason, ClientError> {
+        self.stop.trigger();
         tokio::time::timeout(WAIT, self.task)
             .await
             .expect("client stops")
