@@ -31,5 +31,5 @@ pub use db::{Backend, Db, DbConn, DbError, DbUrl, PoolOptions, PooledConn};
 pub use error::{ModelError, ModelResult};
 pub use event::{CapturedEvent, EventType, Streak, StreakStatus, UnknownName};
 pub use models::{ConfigEntry, LiveEvent, LiveSession, QueueItem, Service, ServiceEventConfig};
-pub use status::{QueueStatus, ServiceKind, SessionStatus};
+pub use status::{QueueReason, QueueStatus, ServiceKind, SessionStatus};
 pub use validate::{EventRoute, MaxQueueSize, Priority, Setting, Slug};

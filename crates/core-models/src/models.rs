@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::event::{EventType, StreakStatus, UnknownName};
 use crate::schema::*;
-use crate::status::{QueueStatus, ServiceKind, SessionStatus};
+use crate::status::{QueueReason, QueueStatus, ServiceKind, SessionStatus};
 use crate::validate::Priority;
 
 /// A capture run (`live_sessions`). Times are UTC.
@@ -162,6 +162,9 @@ pub struct QueueItem {
     pub session_id: i64,
     /// Lifecycle state.
     pub status: QueueStatus,
+    /// Why it ended without being processed (`overflow`, …); `None` for pending,
+    /// processing and completed items, and for failures the service itself reported.
+    pub reason: Option<QueueReason>,
     /// Copied from the config at enqueue time.
     pub priority: Priority,
     /// Copied from the config at enqueue time.

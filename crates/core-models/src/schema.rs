@@ -78,6 +78,7 @@ diesel::table! {
         live_event_id -> BigInt,
         session_id -> BigInt,
         status -> Text,
+        reason -> Nullable<Text>,
         priority -> Integer,
         is_async -> Bool,
         is_discardable -> Bool,

@@ -2,6 +2,6 @@
 //! vocabulary's own are mapped in the `events` crate). An unknown string read from the
 //! database becomes a deserialization error that names the value, never a panic.
 
-use crate::{QueueStatus, ServiceKind, SessionStatus};
+use crate::{QueueReason, QueueStatus, ServiceKind, SessionStatus};
 
-events::text_sql!(QueueStatus, SessionStatus, ServiceKind);
+events::text_sql!(QueueReason, QueueStatus, SessionStatus, ServiceKind);

@@ -21,6 +21,18 @@ string_enum! {
 }
 
 string_enum! {
+    /// Why a queue item ended without being processed, or failed without its service's own
+    /// error: every drop is visible and has a cause.
+    #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    QueueReason, "queue reason" {
+        /// The queue was full: a lower-priority discardable item made room, or a new
+        /// discardable event found no room (DESIGN §5).
+        Overflow => "overflow",
+    }
+}
+
+string_enum! {
     /// The state of a capture session.
     #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
     #[diesel(sql_type = diesel::sql_types::Text)]

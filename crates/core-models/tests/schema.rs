@@ -44,9 +44,10 @@ fn columns(conn: &mut DbConn) -> BTreeMap<String, Vec<String>> {
 fn migrates_from_empty_and_is_idempotent() {
     for db in TestDb::all() {
         let mut conn = db.conn();
-        assert_eq!(conn.pending_migrations().unwrap().len(), 1);
+        let pending = conn.pending_migrations().unwrap();
+        assert!(!pending.is_empty());
         let applied = conn.run_migrations().unwrap();
-        assert_eq!(applied.len(), 1, "{:?}", db.backend());
+        assert_eq!(applied.len(), pending.len(), "{:?}", db.backend());
         assert!(conn.run_migrations().unwrap().is_empty());
         assert!(conn.pending_migrations().unwrap().is_empty());
         let tables = columns(&mut conn);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use core_models::models::now;
 use core_models::schema::event_queue as eq;
-use core_models::{sessions, with_conn, DbConn, EventType, Priority, QueueStatus};
+use core_models::{sessions, with_conn, DbConn, EventType, Priority, QueueReason, QueueStatus};
 use diesel::prelude::*;
 
 use crate::batch::{Batch, SessionRef};
@@ -132,6 +132,7 @@ struct NewQueueRow {
     live_event_id: i64,
     session_id: i64,
     status: QueueStatus,
+    reason: Option<QueueReason>,
     priority: Priority,
     is_async: bool,
     is_discardable: bool,
@@ -173,6 +174,7 @@ impl Plan {
                 live_event_id: e.id,
                 session_id: e.event.session_id,
                 status,
+                reason: (status == QueueStatus::Discarded).then_some(QueueReason::Overflow),
                 priority: e.route.priority,
                 is_async: e.route.is_async,
                 is_discardable: e.route.is_discardable,
@@ -211,6 +213,7 @@ impl Plan {
                     Candidate::New(i) => {
                         if let Some(row) = self.rows.get_mut(i) {
                             row.status = QueueStatus::Discarded;
+                            row.reason = Some(QueueReason::Overflow);
                             row.processed_at = Some(t);
                         }
                     }
@@ -238,6 +241,7 @@ impl Plan {
             )
             .set((
                 eq::status.eq(QueueStatus::Discarded),
+                eq::reason.eq(Some(QueueReason::Overflow)),
                 eq::processed_at.eq(Some(t)),
                 eq::updated_at.eq(t),
             ))

@@ -312,6 +312,10 @@ fn overflow_policy_rules_one_to_four() {
         assert!(queue(&mut conn, svc)
             .iter()
             .all(|q| (q.status == D) == q.processed_at.is_some()));
+        // Every drop says why: victims (stored or of the same batch) and new events alike.
+        assert!(queue(&mut conn, svc)
+            .iter()
+            .all(|q| q.reason == (q.status == D).then_some(core_models::QueueReason::Overflow)));
     }
 }
 

@@ -55,6 +55,7 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
             let mut t = Table::new(&[
                 "ID",
                 "STATUS",
+                "REASON",
                 "PRIO",
                 "EVENT",
                 "USER",
@@ -68,6 +69,7 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
                 t.row(vec![
                     i.id.to_string(),
                     i.status.to_string(),
+                    i.reason.map_or("-", |r| r.as_str()).into(),
                     i.priority.to_string(),
                     e.event_type.to_string(),
                     output::cell(e.user_unique_id.as_deref().unwrap_or("-"), 24),

@@ -1,0 +1,1 @@
+ALTER TABLE event_queue DROP COLUMN reason;
