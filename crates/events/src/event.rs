@@ -30,11 +30,28 @@ crate::string_enum! {
         ViewerCount => "ViewerCountEvent" | "viewer_count",
         /// The stream ended; stored, dispatched only on explicit subscription.
         LiveEnd => "LiveEndEvent" | "live_end",
+        /// A moderator deleted comments: their msg_ids, and the authors' ids.
+        CommentDeleted => "CommentDeletedEvent" | "comment_deleted",
+        /// A treasure box (envelope) was sent into the room.
+        Envelope => "EnvelopeEvent" | "envelope",
+        /// A poll started, got votes or ended.
+        Poll => "PollEvent" | "poll",
+        /// A viewer asked a question (Q&A).
+        Question => "QuestionEvent" | "question",
+        /// A comment was pinned or unpinned.
+        RoomPin => "RoomPinEvent" | "room_pin",
+        /// A battle between hosts started or ended.
+        Battle => "BattleEvent" | "battle",
+        /// The points of a running battle, per host.
+        BattleScore => "BattleScoreEvent" | "battle_score",
+        /// A LIVE goal moved.
+        Goal => "GoalEvent" | "goal",
     }
 }
 
 impl EventType {
-    /// The seven interactive types that services subscribe to by default.
+    /// The seven interactive types that services subscribe to by default (the original
+    /// system's; the types added since are dispatched to the services that subscribe to them).
     pub const INTERACTIVE: &'static [EventType] = &[
         EventType::Comment,
         EventType::Gift,
@@ -142,6 +159,27 @@ mod tests {
             serde_json::to_string(&EventType::ViewerCount).unwrap(),
             "\"ViewerCountEvent\""
         );
+    }
+
+    #[test]
+    fn the_types_added_since_the_seed_keep_the_seven_interactive_ones_first() {
+        assert_eq!(&EventType::ALL[..7], EventType::INTERACTIVE);
+        for (name, t) in [
+            ("CommentDeletedEvent", EventType::CommentDeleted),
+            ("EnvelopeEvent", EventType::Envelope),
+            ("PollEvent", EventType::Poll),
+            ("QuestionEvent", EventType::Question),
+            ("RoomPinEvent", EventType::RoomPin),
+            ("BattleEvent", EventType::Battle),
+            ("BattleScoreEvent", EventType::BattleScore),
+            ("GoalEvent", EventType::Goal),
+        ] {
+            assert_eq!(name.parse::<EventType>(), Ok(t));
+            assert_eq!(t.as_str(), name);
+            // Stored in VARCHAR(32) columns.
+            assert!(name.len() <= 32);
+        }
+        assert_eq!("battle_score".parse::<EventType>(), Ok(EventType::BattleScore));
     }
 
     #[test]
