@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "webcast/im.proto",
         "webcast/data.proto",
         "webcast/messages.proto",
+        "webcast/battle.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", proto_root.join(file).display());

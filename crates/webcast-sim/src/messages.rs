@@ -2,10 +2,16 @@
 
 use webcast::decode::WebcastMessage;
 use webcast::proto::{
-    BadgeStruct, BarrageUserGradeParam, CommonMessageData, Contributor, FollowInfo, Gift,
-    ImageModel, PrivilegeLogExtra, Text, User, UserIdentity, WebcastBarrageMessage,
-    WebcastChatMessage, WebcastControlMessage, WebcastGiftMessage, WebcastLikeMessage,
-    WebcastMemberMessage, WebcastRoomUserSeqMessage, WebcastSocialMessage, WebcastSubNotifyMessage,
+    BadgeStruct, BarrageUserGradeParam, BattleArmiesEntry, BattleBaseUserInfo, BattleHostEntry,
+    BattleResult, BattleResultEntry, BattleSetting, BattleUserArmies, BattleUserArmy,
+    BattleUserInfo, CommonMessageData, Contributor, EnvelopeInfo, FollowInfo, Gift, ImageModel,
+    LiveStreamGoal, LiveStreamSubGoal, LiveStreamSubGoalGift, PollBasicInfo, PollEndContent,
+    PollOptionInfo, PollStartContent, PollUpdateVotesContent, PrivilegeLogExtra, Question, Text,
+    TextPiece, TextPieceUser, User, UserIdentity, WebcastBarrageMessage, WebcastChatMessage,
+    WebcastControlMessage, WebcastEnvelopeMessage, WebcastGiftMessage, WebcastGoalUpdateMessage,
+    WebcastImDeleteMessage, WebcastLikeMessage, WebcastLinkMicArmies, WebcastLinkMicBattle,
+    WebcastMemberMessage, WebcastPollMessage, WebcastQuestionNewMessage, WebcastRoomPinMessage,
+    WebcastRoomUserSeqMessage, WebcastSocialMessage, WebcastSubNotifyMessage,
 };
 
 /// A gift of the simulator's catalogue.
@@ -262,7 +268,8 @@ pub fn subscribe(meta: Meta, handle: &str, months: i64) -> WebcastMessage {
     })
 }
 
-/// A "became a super fan" barrage.
+/// A "became a super fan" barrage, naming its user in field 50 as TikTok does today (and in
+/// the grade param, as older barrages did).
 pub fn super_fan(meta: Meta, handle: &str) -> WebcastMessage {
     WebcastMessage::Barrage(WebcastBarrageMessage {
         common: meta.common("WebcastBarrageMessage", ""),
@@ -271,6 +278,7 @@ pub fn super_fan(meta: Meta, handle: &str) -> WebcastMessage {
             key: "ttlive_superfan_became_superfan".into(),
             ..Default::default()
         }),
+        user: Some(user(handle)),
         user_grade_param: Some(BarrageUserGradeParam {
             user: Some(user(handle)),
             ..Default::default()
@@ -304,6 +312,317 @@ pub fn control(meta: Meta, action: i32) -> WebcastMessage {
     WebcastMessage::Control(WebcastControlMessage {
         common: meta.common("WebcastControlMessage", ""),
         action,
+        ..Default::default()
+    })
+}
+
+/// A display text whose first placeholder is `handle`'s user, as TikTok's notices are.
+fn text_with_user(key: &str, pattern: &str, handle: &str) -> Text {
+    Text {
+        key: key.to_owned(),
+        default_pattern: pattern.to_owned(),
+        pieces: vec![TextPiece {
+            r#type: 11,
+            user_value: Some(TextPieceUser {
+                user: Some(user(handle)),
+                with_colon: false,
+            }),
+            ..Default::default()
+        }],
+    }
+}
+
+/// A moderator deleted these comments (msg_ids) and every comment of these users.
+pub fn comments_deleted(meta: Meta, msg_ids: &[i64], user_handles: &[&str]) -> WebcastMessage {
+    WebcastMessage::ImDelete(WebcastImDeleteMessage {
+        common: meta.common("WebcastImDeleteMessage", ""),
+        delete_msg_ids: msg_ids.to_vec(),
+        delete_user_ids: user_handles.iter().map(|h| user(h).id).collect(),
+    })
+}
+
+/// A treasure box sent by `handle` (display "new"), as the 2023 captures show one.
+pub fn envelope(
+    meta: Meta,
+    envelope_id: i64,
+    handle: &str,
+    diamonds: i32,
+    people: i32,
+) -> WebcastMessage {
+    let sender = user(handle);
+    let mut common = common(
+        "WebcastEnvelopeMessage",
+        meta.msg_id,
+        meta.room_id,
+        meta.now_ms,
+        "",
+    );
+    common.display_text = Some(text_with_user(
+        "pm_mt_treasure_box_sender_comment",
+        "{0:user} sent a Treasure Box with {1:image} x {2:string}",
+        handle,
+    ));
+    WebcastMessage::Envelope(WebcastEnvelopeMessage {
+        common: Some(common),
+        envelope_info: Some(EnvelopeInfo {
+            envelope_id: envelope_id.to_string(),
+            business_type: 1,
+            send_user_name: handle.to_owned(),
+            diamond_count: diamonds,
+            people_count: people,
+            unpack_at: meta.now_ms / 1000 + 60,
+            send_user_id: sender.id.to_string(),
+            ..Default::default()
+        }),
+        display: 1,
+    })
+}
+
+/// Where a poll stands, for [`poll`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollStage {
+    /// It starts: the options with no votes.
+    Start,
+    /// Votes came in.
+    Update,
+    /// It ended: the final votes.
+    End,
+}
+
+/// A poll message of `stage` with `options` as (text, votes).
+pub fn poll(
+    meta: Meta,
+    poll_id: i64,
+    stage: PollStage,
+    title: &str,
+    options: &[(&str, i64)],
+) -> WebcastMessage {
+    let option_list: Vec<PollOptionInfo> = options
+        .iter()
+        .enumerate()
+        .map(|(i, (text, votes))| PollOptionInfo {
+            votes: *votes,
+            display_content: (*text).to_owned(),
+            option_idx: i as i32,
+        })
+        .collect();
+    let host = Some(user("sim_streamer"));
+    let mut message = WebcastPollMessage {
+        common: meta.common("WebcastPollMessage", ""),
+        poll_id,
+        poll_basic_info: Some(PollBasicInfo {
+            title: title.to_owned(),
+            poll_id_str: poll_id.to_string(),
+            poll_duration: 60,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    match stage {
+        PollStage::Start => {
+            message.start_content = Some(PollStartContent {
+                start_time: meta.now_ms / 1000,
+                end_time: meta.now_ms / 1000 + 60,
+                option_list,
+                title: title.to_owned(),
+                operator: host,
+            });
+        }
+        PollStage::Update => {
+            message.update_votes_content = Some(PollUpdateVotesContent {
+                option_list,
+                operator: host,
+            });
+        }
+        PollStage::End => {
+            message.end_content = Some(PollEndContent {
+                end_type: 0,
+                option_list,
+                operator: host,
+            });
+        }
+    }
+    WebcastMessage::Poll(message)
+}
+
+/// A viewer's question.
+pub fn question(meta: Meta, question_id: i64, handle: &str, text: &str) -> WebcastMessage {
+    WebcastMessage::QuestionNew(WebcastQuestionNewMessage {
+        common: meta.common("WebcastQuestionNewMessage", ""),
+        data: Some(Question {
+            question_id,
+            content: text.to_owned(),
+            create_time: meta.now_ms / 1000,
+            user: Some(user(handle)),
+            ..Default::default()
+        }),
+    })
+}
+
+/// `author`'s comment `text` (its msg_id `pinned_msg_id`) pinned, or unpinned, by a moderator.
+pub fn room_pin(
+    meta: Meta,
+    pinned_msg_id: i64,
+    author: &str,
+    text: &str,
+    unpin: bool,
+) -> WebcastMessage {
+    let chat = match comment(
+        Meta {
+            msg_id: pinned_msg_id,
+            ..meta
+        },
+        author,
+        text,
+    ) {
+        WebcastMessage::Chat(chat) => Some(chat),
+        _ => None,
+    };
+    WebcastMessage::RoomPin(WebcastRoomPinMessage {
+        common: meta.common("WebcastRoomPinMessage", ""),
+        chat_message: chat,
+        method: "WebcastChatMessage".into(),
+        pin_time: meta.now_ms,
+        operator: Some(user("mod_mallory")),
+        action: if unpin { 2 } else { 1 },
+        display_duration: 60,
+        pin_msg_id: pinned_msg_id,
+    })
+}
+
+/// A battle between `hosts` opening (`end` false: action 4) or finishing (action 5, with the
+/// first host winning on `points`).
+pub fn battle(
+    meta: Meta,
+    battle_id: i64,
+    hosts: &[&str],
+    end: bool,
+    points: &[i64],
+) -> WebcastMessage {
+    let host_entry = |handle: &str| {
+        let u = user(handle);
+        BattleHostEntry {
+            key: u.id,
+            value: Some(BattleUserInfo {
+                user: Some(BattleBaseUserInfo {
+                    user_id: u.id,
+                    nick_name: u.nickname,
+                    display_id: u.display_id,
+                    ..Default::default()
+                }),
+            }),
+        }
+    };
+    let battle_result = if end {
+        hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| BattleResultEntry {
+                key: user(h).id,
+                value: Some(BattleResult {
+                    user_id: user(h).id,
+                    result: if i == 0 { 0 } else { 1 },
+                    score: points.get(i).copied().unwrap_or_default(),
+                }),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    WebcastMessage::LinkMicBattle(WebcastLinkMicBattle {
+        common: meta.common("WebcastLinkMicBattle", ""),
+        battle_id,
+        battle_settings: Some(BattleSetting {
+            battle_id,
+            start_time_ms: meta.now_ms,
+            duration: 300,
+            status: if end { 2 } else { 1 },
+            ..Default::default()
+        }),
+        action: if end { 5 } else { 4 },
+        battle_result,
+        anchors_info: hosts.iter().map(|h| host_entry(h)).collect(),
+        ..Default::default()
+    })
+}
+
+/// The points of a running battle: each (host, points), with `top` as the first host's best
+/// viewer.
+pub fn battle_score(
+    meta: Meta,
+    battle_id: i64,
+    scores: &[(&str, i64)],
+    top: &str,
+) -> WebcastMessage {
+    let armies = scores
+        .iter()
+        .enumerate()
+        .map(|(i, (host, points))| BattleArmiesEntry {
+            key: user(host).id,
+            value: Some(BattleUserArmies {
+                user_armies: (i == 0)
+                    .then(|| BattleUserArmy {
+                        user_id: user(top).id,
+                        score: *points,
+                        nickname: top.to_owned(),
+                        ..Default::default()
+                    })
+                    .into_iter()
+                    .collect(),
+                host_score: *points,
+                anchor_id_str: user(host).id.to_string(),
+            }),
+        })
+        .collect();
+    WebcastMessage::LinkMicArmies(WebcastLinkMicArmies {
+        common: meta.common("WebcastLinkMicArmies", ""),
+        battle_id,
+        armies,
+        trigger_reason: 1,
+        from_user_id: user(top).id,
+        gift_id: gift_by_name("Rose").id,
+        gift_count: 1,
+        ..Default::default()
+    })
+}
+
+/// A goal of one sub-goal (`target` Roses) reaching `progress`, thanks to `contributor`.
+pub fn goal(
+    meta: Meta,
+    goal_id: i64,
+    description: &str,
+    progress: i64,
+    target: i64,
+    contributor: &str,
+) -> WebcastMessage {
+    let rose = gift_by_name("Rose");
+    let sub_goal = LiveStreamSubGoal {
+        r#type: 1,
+        id: goal_id + 1,
+        progress,
+        target,
+        gift: Some(LiveStreamSubGoalGift {
+            name: rose.name.to_owned(),
+            diamond_count: i64::from(rose.diamonds),
+            ..Default::default()
+        }),
+        id_str: (goal_id + 1).to_string(),
+    };
+    let who = user(contributor);
+    WebcastMessage::GoalUpdate(WebcastGoalUpdateMessage {
+        common: meta.common("WebcastGoalUpdateMessage", ""),
+        goal: Some(LiveStreamGoal {
+            id: goal_id,
+            sub_goals: vec![sub_goal.clone()],
+            description: description.to_owned(),
+            id_str: goal_id.to_string(),
+            ..Default::default()
+        }),
+        contributor_id: who.id,
+        contributor_display_id: who.display_id,
+        contribute_subgoal: Some(sub_goal),
+        contribute_count: 1,
+        update_source: 2,
         ..Default::default()
     })
 }

@@ -7,13 +7,71 @@ use prost::Message;
 use crate::proto::{
     BaseProtoMessage, CommonMessageData, ProtoMessageFetchResult, WebcastBarrageMessage,
     WebcastChatMessage, WebcastControlMessage, WebcastEmoteChatMessage, WebcastEnvelopeMessage,
-    WebcastGiftMessage, WebcastLikeMessage, WebcastMemberMessage, WebcastRoomUserSeqMessage,
+    WebcastGiftMessage, WebcastGoalUpdateMessage, WebcastImDeleteMessage, WebcastLikeMessage,
+    WebcastLinkMicArmies, WebcastLinkMicBattle, WebcastMemberMessage, WebcastPollMessage,
+    WebcastQuestionNewMessage, WebcastRoomPinMessage, WebcastRoomUserSeqMessage,
     WebcastSocialMessage, WebcastSubNotifyMessage,
 };
 
-/// One event message, decoded according to its `method`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WebcastMessage {
+/// Declares [`WebcastMessage`]: one variant per decoded method, whose `method` string is the
+/// name of its protobuf message (TikTok dispatches on exactly that name), and the methods that
+/// map between the two. One list, so a new message is one line.
+macro_rules! webcast_messages {
+    ($( $(#[$doc:meta])* $variant:ident($message:ident), )+) => {
+        /// One event message, decoded according to its `method`.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum WebcastMessage {
+            $( $(#[$doc])* $variant($message), )+
+        }
+
+        impl WebcastMessage {
+            /// The `method` names this decoder understands.
+            pub const METHODS: &'static [&'static str] = &[$( stringify!($message), )+];
+
+            /// Decodes `payload` as the message named `method`.
+            pub fn decode(method: &str, payload: &[u8]) -> Result<Self, MessageError> {
+                fn de<M: Message + Default>(method: &str, payload: &[u8]) -> Result<M, MessageError> {
+                    M::decode(payload).map_err(|source| MessageError::Undecodable {
+                        method: method.to_owned(),
+                        source,
+                    })
+                }
+                Ok(match method {
+                    $( stringify!($message) => Self::$variant(de(method, payload)?), )+
+                    other => {
+                        return Err(MessageError::UnknownMethod {
+                            method: other.to_owned(),
+                        })
+                    }
+                })
+            }
+
+            /// The common data (field 1) of the message, if it carried one.
+            pub fn common(&self) -> Option<&CommonMessageData> {
+                match self {
+                    $( Self::$variant(m) => m.common.as_ref(), )+
+                }
+            }
+
+            /// Encodes the message back to its payload bytes (used by the simulator and by
+            /// tests).
+            pub fn encode_payload(&self) -> Vec<u8> {
+                match self {
+                    $( Self::$variant(m) => m.encode_to_vec(), )+
+                }
+            }
+
+            /// The `method` string this message is dispatched under.
+            pub fn method(&self) -> &'static str {
+                match self {
+                    $( Self::$variant(_) => stringify!($message), )+
+                }
+            }
+        }
+    };
+}
+
+webcast_messages! {
     /// `WebcastChatMessage`: a comment.
     Chat(WebcastChatMessage),
     /// `WebcastEmoteChatMessage`: a sticker-only comment.
@@ -36,103 +94,23 @@ pub enum WebcastMessage {
     Barrage(WebcastBarrageMessage),
     /// `WebcastEnvelopeMessage`: a treasure box.
     Envelope(WebcastEnvelopeMessage),
+    /// `WebcastImDeleteMessage`: comments deleted by a moderator.
+    ImDelete(WebcastImDeleteMessage),
+    /// `WebcastPollMessage`: a poll started, got votes or ended.
+    Poll(WebcastPollMessage),
+    /// `WebcastQuestionNewMessage`: a viewer's question.
+    QuestionNew(WebcastQuestionNewMessage),
+    /// `WebcastRoomPinMessage`: a comment pinned or unpinned.
+    RoomPin(WebcastRoomPinMessage),
+    /// `WebcastLinkMicBattle`: a battle between hosts changed state.
+    LinkMicBattle(WebcastLinkMicBattle),
+    /// `WebcastLinkMicArmies`: the points of a running battle.
+    LinkMicArmies(WebcastLinkMicArmies),
+    /// `WebcastGoalUpdateMessage`: a LIVE goal moved.
+    GoalUpdate(WebcastGoalUpdateMessage),
 }
 
 impl WebcastMessage {
-    /// The `method` names this decoder understands.
-    pub const METHODS: &'static [&'static str] = &[
-        "WebcastChatMessage",
-        "WebcastEmoteChatMessage",
-        "WebcastGiftMessage",
-        "WebcastLikeMessage",
-        "WebcastMemberMessage",
-        "WebcastSocialMessage",
-        "WebcastRoomUserSeqMessage",
-        "WebcastControlMessage",
-        "WebcastSubNotifyMessage",
-        "WebcastBarrageMessage",
-        "WebcastEnvelopeMessage",
-    ];
-
-    /// Decodes `payload` as the message named `method`.
-    pub fn decode(method: &str, payload: &[u8]) -> Result<Self, MessageError> {
-        fn de<M: Message + Default>(method: &str, payload: &[u8]) -> Result<M, MessageError> {
-            M::decode(payload).map_err(|source| MessageError::Undecodable {
-                method: method.to_owned(),
-                source,
-            })
-        }
-        Ok(match method {
-            "WebcastChatMessage" => Self::Chat(de(method, payload)?),
-            "WebcastEmoteChatMessage" => Self::EmoteChat(de(method, payload)?),
-            "WebcastGiftMessage" => Self::Gift(de(method, payload)?),
-            "WebcastLikeMessage" => Self::Like(de(method, payload)?),
-            "WebcastMemberMessage" => Self::Member(de(method, payload)?),
-            "WebcastSocialMessage" => Self::Social(de(method, payload)?),
-            "WebcastRoomUserSeqMessage" => Self::RoomUserSeq(de(method, payload)?),
-            "WebcastControlMessage" => Self::Control(de(method, payload)?),
-            "WebcastSubNotifyMessage" => Self::SubNotify(de(method, payload)?),
-            "WebcastBarrageMessage" => Self::Barrage(de(method, payload)?),
-            "WebcastEnvelopeMessage" => Self::Envelope(de(method, payload)?),
-            other => {
-                return Err(MessageError::UnknownMethod {
-                    method: other.to_owned(),
-                })
-            }
-        })
-    }
-
-    /// The common data (field 1) of the message, if it carried one.
-    pub fn common(&self) -> Option<&CommonMessageData> {
-        match self {
-            Self::Chat(m) => m.common.as_ref(),
-            Self::EmoteChat(m) => m.common.as_ref(),
-            Self::Gift(m) => m.common.as_ref(),
-            Self::Like(m) => m.common.as_ref(),
-            Self::Member(m) => m.common.as_ref(),
-            Self::Social(m) => m.common.as_ref(),
-            Self::RoomUserSeq(m) => m.common.as_ref(),
-            Self::Control(m) => m.common.as_ref(),
-            Self::SubNotify(m) => m.common.as_ref(),
-            Self::Barrage(m) => m.common.as_ref(),
-            Self::Envelope(m) => m.common.as_ref(),
-        }
-    }
-
-    /// Encodes the message back to its payload bytes (used by the simulator and by tests).
-    pub fn encode_payload(&self) -> Vec<u8> {
-        match self {
-            Self::Chat(m) => m.encode_to_vec(),
-            Self::EmoteChat(m) => m.encode_to_vec(),
-            Self::Gift(m) => m.encode_to_vec(),
-            Self::Like(m) => m.encode_to_vec(),
-            Self::Member(m) => m.encode_to_vec(),
-            Self::Social(m) => m.encode_to_vec(),
-            Self::RoomUserSeq(m) => m.encode_to_vec(),
-            Self::Control(m) => m.encode_to_vec(),
-            Self::SubNotify(m) => m.encode_to_vec(),
-            Self::Barrage(m) => m.encode_to_vec(),
-            Self::Envelope(m) => m.encode_to_vec(),
-        }
-    }
-
-    /// The `method` string this message is dispatched under.
-    pub fn method(&self) -> &'static str {
-        match self {
-            Self::Chat(_) => "WebcastChatMessage",
-            Self::EmoteChat(_) => "WebcastEmoteChatMessage",
-            Self::Gift(_) => "WebcastGiftMessage",
-            Self::Like(_) => "WebcastLikeMessage",
-            Self::Member(_) => "WebcastMemberMessage",
-            Self::Social(_) => "WebcastSocialMessage",
-            Self::RoomUserSeq(_) => "WebcastRoomUserSeqMessage",
-            Self::Control(_) => "WebcastControlMessage",
-            Self::SubNotify(_) => "WebcastSubNotifyMessage",
-            Self::Barrage(_) => "WebcastBarrageMessage",
-            Self::Envelope(_) => "WebcastEnvelopeMessage",
-        }
-    }
-
     /// Wraps the message in a [`BaseProtoMessage`] with the given id.
     pub fn to_base(&self, msg_id: i64) -> BaseProtoMessage {
         BaseProtoMessage {
@@ -279,7 +257,7 @@ mod tests {
                     ..Default::default()
                 },
                 BaseProtoMessage {
-                    method: "WebcastLinkMicBattle".into(),
+                    method: "WebcastLinkMicBattlePunishFinish".into(),
                     payload: vec![1, 2, 3],
                     ..Default::default()
                 },

@@ -5,7 +5,9 @@
 //! message can be lost, and a non-streakable gift comes once with no closing message. So:
 //! - a streak is keyed by (sender id, group_id) and keeps the max `repeat_count` seen;
 //! - it is finalised by `repeat_end`, or by [`StreakTracker::expire`] after a quiet timeout;
-//! - later messages of a finalised streak are ignored;
+//! - a later message of a finalised streak is ignored, unless its count is higher than the
+//!   total the streak was closed with: then it corrects the total (real 2023 captures show
+//!   end messages up to 4 s after the last step, so a timeout can close a streak early);
 //! - the total is never a sum of counts (the original system's bug).
 
 use std::collections::HashMap;
@@ -65,10 +67,20 @@ pub enum StreakOutcome {
         /// The streak's real total so far (max of counts seen).
         total: i64,
     },
-    /// A message of a streak that is already finalised: emit nothing.
+    /// A message of a streak that is already finalised, with nothing new: emit nothing.
     Ignored {
         /// The streak.
         key: StreakKey,
+    },
+    /// A message of a finalised streak with a count above the total it was closed with: the
+    /// streak's total grows to it.
+    Corrected {
+        /// The streak.
+        key: StreakKey,
+        /// The new total.
+        total: i64,
+        /// What the total was when the streak was closed (or last corrected).
+        previous: i64,
     },
 }
 
@@ -90,13 +102,20 @@ struct OpenStreak<T> {
     last: T,
 }
 
+/// A streak that is over: when, and with which total (what a late step is compared to).
+#[derive(Debug, Clone, Copy)]
+struct Finalised {
+    at: Instant,
+    total: i64,
+}
+
 /// Tracks open streaks. `T` is context kept with each streak (its latest message) so that a
 /// timeout can produce a complete end event.
 #[derive(Debug)]
 pub struct StreakTracker<T> {
     timeout: Duration,
     open: HashMap<StreakKey, OpenStreak<T>>,
-    finalised: HashMap<StreakKey, Instant>,
+    finalised: HashMap<StreakKey, Finalised>,
 }
 
 impl<T: Clone> StreakTracker<T> {
@@ -125,8 +144,16 @@ impl<T: Clone> StreakTracker<T> {
             sender_id: step.sender_id,
             group_id: step.group_id,
         };
-        if self.finalised.contains_key(&key) {
-            return StreakOutcome::Ignored { key };
+        if let Some(done) = self.finalised.get_mut(&key) {
+            if step.repeat_count <= done.total {
+                return StreakOutcome::Ignored { key };
+            }
+            let previous = std::mem::replace(&mut done.total, step.repeat_count);
+            return StreakOutcome::Corrected {
+                key,
+                total: step.repeat_count,
+                previous,
+            };
         }
         let (status, total) = match self.open.get_mut(&key) {
             Some(open) => {
@@ -155,7 +182,7 @@ impl<T: Clone> StreakTracker<T> {
         };
         if status == StreakStatus::End {
             self.open.remove(&key);
-            self.finalised.insert(key, now);
+            self.finalised.insert(key, Finalised { at: now, total });
         }
         StreakOutcome::Step { key, status, total }
     }
@@ -171,7 +198,7 @@ impl<T: Clone> StreakTracker<T> {
             .map(|(k, _)| *k)
             .collect();
         self.finalised
-            .retain(|_, at| now.saturating_duration_since(*at) < FINALISED_MEMORY.max(timeout));
+            .retain(|_, f| now.saturating_duration_since(f.at) < FINALISED_MEMORY.max(timeout));
         due.into_iter()
             .filter_map(|key| self.close(key, now))
             .collect()
@@ -187,7 +214,13 @@ impl<T: Clone> StreakTracker<T> {
 
     fn close(&mut self, key: StreakKey, now: Instant) -> Option<ExpiredStreak<T>> {
         let open = self.open.remove(&key)?;
-        self.finalised.insert(key, now);
+        self.finalised.insert(
+            key,
+            Finalised {
+                at: now,
+                total: open.max_count,
+            },
+        );
         Some(ExpiredStreak {
             key,
             total: open.max_count,
@@ -288,20 +321,62 @@ mod tests {
         assert_eq!(expired.len(), 1);
         assert_eq!(expired[0].total, 3);
         assert_eq!(expired[0].key.to_string(), "1-100");
-        let late = t.observe(step(4, true), (), t0 + Duration::from_millis(200));
-        assert!(matches!(late, StreakOutcome::Ignored { .. }));
+        let same = t.observe(step(3, true), (), t0 + Duration::from_millis(200));
+        assert!(matches!(same, StreakOutcome::Ignored { .. }));
     }
 
     #[test]
-    fn messages_after_end_are_ignored() {
+    fn a_late_step_after_a_timeout_close_corrects_the_total() {
+        let mut t = StreakTracker::new(Duration::from_millis(100));
+        let t0 = Instant::now();
+        run(&mut t, &[(1, false), (2, false)], t0);
+        assert_eq!(t.expire(t0 + Duration::from_millis(100))[0].total, 2);
+        let late = t0 + Duration::from_millis(150);
+        assert_eq!(
+            t.observe(step(4, false), (), late),
+            StreakOutcome::Corrected {
+                key: StreakKey {
+                    sender_id: 1,
+                    group_id: 100
+                },
+                total: 4,
+                previous: 2
+            }
+        );
+        // The end message with the same final count adds nothing; a still higher one does.
+        assert!(matches!(
+            t.observe(step(4, true), (), late),
+            StreakOutcome::Ignored { .. }
+        ));
+        assert!(matches!(
+            t.observe(step(5, true), (), late),
+            StreakOutcome::Corrected {
+                total: 5,
+                previous: 4,
+                ..
+            }
+        ));
+        assert_eq!(t.open_count(), 0);
+    }
+
+    #[test]
+    fn messages_after_end_are_ignored_unless_they_raise_the_total() {
         let mut t = StreakTracker::new(Duration::from_secs(5));
         let out = run(
             &mut t,
-            &[(1, false), (1, true), (1, true), (2, false)],
+            &[(1, false), (1, true), (1, true), (1, false), (2, false)],
             Instant::now(),
         );
         assert!(matches!(out[2], StreakOutcome::Ignored { .. }));
         assert!(matches!(out[3], StreakOutcome::Ignored { .. }));
+        assert!(matches!(
+            out[4],
+            StreakOutcome::Corrected {
+                total: 2,
+                previous: 1,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -9,8 +9,7 @@ use webcast::mapping::{normalise_time, Mapper, MapperConfig};
 use webcast::proto::{
     BadgeStruct, CommonMessageData, EmoteModel, FollowInfo, ImageModel, PrivilegeLogExtra,
     ProtoMessageFetchResult, Text, User, UserAttr, UserIdentity, WebcastBarrageMessage,
-    WebcastControlMessage, WebcastEmoteChatMessage, WebcastEnvelopeMessage, WebcastMemberMessage,
-    WebcastSocialMessage,
+    WebcastControlMessage, WebcastEmoteChatMessage, WebcastMemberMessage, WebcastSocialMessage,
 };
 use webcast_sim::messages::{self, gift_by_name, Meta};
 
@@ -46,10 +45,20 @@ fn all_messages() -> Vec<WebcastMessage> {
         messages::control(meta(9), 3),
         messages::subscribe(meta(10), "heidi", 2),
         messages::super_fan(meta(11), "ivan"),
-        WebcastMessage::Envelope(WebcastEnvelopeMessage {
-            common: Some(messages::common("WebcastEnvelopeMessage", 12, ROOM, 1, "")),
-            ..Default::default()
-        }),
+        messages::envelope(meta(12), 555, "judy", 20, 16),
+        messages::comments_deleted(meta(13), &[1, 2], &["alice"]),
+        messages::poll(
+            meta(14),
+            77,
+            messages::PollStage::Start,
+            "Pizza?",
+            &[("yes", 0), ("no", 0)],
+        ),
+        messages::question(meta(15), 88, "niaj", "where are you?"),
+        messages::room_pin(meta(16), 1, "alice", "hi 👋", false),
+        messages::battle(meta(17), 99, &["sim_streamer", "rival"], false, &[]),
+        messages::battle_score(meta(18), 99, &[("sim_streamer", 5), ("rival", 3)], "bob"),
+        messages::goal(meta(19), 66, "100 roses", 10, 100, "carol"),
     ]
 }
 
@@ -120,12 +129,22 @@ fn every_mapped_type_has_its_event_and_user() {
             vec![LiveEnd],
             vec![Subscribe],
             vec![Subscribe],
-            vec![],
+            vec![Envelope],
+            vec![CommentDeleted],
+            vec![Poll],
+            vec![Question],
+            vec![RoomPin],
+            vec![Battle],
+            vec![BattleScore],
+            vec![Goal],
         ]
     );
     for message in all_messages() {
         for event in map_one(message) {
-            let has_user = !matches!(event.event_type, ViewerCount | LiveEnd);
+            let has_user = !matches!(
+                event.event_type,
+                ViewerCount | LiveEnd | CommentDeleted | Poll | Battle | BattleScore | Goal
+            );
             assert_eq!(
                 event.data["user"].is_object(),
                 has_user,
@@ -382,7 +401,7 @@ fn streak_scenarios_through_the_mapper() {
         (17, false),
         (16, false),
         (17, true),
-        (18, false),
+        (17, false),
     ] {
         events.extend(feed(&mut mapper, "a", c, e, 1));
     }
@@ -430,8 +449,23 @@ fn streak_scenarios_through_the_mapper() {
     );
     assert!(
         feed(&mut mapper, "b", 4, true, 2).is_empty(),
-        "late end of a finalised streak ignored"
+        "a late end with the total already counted adds nothing"
     );
+    // A late step with a higher count corrects the total: an end event for the difference.
+    let corrected = feed(&mut mapper, "b", 6, true, 2);
+    assert_eq!(corrected.len(), 1);
+    let c = &corrected[0].data;
+    assert_eq!(
+        corrected[0].streak.as_ref().map(|s| s.status),
+        Some(StreakStatus::End)
+    );
+    assert_eq!(c["finalised_by"], "late_step");
+    assert_eq!(
+        (c["streak_total_count"].as_i64(), c["added_count"].as_i64()),
+        (Some(6), Some(2))
+    );
+    assert_eq!(expired[0].data["added_count"], 4);
+    assert_eq!(mapper.stats().corrected_streaks, 1);
 
     // Finish on stream end.
     feed(&mut mapper, "c", 2, false, 3);
