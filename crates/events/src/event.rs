@@ -179,7 +179,10 @@ mod tests {
             // Stored in VARCHAR(32) columns.
             assert!(name.len() <= 32);
         }
-        assert_eq!("battle_score".parse::<EventType>(), Ok(EventType::BattleScore));
+        assert_eq!(
+            "battle_score".parse::<EventType>(),
+            Ok(EventType::BattleScore)
+        );
     }
 
     #[test]
