@@ -21,8 +21,10 @@
 //! | [`decode`] | each message of a frame decoded on its own by `method`; bad ones counted and skipped |
 //! | [`mapping`] | decoded messages → [`events::CapturedEvent`] with the event_data contract |
 //! | `streak` (private) | gift streaks: max count per (sender, group_id), end on `repeat_end` or timeout |
-//! | [`room`] | username normalisation and room-id lookup (live page, then api-live) |
-//! | [`sign`] | the sign server's `/webcast/fetch` (API key, cookies, 401/402/403/429/5xx) |
+//! | `browser` (private) | the browser the client says it is: parameters, headers, cookies |
+//! | [`room`] | username normalisation and room-id lookup (live page, api-live, sign server) |
+//! | [`sign`] | the sign server's `/webcast/fetch` (API key, cookies, X-Room-Id, 401/402/403/429/5xx, fallback stubs) |
+//! | [`session`] | an optional TikTok login (`sessionid`), never logged |
 //! | [`client`] | the connection loop: [`Client`], [`ClientConfig`], [`ClientEvent`] |
 //! | [`recording`] | raw frames with timestamps (JSON lines), for replaying a session later |
 //!
@@ -31,9 +33,11 @@
 //! [`Client::run`] (or [`Client::spawn`]) resolves the room (skipped when
 //! [`ClientConfig::room_id`] is set), signs, opens the WebSocket with the signing's User-Agent
 //! and cookies, sends enter-room, heartbeats on its own task, acks every `need_ack` frame, and
-//! reconnects with backoff and a fresh signing on any close, error or watchdog silence, until
-//! the stream ends or its [`lifecycle::Shutdown`] fires. It sends [`ClientEvent`]s over a tokio
-//! mpsc channel:
+//! reconnects with backoff and a fresh signing on any close, error or watchdog silence (no
+//! data frame for a minute: heartbeats and acks do not count), until the stream ends or its
+//! [`lifecycle::Shutdown`] fires. When no data comes for a while it asks TikTok whether the
+//! room is still live (`check_alive`), so a LIVE that ended without a word ends the session.
+//! It sends [`ClientEvent`]s over a tokio mpsc channel:
 //! - [`ClientEvent::Events`]: the events of one frame, in order (store one batch per
 //!   transaction); also the history of the initial fetch and streaks closed by timeout;
 //! - [`ClientEvent::Status`]: [`ConnectionStatus`] changes (resolved, connecting, connected,
@@ -44,9 +48,10 @@
 //!
 //! Fatal problems (bad username, offline, not found, blocked, age-restricted, invalid API key,
 //! `max_attempts` reached) come back as a [`ClientError`] whose message says what to do.
-//! Every base URL (TikTok web, api-live, sign server) is in [`ClientConfig`]; the API key is a
-//! [`sign::Secret`] read from [`client::API_KEY_ENV`] by [`ClientConfig::new`] and never
-//! logged.
+//! Every base URL (TikTok web, api-live, webcast API, sign server) is in [`ClientConfig`]; the
+//! API key is a [`sign::Secret`] read from [`client::API_KEY_ENV`] by [`ClientConfig::new`],
+//! the optional login a [`session::Session`] read from [`session::SESSION_ID_ENV`]; neither is
+//! ever logged.
 //!
 //! ```no_run
 //! use lifecycle::Shutdown;
@@ -65,6 +70,7 @@
 //! # Ok(()) }
 //! ```
 
+mod browser;
 pub mod client;
 pub mod decode;
 pub mod frame;
@@ -72,6 +78,7 @@ pub mod mapping;
 pub mod proto;
 pub mod recording;
 pub mod room;
+pub mod session;
 pub mod sign;
 mod streak;
 

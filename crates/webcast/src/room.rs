@@ -1,8 +1,16 @@
 //! From a username to a room id (reference §1.1-§1.2): normalise the handle, read the live
-//! page's SIGI_STATE JSON, fall back to the api-live JSON.
+//! page's SIGI_STATE JSON, fall back to the api-live JSON, then to the sign server's room-id
+//! endpoint. Every request looks like a browser's: its headers, the web client's parameters
+//! and the `tt-target-idc` cookie (plus the login's cookies when there is one), as the peers
+//! send them; bare requests are what TikTok's firewall turns away first.
 
+use reqwest::header::{HeaderValue, COOKIE};
 use serde_json::Value;
 use url::Url;
+
+use crate::browser::{cookie_header, Browser};
+use crate::session::Session;
+use crate::sign::SignClient;
 
 /// `LiveRoom.status` / `user.status` of a room that is not live.
 const STATUS_OFFLINE: i64 = 4;
@@ -56,6 +64,18 @@ pub enum RoomError {
     },
 }
 
+impl RoomError {
+    /// An answer about the user (offline, not found, 18+), rather than a failure to ask.
+    fn is_definite(&self) -> bool {
+        matches!(
+            self,
+            RoomError::Offline { .. }
+                | RoomError::NotFound { .. }
+                | RoomError::AgeRestricted { .. }
+        )
+    }
+}
+
 /// Normalises what a user typed into TikTok's canonical handle: strips the profile or live URL,
 /// a leading `@` and whitespace, and lowercases (TikTok handles are case-insensitive in practice,
 /// and the lookup fails on the wrong case).
@@ -85,26 +105,42 @@ pub fn normalize_username(input: &str) -> Result<String, RoomError> {
     }
 }
 
-/// Finds the room id of a live user through TikTok's web endpoints.
+/// Finds the room id of a live user through TikTok's web endpoints, then the sign server's.
 #[derive(Debug, Clone)]
 pub(crate) struct RoomLookup {
     http: reqwest::Client,
     web_base: Url,
     api_base: Url,
+    user_agent: String,
+    session: Option<Session>,
+    sign: Option<SignClient>,
 }
 
 impl RoomLookup {
     /// `web_base` serves `/@{user}/live`, `api_base` serves `/api-live/user/room/`; both are
-    /// `https://www.tiktok.com` in production and a local server in tests.
-    pub fn new(http: reqwest::Client, web_base: Url, api_base: Url) -> Self {
+    /// `https://www.tiktok.com` in production and a local server in tests. `sign`, when given,
+    /// is asked last (its room-id endpoint is a paid feature of the public sign server).
+    pub fn new(
+        http: reqwest::Client,
+        web_base: Url,
+        api_base: Url,
+        user_agent: &str,
+        session: Option<Session>,
+        sign: Option<SignClient>,
+    ) -> Self {
         Self {
             http,
             web_base,
             api_base,
+            user_agent: user_agent.to_owned(),
+            session,
+            sign,
         }
     }
 
-    /// The room id of `username` (already normalised): the live page first, then the API.
+    /// The room id of `username` (already normalised): the live page first, then the API,
+    /// then the sign server. A definite answer (offline, not found, 18+) ends the search; a
+    /// failure to look is reported as the live page's failure.
     pub async fn room_id(&self, username: &str) -> Result<i64, RoomError> {
         let html_error = match self.lookup_live_page(username).await {
             Ok(id) => return Ok(id),
@@ -112,15 +148,20 @@ impl RoomLookup {
         };
         tracing::debug!(error = %html_error, "live page lookup failed; trying api-live");
         match self.lookup_api(username).await {
-            Ok(id) => Ok(id),
-            // A definite answer from the API beats a failed page scrape.
-            Err(
-                e @ (RoomError::Offline { .. }
-                | RoomError::NotFound { .. }
-                | RoomError::AgeRestricted { .. }),
-            ) => Err(e),
-            Err(api_error) => {
-                tracing::debug!(error = %api_error, "api-live lookup failed too");
+            Ok(id) => return Ok(id),
+            Err(e) if e.is_definite() => return Err(e),
+            Err(api_error) => tracing::debug!(error = %api_error, "api-live lookup failed too"),
+        }
+        let Some(sign) = &self.sign else {
+            return Err(html_error);
+        };
+        match sign.room_id(username).await {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => Err(RoomError::Offline {
+                username: username.to_owned(),
+            }),
+            Err(sign_error) => {
+                tracing::debug!(error = %sign_error, "the sign server's room lookup failed too");
                 Err(html_error)
             }
         }
@@ -134,22 +175,30 @@ impl RoomLookup {
 
     async fn lookup_api(&self, username: &str) -> Result<i64, RoomError> {
         let mut url = join(&self.api_base, "api-live/user/room/");
+        let browser = Browser::new(&self.user_agent);
         url.query_pairs_mut()
-            .append_pair("aid", "1988")
-            .append_pair("app_name", "tiktok_web")
-            .append_pair("device_platform", "web_pc")
+            .extend_pairs(browser.web_params(self.session.is_some()))
             .append_pair("uniqueId", username)
             .append_pair("sourceType", "54");
         let body = self.get_text(&url, username).await?;
         parse_api_live(&body, username)
     }
 
+    /// A browser's GET: its headers and cookies (marked sensitive: they may hold the login).
     async fn get_text(&self, url: &Url, username: &str) -> Result<String, RoomError> {
         let http_err = |source| RoomError::Http {
             url: url.to_string(),
             source,
         };
-        let response = self.http.get(url.clone()).send().await.map_err(http_err)?;
+        let mut request = self.http.get(url.clone());
+        for (name, value) in Browser::HEADERS {
+            request = request.header(name, value);
+        }
+        if let Ok(mut cookie) = HeaderValue::from_str(&cookie_header(self.session.as_ref(), "")) {
+            cookie.set_sensitive(true);
+            request = request.header(COOKIE, cookie);
+        }
+        let response = request.send().await.map_err(http_err)?;
         let status = response.status();
         if !status.is_success() {
             return Err(RoomError::Blocked {
@@ -240,16 +289,21 @@ fn parse_api_live(body: &str, username: &str) -> Result<i64, RoomError> {
         .pointer("/liveRoom/status")
         .or_else(|| data.pointer("/user/status"))
         .and_then(Value::as_i64);
+    let room_id = room_id_value(data.pointer("/user/roomId"));
     match status {
-        Some(2 | 3) => {}
-        Some(STATUS_OFFLINE) => {
-            return Err(RoomError::Offline {
-                username: username.to_owned(),
-            })
+        Some(STATUS_OFFLINE) => Err(RoomError::Offline {
+            username: username.to_owned(),
+        }),
+        Some(2 | 3) => room_id.ok_or_else(not_found),
+        // A status TikTok has not used before, or none: the room id is what matters (the
+        // peers use it too), and connecting tells whether the room is live.
+        other => {
+            if room_id.is_some() {
+                tracing::debug!(status = ?other, "api-live answered an unexpected status; using its room id");
+            }
+            room_id.ok_or_else(not_found)
         }
-        _ => return Err(not_found()),
     }
-    room_id_value(data.pointer("/user/roomId")).ok_or_else(not_found)
 }
 
 /// A room id given as a JSON string (TikTok's way) or number; 0 and empty mean "none".
@@ -335,6 +389,15 @@ mod tests {
         assert!(matches!(
             parse_api_live(age, "u"),
             Err(RoomError::AgeRestricted { .. })
+        ));
+        let odd_status = r#"{"statusCode":0,"data":{"user":{"roomId":"43","status":1},"liveRoom":{"status":7}}}"#;
+        assert_eq!(
+            parse_api_live(odd_status, "u").expect("the room id counts"),
+            43
+        );
+        assert!(matches!(
+            parse_api_live(r#"{"statusCode":0,"data":{"user":{"status":1}}}"#, "u"),
+            Err(RoomError::NotFound { .. })
         ));
         assert!(matches!(
             parse_api_live(r#"{"data":null}"#, "u"),

@@ -6,12 +6,17 @@ use std::time::Duration;
 use lifecycle::{Backoff, Jitter};
 use url::Url;
 
+use crate::mapping::DEFAULT_STREAK_TIMEOUT;
+use crate::session::{Session, SIGN_SERVER_WHITELIST_ENV};
 use crate::sign::Secret;
 
 /// TikTok's web origin (live page and api-live).
 const DEFAULT_WEB_BASE: &str = "https://www.tiktok.com";
-/// The public sign server.
-const DEFAULT_SIGN_SERVER: &str = "https://tiktok.eulerstream.com";
+/// TikTok's webcast API (the live check).
+const DEFAULT_WEBCAST_BASE: &str = "https://webcast.tiktok.com";
+/// The public sign server, the host the peers and the provider's own OpenAPI use today (the
+/// older `https://tiktok.eulerstream.com` still works through `sign_server_url`).
+pub const DEFAULT_SIGN_SERVER: &str = "https://api.eulerstream.com";
 /// The environment variable the sign server API key is read from.
 pub const API_KEY_ENV: &str = "WEBCAST_SIGN_API_KEY";
 /// A desktop browser User-Agent, used for signing and for the WebSocket alike.
@@ -38,14 +43,26 @@ pub struct ClientConfig {
     pub web_base: Url,
     /// Origin of the api-live JSON (`/api-live/user/room/`).
     pub api_base: Url,
+    /// Origin of TikTok's webcast API (`/webcast/room/check_alive/`).
+    pub webcast_base: Url,
+    /// A TikTok login for age-restricted and private rooms (from
+    /// [`SESSION_ID_ENV`](crate::session::SESSION_ID_ENV) by default); never logged.
+    pub session: Option<Session>,
+    /// The sign server host the user allows to receive the login (from
+    /// [`SIGN_SERVER_WHITELIST_ENV`]); without it the login goes to TikTok only.
+    pub session_sign_server_host: Option<String>,
     /// User-Agent for signing and the WebSocket (they must match).
     pub user_agent: String,
     /// `client` parameter of the sign request.
     pub client_name: String,
     /// Heartbeat period unless the handshake's `Handshake-Options` says otherwise.
     pub heartbeat_interval: Duration,
-    /// Reconnect when no frame arrives for this long.
+    /// Reconnect when no data frame (one carrying messages: heartbeat answers and acks do not
+    /// count) arrives for this long.
     pub watchdog_timeout: Duration,
+    /// Ask TikTok whether the room is still live after this long without data, and again
+    /// every this long: a LIVE that ended without a control message ends the session.
+    pub alive_check_after: Duration,
     /// Delay between reconnect attempts: 2 s doubling up to 60 s, jittered down by up to half,
     /// by default. A sign server's `RateLimit-Reset` overrides it.
     pub backoff: Backoff,
@@ -76,25 +93,54 @@ impl ClientConfig {
             api_key: api_key_from_env(),
             web_base: parse(DEFAULT_WEB_BASE),
             api_base: parse(DEFAULT_WEB_BASE),
+            webcast_base: parse(DEFAULT_WEBCAST_BASE),
+            session: Session::from_env(),
+            session_sign_server_host: std::env::var(SIGN_SERVER_WHITELIST_ENV)
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             client_name: "ttlive-rust".to_owned(),
             heartbeat_interval: Duration::from_secs(10),
             watchdog_timeout: Duration::from_secs(60),
+            alive_check_after: Duration::from_secs(20),
             backoff: RECONNECT_BACKOFF,
             max_attempts: None,
-            streak_timeout: Duration::from_secs(5),
+            streak_timeout: DEFAULT_STREAK_TIMEOUT,
             process_initial_messages: true,
             emit_raw_frames: false,
             request_timeout: Duration::from_secs(15),
         }
     }
 
-    /// Points every base URL (sign server, web, API) at one server, e.g. the simulator.
+    /// Points every base URL (sign server, web, API, webcast API) at one server, e.g. the
+    /// simulator.
     pub fn with_base_url(mut self, base: &Url) -> Self {
         self.sign_server_url = base.clone();
         self.web_base = base.clone();
         self.api_base = base.clone();
+        self.webcast_base = base.clone();
         self
+    }
+
+    /// The login to send to the sign server: only when the user named its host, and an error
+    /// when they named another host (the peers' rule: a session id is the whole account).
+    pub(crate) fn session_for_sign_server(&self) -> Result<Option<Session>, String> {
+        let (Some(session), Some(allowed)) = (&self.session, &self.session_sign_server_host) else {
+            return Ok(None);
+        };
+        let host = self.sign_server_url.host_str().unwrap_or_default();
+        let host = match self.sign_server_url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        if allowed.eq_ignore_ascii_case(&host) {
+            Ok(Some(session.clone()))
+        } else {
+            Err(format!(
+                "{SIGN_SERVER_WHITELIST_ENV} allows sending the TikTok session to {allowed}, but the sign server is {host}: the session goes to no server you did not name (set it to {host}, or unset it)"
+            ))
+        }
     }
 }
 
@@ -111,12 +157,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn api_key_never_shows_in_debug_output() {
+    fn api_key_and_session_never_show_in_debug_output() {
         let mut config = ClientConfig::new("someone");
         config.api_key = Some(Secret::new("sk-very-secret"));
+        config.session = Some(Session::new(Secret::new("sess-very-secret"), None));
         let shown = format!("{config:?}");
-        assert!(!shown.contains("sk-very-secret"));
+        assert!(!shown.contains("very-secret"), "{shown}");
         assert!(shown.contains("Secret(***)"));
+    }
+
+    #[test]
+    fn the_session_goes_to_the_sign_server_only_when_its_host_is_named() {
+        let mut config = ClientConfig::new("someone");
+        config.session = Some(Session::new(Secret::new("s"), None));
+        config.session_sign_server_host = None;
+        assert_eq!(config.session_for_sign_server(), Ok(None));
+        config.session_sign_server_host = Some("api.eulerstream.com".into());
+        assert!(config.session_for_sign_server().expect("named").is_some());
+        config.session_sign_server_host = Some("evil.example".into());
+        let refused = config.session_for_sign_server().expect_err("another host");
+        assert!(refused.contains("api.eulerstream.com"), "{refused}");
+    }
+
+    #[test]
+    fn the_default_sign_server_is_the_providers_current_host() {
+        let config = ClientConfig::new("someone");
+        assert_eq!(
+            config.sign_server_url.as_str(),
+            "https://api.eulerstream.com/"
+        );
+        assert_eq!(config.streak_timeout, Duration::from_secs(10));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One open WebSocket, read until it ends: frames are opened, acked, mapped and emitted;
-//! heartbeats go out on their own task; a watchdog notices silence; a clock closes the gift
-//! streaks whose end never came.
+//! heartbeats go out on their own task; a watchdog notices when data stops (heartbeat answers
+//! and acks keep a socket open, not a LIVE going), the live check asks TikTok whether the room
+//! still runs after a quiet spell, and a clock closes the gift streaks whose end never came.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::alive::AliveCheck;
 use super::config::ClientConfig;
 use super::error::AttemptEnd;
 use super::handshake::{Opened, Socket};
@@ -33,6 +35,7 @@ pub(super) struct Connection<'a> {
     writer: Task<String>,
     heartbeat: Task<()>,
     watchdog: Watchdog,
+    alive: AliveCheck,
     streak_clock: tokio::time::Interval,
     emit_raw_frames: bool,
     mapper: &'a mut Mapper,
@@ -46,6 +49,7 @@ impl<'a> Connection<'a> {
         opened: Opened,
         room_id: i64,
         config: &ClientConfig,
+        http: &reqwest::Client,
         mapper: &'a mut Mapper,
         outbox: &'a Outbox,
     ) -> Result<Connection<'a>, AttemptEnd> {
@@ -75,6 +79,7 @@ impl<'a> Connection<'a> {
             writer,
             heartbeat,
             watchdog: Watchdog::start(config.watchdog_timeout),
+            alive: AliveCheck::new(config, http, room_id),
             streak_clock: streak_clock(config.streak_timeout),
             emit_raw_frames: config.emit_raw_frames,
             mapper,
@@ -88,6 +93,7 @@ impl<'a> Connection<'a> {
             let step = tokio::select! {
                 next = self.inbound.next() => self.on_message(next).await,
                 () = self.watchdog.silence() => Err(self.watchdog.bark()),
+                () = self.alive.due() => self.on_quiet_spell().await,
                 _ = self.streak_clock.tick() => self.on_streak_clock().await,
                 stopped = &mut self.writer.0 => Err(writer_stopped(stopped)),
             };
@@ -112,7 +118,6 @@ impl<'a> Connection<'a> {
             Some(Err(e)) => return Err(AttemptEnd::closed(format!("WebSocket error: {e}"))),
             Some(Ok(message)) => message,
         };
-        self.watchdog.feed();
         match message {
             Message::Binary(bytes) => self.on_frame(&bytes).await,
             Message::Close(close) => Err(AttemptEnd::closed(close_reason(close))),
@@ -131,6 +136,9 @@ impl<'a> Connection<'a> {
         let Some((log_id, result)) = self.open(bytes) else {
             return Ok(());
         };
+        // Data: the LIVE is going. Heartbeat answers and acks keep only the socket going.
+        self.watchdog.feed();
+        self.alive.data_arrived();
         let acked = self.ack(log_id, &result).await;
         if self.emit(&result, received_at).await? {
             return Err(AttemptEnd::StreamEnded);
@@ -212,6 +220,18 @@ impl<'a> Connection<'a> {
         Ok(self.outbox.events(expired).await?)
     }
 
+    /// No data for a while: asks TikTok whether the room is live. A LIVE that is over ends the
+    /// stream here (its open streaks close first), as its control message would have.
+    async fn on_quiet_spell(&mut self) -> Result<(), AttemptEnd> {
+        if self.alive.ask().await != Some(false) {
+            return Ok(());
+        }
+        tracing::info!("TikTok says the LIVE is over (live check after a quiet spell)");
+        let closing = self.mapper.finish_streaks(Instant::now());
+        self.outbox.events(closing).await?;
+        Err(AttemptEnd::StreamEnded)
+    }
+
     /// The stream ended: the heartbeats stop, and the writer gets a second to send the last ack
     /// before the socket goes.
     async fn flush(self) {
@@ -275,16 +295,18 @@ fn spawn_heartbeat(
     }))
 }
 
-/// Ticks twice per streak timeout (at least every 10 ms), so a streak is closed at most half
-/// a timeout late.
+/// Ticks twice per streak timeout, at least every second (and at most every 10 ms), so a
+/// streak is closed at most a second (or half a short timeout) late.
 fn streak_clock(streak_timeout: Duration) -> tokio::time::Interval {
-    let mut clock = tokio::time::interval((streak_timeout / 2).max(Duration::from_millis(10)));
+    let period = (streak_timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut clock = tokio::time::interval(period);
     clock.set_missed_tick_behavior(MissedTickBehavior::Delay);
     clock
 }
 
-/// Notices a connection that went silent. The deadline moves only when a message arrives, not
-/// when another branch of the select (the streak clock) wakes the loop.
+/// Notices a connection whose data stopped. The deadline moves only when a data frame arrives,
+/// not when another branch of the select (the streak clock) wakes the loop, nor when a
+/// heartbeat answer or an ack does.
 struct Watchdog {
     timeout: Duration,
     deadline: tokio::time::Instant,
@@ -298,7 +320,7 @@ impl Watchdog {
         }
     }
 
-    /// A message arrived.
+    /// A data frame arrived.
     fn feed(&mut self) {
         self.deadline = tokio::time::Instant::now() + self.timeout;
     }
@@ -310,7 +332,7 @@ impl Watchdog {
 
     /// The end of a silent connection.
     fn bark(&self) -> AttemptEnd {
-        AttemptEnd::closed(format!("no frame for {:?} (watchdog)", self.timeout))
+        AttemptEnd::closed(format!("no data frame for {:?} (watchdog)", self.timeout))
     }
 }
 

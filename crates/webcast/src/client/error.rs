@@ -30,6 +30,9 @@ pub enum ClientError {
         /// text: earlier attempts may have failed differently).
         cause: AttemptFailure,
     },
+    /// The login may not go to the configured sign server.
+    #[error("{0}")]
+    SessionNotAllowed(String),
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Http(reqwest::Error),

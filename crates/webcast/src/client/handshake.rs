@@ -7,12 +7,13 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::header::{COOKIE, USER_AGENT};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::config::ClientConfig;
 use super::error::AttemptError;
+use crate::browser::{cookie_header, Browser};
 use crate::proto::ProtoMessageFetchResult;
 use crate::sign::SignedFetch;
 
@@ -56,30 +57,37 @@ pub(super) async fn open(
     })
 }
 
-/// The handshake request: the WebSocket URL, the User-Agent the signing used, and its cookies.
+/// The handshake request: the WebSocket URL, the User-Agent the signing used, a browser's
+/// headers, and the signing's cookies with the data centre and the login's (marked sensitive).
 fn request(
     config: &ClientConfig,
     signed: &SignedFetch,
     room_id: i64,
 ) -> Result<Request, AttemptError> {
-    let url =
-        ws_url(&signed.result, room_id, config.heartbeat_interval).map_err(AttemptError::Other)?;
+    let browser = Browser::new(&config.user_agent);
+    let url = ws_url(&signed.result, room_id, config.heartbeat_interval, &browser)
+        .map_err(AttemptError::Other)?;
     let mut request = url
         .as_str()
         .into_client_request()
         .map_err(|e| AttemptError::Other(format!("bad WebSocket URL: {e}")))?;
-    let cookies = format!(
-        "{}; tt-target-idc=useast1a",
-        signed.cookies.trim_end_matches([';', ' '])
-    );
-    for (name, value) in [
-        (USER_AGENT, config.user_agent.as_str()),
-        (COOKIE, cookies.as_str()),
-    ] {
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| AttemptError::Other(format!("{name} is not a valid header value")))?;
-        request.headers_mut().insert(name, value);
+    let invalid = |name: &str| AttemptError::Other(format!("{name} is not a valid header value"));
+    let headers = request.headers_mut();
+    for (name, value) in Browser::HEADERS {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     }
+    let user_agent =
+        HeaderValue::from_str(&config.user_agent).map_err(|_| invalid("User-Agent"))?;
+    headers.insert(USER_AGENT, user_agent);
+    // The error names the header, never its value: it may hold the login.
+    let mut cookie =
+        HeaderValue::from_str(&cookie_header(config.session.as_ref(), &signed.cookies))
+            .map_err(|_| invalid("the Cookie (signing cookies or session id)"))?;
+    cookie.set_sensitive(true);
+    headers.insert(COOKIE, cookie);
     Ok(request)
 }
 
@@ -120,37 +128,15 @@ fn ping_interval(options: &str) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
-/// Default WebSocket query parameters of the web client (reference §1.4), added unless the
-/// route params already carry them.
-const WS_DEFAULT_PARAMS: &[(&str, &str)] = &[
-    ("aid", "1988"),
-    ("app_name", "tiktok_web"),
-    ("app_language", "en"),
-    ("browser_language", "en-US"),
-    ("browser_platform", "Win32"),
-    ("browser_name", "Mozilla"),
-    ("browser_online", "true"),
-    ("cookie_enabled", "true"),
-    ("device_platform", "web"),
-    ("identity", "audience"),
-    ("live_id", "12"),
-    ("sup_ws_ds_opt", "1"),
-    ("update_version_code", "2.0.0"),
-    ("version_code", "180800"),
-    ("client_enter", "1"),
-    ("did_rule", "3"),
-    ("resp_content_type", "protobuf"),
-    ("history_comment_count", "6"),
-];
-
 /// The WebSocket URL: `push_server`, the non-empty route params (sorted), then the web
-/// client's defaults, heartbeat_duration, room_id, `compress=gzip`, cursor and internal_ext
-/// unless the route params carry them; then `version_code=270000` appended again as the
-/// production web client does.
+/// client's parameters as the peers send them (the browser's, heartbeat_duration, room_id,
+/// `compress=gzip`, cursor and internal_ext) unless the route params carry them; then
+/// `version_code=270000` appended again as the production web client does.
 fn ws_url(
     result: &ProtoMessageFetchResult,
     room_id: i64,
     heartbeat: Duration,
+    browser: &Browser<'_>,
 ) -> Result<Url, String> {
     let mut url = push_server(&result.push_server)?;
     let mut route: Vec<(&str, &str)> = result
@@ -169,9 +155,9 @@ fn ws_url(
         ("cursor", result.cursor.as_str()),
         ("internal_ext", result.internal_ext.as_str()),
     ];
-    let defaults = WS_DEFAULT_PARAMS
-        .iter()
-        .copied()
+    let defaults = browser
+        .ws_params()
+        .into_iter()
         .chain(ours)
         .filter(|(k, v)| !v.is_empty() && !route.iter().any(|(r, _)| r == k));
     url.query_pairs_mut()
@@ -223,7 +209,8 @@ mod tests {
         result
             .route_params
             .insert("cursor".into(), "from-route".into());
-        let url = ws_url(&result, 42, Duration::from_secs(10)).expect("url");
+        let browser = Browser::new(crate::client::DEFAULT_USER_AGENT);
+        let url = ws_url(&result, 42, Duration::from_secs(10), &browser).expect("url");
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let get = |k: &str| {
             pairs
@@ -239,13 +226,25 @@ mod tests {
         assert_eq!(get("room_id"), vec!["42"]);
         assert_eq!(get("compress"), vec!["gzip"]);
         assert_eq!(get("version_code"), vec!["180800", "270000"]);
+        assert_eq!(get("browser_name"), vec!["Mozilla"]);
+        assert!(get("browser_version")[0].starts_with("5.0 (Windows NT 10.0"));
+        for key in [
+            "tz_name",
+            "webcast_language",
+            "screen_width",
+            "screen_height",
+            "last_rtt",
+        ] {
+            assert_eq!(get(key).len(), 1, "{key}");
+        }
         assert!(ws_url(
             &ProtoMessageFetchResult {
                 push_server: "http://x".into(),
                 ..Default::default()
             },
             1,
-            Duration::from_secs(1)
+            Duration::from_secs(1),
+            &browser
         )
         .is_err());
     }

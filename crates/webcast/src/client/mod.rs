@@ -12,6 +12,7 @@
 //! - everything the client reports goes out through one outbox (`outbox.rs`), which counts
 //!   it.
 
+mod alive;
 mod config;
 mod connection;
 mod error;
@@ -27,11 +28,12 @@ use lifecycle::Shutdown;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use config::{ClientConfig, API_KEY_ENV, DEFAULT_USER_AGENT};
+pub use config::{ClientConfig, API_KEY_ENV, DEFAULT_SIGN_SERVER, DEFAULT_USER_AGENT};
 pub use error::{AttemptFailure, ClientError};
 pub use report::{ClientCounters, ClientEvent, ConnectionStatus, StopReason};
 
 use crate::room::{normalize_username, RoomLookup};
+use crate::sign::SignClient;
 use outbox::Outbox;
 use supervisor::Supervisor;
 
@@ -86,8 +88,9 @@ impl Client {
         mut shutdown: Shutdown,
     ) -> Result<StopReason, ClientError> {
         let outbox = Outbox::new(events, self.counters.clone());
+        let sign = self.sign_client()?;
         let room_id = tokio::select! {
-            id = self.resolve_room() => id?,
+            id = self.resolve_room(&sign) => id?,
             () = shutdown.wait() => return Ok(StopReason::Shutdown),
         };
         if outbox
@@ -97,12 +100,35 @@ impl Client {
         {
             return Ok(StopReason::ReceiverGone);
         }
-        Supervisor::new(&self.config, &self.http, room_id, outbox)
+        Supervisor::new(&self.config, &self.http, sign, room_id, outbox)
             .run(shutdown)
             .await
     }
 
-    async fn resolve_room(&self) -> Result<i64, ClientError> {
+    /// The sign server's client, with the login when the user allowed that server to have it.
+    fn sign_client(&self) -> Result<SignClient, ClientError> {
+        let config = &self.config;
+        let session = config
+            .session_for_sign_server()
+            .map_err(ClientError::SessionNotAllowed)?;
+        if config.session.is_some() && session.is_none() {
+            tracing::info!(
+                "the TikTok session is sent to TikTok only, not to the sign server (set {}={} to allow that)",
+                crate::session::SIGN_SERVER_WHITELIST_ENV,
+                config.sign_server_url.host_str().unwrap_or_default()
+            );
+        }
+        Ok(SignClient::new(
+            self.http.clone(),
+            config.sign_server_url.clone(),
+            config.api_key.clone(),
+            config.client_name.clone(),
+            config.user_agent.clone(),
+            session,
+        ))
+    }
+
+    async fn resolve_room(&self, sign: &SignClient) -> Result<i64, ClientError> {
         if let Some(id) = self.config.room_id {
             return Ok(id);
         }
@@ -116,6 +142,9 @@ impl Client {
             self.http.clone(),
             self.config.web_base.clone(),
             self.config.api_base.clone(),
+            &self.config.user_agent,
+            self.config.session.clone(),
+            Some(sign.clone()),
         );
         let room_id = lookup.room_id(&username).await?;
         tracing::info!(%username, room_id, "room resolved");

@@ -22,6 +22,8 @@ use crate::sign::SignClient;
 /// The client's state between connections.
 pub(super) struct Supervisor<'a> {
     config: &'a ClientConfig,
+    /// For the live check of each connection.
+    http: reqwest::Client,
     room_id: i64,
     sign: SignClient,
     mapper: Mapper,
@@ -48,16 +50,10 @@ impl<'a> Supervisor<'a> {
     pub(super) fn new(
         config: &'a ClientConfig,
         http: &reqwest::Client,
+        sign: SignClient,
         room_id: i64,
         outbox: Outbox,
     ) -> Supervisor<'a> {
-        let sign = SignClient::new(
-            http.clone(),
-            config.sign_server_url.clone(),
-            config.api_key.clone(),
-            config.client_name.clone(),
-            config.user_agent.clone(),
-        );
         let mapper = Mapper::new(MapperConfig {
             streak_timeout: config.streak_timeout,
             ..MapperConfig::default()
@@ -66,6 +62,7 @@ impl<'a> Supervisor<'a> {
         backoff.reset();
         Supervisor {
             config,
+            http: http.clone(),
             room_id,
             sign,
             mapper,
@@ -112,6 +109,7 @@ impl<'a> Supervisor<'a> {
             .fetch(self.room_id)
             .await
             .map_err(AttemptError::Sign)?;
+        self.follow_room(signed.room_id).await?;
         if self.config.process_initial_messages {
             self.take_history(&signed.result).await?;
         }
@@ -120,10 +118,29 @@ impl<'a> Supervisor<'a> {
             opened,
             self.room_id,
             self.config,
+            &self.http,
             &mut self.mapper,
             &self.outbox,
         )
         .await
+    }
+
+    /// Takes the room the sign server fetched when it differs from ours (the peers do: the
+    /// server resolves a room that moved), and says so.
+    async fn follow_room(&mut self, signed_room: Option<i64>) -> Result<(), AttemptEnd> {
+        let Some(room_id) = signed_room.filter(|id| *id > 0 && *id != self.room_id) else {
+            return Ok(());
+        };
+        tracing::info!(
+            from = self.room_id,
+            to = room_id,
+            "the sign server fetched another room (X-Room-Id); following it"
+        );
+        self.room_id = room_id;
+        Ok(self
+            .outbox
+            .status(ConnectionStatus::RoomResolved { room_id })
+            .await?)
     }
 
     /// The recent history a signed fetch carries, mapped and emitted (and handed raw to a
