@@ -28,6 +28,9 @@ pub struct SimulatorConfig {
     /// Put one history comment (always the same msg_id) in every `/webcast/fetch` answer, as
     /// TikTok replays recent comments; a client must not store it twice after a reconnect.
     pub history_in_fetch: bool,
+    /// How long after its last step [`Fault::LateRepeatEnd`](crate::Fault::LateRepeatEnd)
+    /// sends a streak's end (longer than the client's streak timeout, 10 s, by default).
+    pub late_end_after: Duration,
 }
 
 impl Default for SimulatorConfig {
@@ -43,6 +46,7 @@ impl Default for SimulatorConfig {
             need_ack: true,
             handshake_ping_interval: None,
             history_in_fetch: true,
+            late_end_after: Duration::from_secs(12),
         }
     }
 }
@@ -65,6 +69,15 @@ pub enum LookupMode {
     /// The live page's SIGI_STATE knows the user but carries no room id (TikTok's page format
     /// changed, as in 2025); api-live answers the live room.
     LivePageWithoutRoom,
+    /// TikTok's firewall: a request without a browser's headers (Accept-Language, Referer) and
+    /// the `tt-target-idc` cookie gets a captcha; a browser-like one gets the live room.
+    BrowserOnly,
+    /// The live page is a captcha, and api-live answers the room id with a status it never
+    /// used before (neither live nor offline): the client must take the room id.
+    ApiUnexpectedStatus,
+    /// The live page and api-live are captchas; only the sign server's `/webcast/room_id`
+    /// knows the room.
+    SignServerOnly,
 }
 
 impl LookupMode {
@@ -72,7 +85,33 @@ impl LookupMode {
     pub(crate) fn api_says_live(self) -> bool {
         matches!(
             self,
-            LookupMode::Live | LookupMode::LivePageBlocked | LookupMode::LivePageWithoutRoom
+            LookupMode::Live
+                | LookupMode::LivePageBlocked
+                | LookupMode::LivePageWithoutRoom
+                | LookupMode::BrowserOnly
         )
+    }
+}
+
+/// Which header a 429 of the simulated sign server carries its wait in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateLimitHeader {
+    /// `RateLimit-Reset` (what the public sign server sends).
+    #[default]
+    RateLimitReset,
+    /// `X-RateLimit-Reset`.
+    XRateLimitReset,
+    /// `Retry-After`.
+    RetryAfter,
+}
+
+impl RateLimitHeader {
+    /// The header's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RateLimitHeader::RateLimitReset => "ratelimit-reset",
+            RateLimitHeader::XRateLimitReset => "x-ratelimit-reset",
+            RateLimitHeader::RetryAfter => "retry-after",
+        }
     }
 }

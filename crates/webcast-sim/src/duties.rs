@@ -11,6 +11,8 @@ pub enum LookupEndpoint {
     LivePage,
     /// `GET /api-live/user/room/?uniqueId=…`.
     ApiLive,
+    /// The sign server's `GET /webcast/room_id?uniqueId=…`.
+    SignServer,
 }
 
 /// One room lookup request as the simulator saw it.
@@ -20,8 +22,37 @@ pub struct LookupObservation {
     pub endpoint: LookupEndpoint,
     /// The handle asked for (without `@`).
     pub username: String,
+    /// What a browser would show of itself: the headers and cookies that matter.
+    pub request: RequestObservation,
     /// When it arrived.
     pub at: Instant,
+}
+
+/// The parts of an HTTP request that tell a browser from a bare client.
+#[derive(Debug, Clone, Default)]
+pub struct RequestObservation {
+    /// Query parameters.
+    pub query: BTreeMap<String, String>,
+    /// The `Cookie` header.
+    pub cookie: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The `Accept-Language` header.
+    pub accept_language: Option<String>,
+    /// The `Referer` header.
+    pub referer: Option<String>,
+}
+
+impl RequestObservation {
+    /// Whether it looks like a browser's: language, referer and the data centre cookie.
+    pub fn is_browser_like(&self) -> bool {
+        self.accept_language.is_some()
+            && self.referer.is_some()
+            && self
+                .cookie
+                .as_deref()
+                .is_some_and(|c| c.contains("tt-target-idc="))
+    }
 }
 
 /// One `/webcast/fetch` request as the sign server saw it.
@@ -35,6 +66,8 @@ pub struct FetchObservation {
     pub user_agent: String,
     /// Whether `x-api-key` matched (always true without a configured key).
     pub api_key_ok: bool,
+    /// The `x-cookie-header` (a login sent to the sign server), if any.
+    pub session_cookie: Option<String>,
     /// The status answered.
     pub status: u16,
     /// When it arrived (gaps between fetches show the client's waits).
@@ -101,6 +134,8 @@ pub struct Duties {
     pub acks: Vec<AckObservation>,
     /// Frames sent with need_ack: (log_id, internal_ext).
     pub awaiting_ack: Vec<(i64, String)>,
+    /// Live checks (`/webcast/room/check_alive/`) asked, and when.
+    pub alive_checks: Vec<Instant>,
     /// `msg` frames sent.
     pub frames_sent: usize,
     /// Messages inside them.

@@ -1,5 +1,6 @@
-//! The simulator's HTTP side, with axum: the sign server (`/webcast/fetch`) and the two room
-//! lookup endpoints (the live page with its SIGI_STATE, and api-live).
+//! The simulator's HTTP side, with axum: the sign server (`/webcast/fetch`, `/webcast/room_id`),
+//! the two room lookup endpoints (the live page with its SIGI_STATE, and api-live), and
+//! TikTok's live check (`/webcast/room/check_alive/`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use tokio::net::TcpListener;
 use webcast::proto::{BaseProtoMessage, ProtoMessageFetchResult};
 
 use crate::config::LookupMode;
-use crate::duties::{FetchObservation, LookupEndpoint, LookupObservation};
+use crate::duties::{FetchObservation, LookupEndpoint, LookupObservation, RequestObservation};
 use crate::messages::{self, Meta};
 use crate::state::Shared;
 
@@ -25,12 +26,19 @@ use crate::state::Shared;
 const HISTORY_MSG_ID: i64 = 7_399_999_999_999_999_999;
 /// msg_id of the stream-end control message put in the fetch history on request.
 const HISTORY_END_MSG_ID: i64 = 7_399_999_999_999_999_998;
+/// The push server of the provider's fallback stub: its own relay, not TikTok's. `.invalid`:
+/// a client that failed to recognise it could never reach it.
+const FALLBACK_RELAY: &str = "wss://ws-fallback.eulerstream.invalid/?token=sim-stub";
+/// A captcha page, what TikTok's firewall answers instead of the live page.
+const CAPTCHA: &str = "<html><body>Please verify you are human</body></html>";
 
 /// Serves until the shutdown fires.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: Shutdown) {
     let app = Router::new()
         .route("/webcast/fetch", get(fetch))
         .route("/webcast/fetch/", get(fetch))
+        .route("/webcast/room_id", get(sign_room_id))
+        .route("/webcast/room/check_alive/", get(check_alive))
         .route("/api-live/user/room", get(api_live))
         .route("/api-live/user/room/", get(api_live))
         .route("/{handle}/live", get(live_page))
@@ -63,11 +71,107 @@ async fn fetch(
         (true, Some(status)) => status,
         (true, None) => 200,
     };
-    let fetch_no = record_fetch(&shared, &query, api_key_ok, status);
+    let session_cookie = header(&headers, "x-cookie-header");
+    let fetch_no = record_fetch(&shared, &query, api_key_ok, session_cookie, status);
     if status != 200 {
-        return refusal(status, shared.control().rate_limit_reset);
+        let control = shared.control();
+        return refusal(
+            status,
+            control.rate_limit_reset,
+            control.rate_limit_header.name(),
+        );
     }
-    signed(&shared, fetch_no)
+    let stub = {
+        let mut control = shared.control();
+        let stub = control.stub_fetches > 0;
+        control.stub_fetches = control.stub_fetches.saturating_sub(1);
+        stub
+    };
+    signed(&shared, fetch_no, stub)
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// What tells a browser from a bare client.
+fn observe(headers: &HeaderMap, query: &HashMap<String, String>) -> RequestObservation {
+    RequestObservation {
+        query: query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        cookie: header(headers, "cookie"),
+        user_agent: header(headers, "user-agent"),
+        accept_language: header(headers, "accept-language"),
+        referer: header(headers, "referer"),
+    }
+}
+
+/// `GET /webcast/room_id?uniqueId=…`: the sign server's own room lookup, as its OpenAPI
+/// describes the answer. A paid feature of the public server: it answers 402 unless the lookup
+/// mode is [`LookupMode::SignServerOnly`] (a paying user's server).
+async fn sign_room_id(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let username = query.get("uniqueId").cloned().unwrap_or_default();
+    record_lookup(
+        &shared,
+        LookupEndpoint::SignServer,
+        &username,
+        observe(&headers, &query),
+    );
+    let (mode, live) = {
+        let control = shared.control();
+        (control.lookup, control.live)
+    };
+    if mode != LookupMode::SignServerOnly {
+        let body = json!({"code": 402, "message": "Requires Business Plan"});
+        return (StatusCode::PAYMENT_REQUIRED, body.to_string()).into_response();
+    }
+    let known = username == shared.config.username;
+    let body = json!({
+        "code": 200,
+        "ok": true,
+        "message": "",
+        "room_id": known.then(|| shared.room_id().to_string()),
+        "is_live": known && live,
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /webcast/room/check_alive/?room_ids=…`: whether each room is live (ours until its
+/// stream ended, others never).
+async fn check_alive(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    shared.duties().alive_checks.push(Instant::now());
+    let live = shared.control().live;
+    let data: Vec<Value> = query
+        .get("room_ids")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|id| id.trim().parse::<i64>().ok())
+        .map(|id| {
+            json!({"alive": live && id == shared.room_id(), "room_id": id, "room_id_str": id.to_string()})
+        })
+        .collect();
+    let body = json!({"data": data, "extra": {"now": chrono::Utc::now().timestamp_millis()}, "status_code": 0});
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Records a fetch; returns its number (from 1).
@@ -75,6 +179,7 @@ fn record_fetch(
     shared: &Shared,
     query: &HashMap<String, String>,
     api_key_ok: bool,
+    session_cookie: Option<String>,
     status: u16,
 ) -> usize {
     let param = |name: &str| query.get(name).cloned().unwrap_or_default();
@@ -84,6 +189,7 @@ fn record_fetch(
         client: param("client"),
         user_agent: param("user_agent"),
         api_key_ok,
+        session_cookie,
         status,
         at: Instant::now(),
     });
@@ -91,14 +197,14 @@ fn record_fetch(
 }
 
 /// A failed fetch as Euler answers it: a JSON message, and for a 429 the seconds until the
-/// limit resets ("2", or "0.5" for tests in a hurry).
-fn refusal(status: u16, rate_limit_reset: Duration) -> Response {
+/// limit resets ("2", or "0.5" for tests in a hurry) in `reset_header`.
+fn refusal(status: u16, rate_limit_reset: Duration, reset_header: &'static str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({ "message": format!("simulated HTTP {status}"), "limit_label": "sim" });
     let mut response = (code, body.to_string()).into_response();
     if status == 429 {
         if let Ok(reset) = HeaderValue::from_str(&rate_limit_reset.as_secs_f64().to_string()) {
-            response.headers_mut().insert("ratelimit-reset", reset);
+            response.headers_mut().insert(reset_header, reset);
         }
         response
             .headers_mut()
@@ -108,8 +214,9 @@ fn refusal(status: u16, rate_limit_reset: Duration) -> Response {
 }
 
 /// A signed fetch: the fetch result (push server, route params with a fresh token, history)
-/// as protobuf, and the cookies for the WebSocket in `x-set-tt-cookie`.
-fn signed(shared: &Shared, fetch_no: usize) -> Response {
+/// as protobuf, the cookies for the WebSocket in `x-set-tt-cookie` and the room in
+/// `x-room-id`. A `stub` answer points at the provider's fallback relay instead.
+fn signed(shared: &Shared, fetch_no: usize, stub: bool) -> Response {
     let token = format!("sim-token-{fetch_no}");
     shared.control().tokens.insert(token.clone(), false);
     let now_ms = chrono::Utc::now().timestamp_millis();
@@ -134,10 +241,15 @@ fn signed(shared: &Shared, fetch_no: usize) -> Response {
         route_params,
         heartbeat_duration: 10_000,
         need_ack: false,
-        push_server: shared.ws_url.clone(),
+        push_server: if stub {
+            FALLBACK_RELAY.to_owned()
+        } else {
+            shared.ws_url.clone()
+        },
         is_first: true,
         ..Default::default()
     };
+    let room_id = shared.control().signed_room_id.unwrap_or(shared.room_id());
     let mut response = (StatusCode::OK, result.encode_to_vec()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -147,7 +259,7 @@ fn signed(shared: &Shared, fetch_no: usize) -> Response {
     let cookies = format!("ttwid=sim-ttwid-{fetch_no}; tt_csrf_token=sim-csrf");
     for (name, value) in [
         ("x-set-tt-cookie", cookies),
-        ("x-room-id", shared.room_id().to_string()),
+        ("x-room-id", room_id.to_string()),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
@@ -182,10 +294,16 @@ fn history(shared: &Shared, now_ms: i64) -> Vec<BaseProtoMessage> {
 }
 
 /// Records a room lookup request.
-fn record_lookup(shared: &Shared, endpoint: LookupEndpoint, username: &str) {
+fn record_lookup(
+    shared: &Shared,
+    endpoint: LookupEndpoint,
+    username: &str,
+    request: RequestObservation,
+) {
     shared.duties().lookups.push(LookupObservation {
         endpoint,
         username: username.to_owned(),
+        request,
         at: Instant::now(),
     });
 }
@@ -200,18 +318,28 @@ fn live_status(live: bool) -> u8 {
 }
 
 /// `GET /@{user}/live`: the live page, whose SIGI_STATE holds the room id and its status.
-async fn live_page(State(shared): State<Arc<Shared>>, Path(handle): Path<String>) -> Response {
+async fn live_page(
+    State(shared): State<Arc<Shared>>,
+    Path(handle): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     let username = handle.strip_prefix('@').unwrap_or(&handle);
-    record_lookup(&shared, LookupEndpoint::LivePage, username);
+    let request = observe(&headers, &query);
+    let browser_like = request.is_browser_like();
+    record_lookup(&shared, LookupEndpoint::LivePage, username, request);
     let control = shared.control();
     let known = username == shared.config.username;
     let state = match (control.lookup, known) {
-        (LookupMode::Captcha | LookupMode::LivePageBlocked, _) => {
-            return (
-                StatusCode::OK,
-                "<html><body>Please verify you are human</body></html>",
-            )
-                .into_response()
+        (
+            LookupMode::Captcha
+            | LookupMode::LivePageBlocked
+            | LookupMode::ApiUnexpectedStatus
+            | LookupMode::SignServerOnly,
+            _,
+        ) => return (StatusCode::OK, CAPTCHA).into_response(),
+        (LookupMode::BrowserOnly, _) if !browser_like => {
+            return (StatusCode::OK, CAPTCHA).into_response()
         }
         (_, false) | (LookupMode::AgeRestricted, true) => json!({}),
         (LookupMode::LivePageWithoutRoom, true) => {
@@ -221,7 +349,8 @@ async fn live_page(State(shared): State<Arc<Shared>>, Path(handle): Path<String>
             }}})
         }
         (_, true) => {
-            let status = live_status(control.lookup == LookupMode::Live && control.live);
+            let live = matches!(control.lookup, LookupMode::Live | LookupMode::BrowserOnly);
+            let status = live_status(live && control.live);
             json!({"LiveRoom": {"liveRoomUserInfo": room_info(&shared, status)}})
         }
     };
@@ -233,21 +362,28 @@ async fn live_page(State(shared): State<Arc<Shared>>, Path(handle): Path<String>
 async fn api_live(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
-    let username = query
-        .get("uniqueId")
-        .map(String::as_str)
-        .unwrap_or_default();
-    record_lookup(&shared, LookupEndpoint::ApiLive, username);
+    let username = query.get("uniqueId").cloned().unwrap_or_default();
+    let request = observe(&headers, &query);
+    let browser_like = request.is_browser_like();
+    record_lookup(&shared, LookupEndpoint::ApiLive, &username, request);
     let control = shared.control();
     let known = username == shared.config.username;
     let body = match (control.lookup, known) {
-        (LookupMode::Captcha, _) => {
+        (LookupMode::Captcha | LookupMode::SignServerOnly, _) => {
+            return (StatusCode::OK, "<html>captcha</html>").into_response()
+        }
+        (LookupMode::BrowserOnly, _) if !browser_like => {
             return (StatusCode::OK, "<html>captcha</html>").into_response()
         }
         (_, false) => json!({"statusCode": 19_881_007, "message": "user_not_found"}),
         (LookupMode::AgeRestricted, true) => {
             json!({"statusCode": 4_003_110, "data": {"prompts": ""}})
+        }
+        (LookupMode::ApiUnexpectedStatus, true) => {
+            // A status TikTok never used before: neither live (2, 3) nor offline (4).
+            json!({"statusCode": 0, "data": room_info(&shared, 7)})
         }
         (_, true) => {
             let status = live_status(control.lookup.api_says_live() && control.live);

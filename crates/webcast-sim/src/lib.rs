@@ -65,10 +65,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
 
-pub use config::{LookupMode, SimulatorConfig};
+pub use config::{LookupMode, RateLimitHeader, SimulatorConfig};
 pub use duties::{
     AckObservation, ConnectionObservation, Duties, FetchObservation, HeartbeatObservation,
-    LookupEndpoint, LookupObservation,
+    LookupEndpoint, LookupObservation, RequestObservation,
 };
 pub use scenario::{Fault, Mix, RandomStream, Scenario, Step};
 
@@ -245,6 +245,32 @@ impl SimulatorHandle {
     /// The `RateLimit-Reset` (seconds until the limit resets) sent with every later 429.
     pub fn set_rate_limit_reset(&self, reset: Duration) {
         self.shared.control().rate_limit_reset = reset;
+    }
+
+    /// The header every later 429 carries its wait in (`RateLimit-Reset` by default).
+    pub fn set_rate_limit_header(&self, header: RateLimitHeader) {
+        self.shared.control().rate_limit_header = header;
+    }
+
+    /// The next `count` fetches answer the provider's "fallback stub": a 200 whose push
+    /// server is the provider's own relay (`wss://ws-fallback…`), not TikTok's, as the public
+    /// sign server did while degraded (2026-09).
+    pub fn answer_fallback_stubs(&self, count: usize) {
+        self.shared.control().stub_fetches += count;
+    }
+
+    /// Every later fetch answers `room_id` in `X-Room-Id` (a room that moved, resolved by the
+    /// sign server); the push server then serves that room.
+    pub fn answer_room_id(&self, room_id: i64) {
+        self.shared.control().signed_room_id = Some(room_id);
+    }
+
+    /// The LIVE ends without a word: no control message, no more data, the socket stays open
+    /// and heartbeats are still answered; only the live check (`check_alive`) tells.
+    pub fn end_silently(&self) {
+        let mut control = self.shared.control();
+        control.live = false;
+        control.data_frozen = true;
     }
 
     /// Every later `/webcast/fetch` answer carries a control message with `action` (3: the

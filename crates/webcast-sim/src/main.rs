@@ -171,6 +171,7 @@ impl Args {
                 .filter(|s| s.is_finite() && *s > 0.0)
                 .map(Duration::from_secs_f64),
             history_in_fetch: !(self.no_history || self.replay.is_some()),
+            ..SimulatorConfig::default()
         })
     }
 

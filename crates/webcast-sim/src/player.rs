@@ -47,7 +47,11 @@ impl Player {
     ) -> Player {
         let random = shared.config.random;
         Player {
-            script: Script::new(shared.room_id(), random.and_then(|r| r.seed)),
+            script: Script::new(
+                shared.room_id(),
+                random.and_then(|r| r.seed),
+                shared.config.late_end_after,
+            ),
             pending: Vec::new(),
             max_per_frame: shared.config.max_messages_per_frame.max(1),
             random: random.map(|r| (r, Pace::new(r.rate_per_sec))),

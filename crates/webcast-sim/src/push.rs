@@ -119,13 +119,15 @@ impl PushConnection {
         })
     }
 
-    /// Serves the connection until it ends; a frozen one neither answers nor delivers.
+    /// Serves the connection until it ends; a frozen one neither answers nor delivers, one
+    /// whose data is frozen answers but delivers nothing.
     async fn serve(mut self) {
         let ending = loop {
             let frozen = self.frozen();
+            let delivering = !frozen && !self.shared.control().data_frozen;
             let step = tokio::select! {
                 message = self.inbound.next() => self.on_client_message(message).await,
-                out = self.outbound.recv(), if !frozen => self.on_outbound(out).await,
+                out = self.outbound.recv(), if delivering => self.on_outbound(out).await,
                 // Re-check the frozen flag now and then so a freeze is noticed without traffic.
                 () = tokio::time::sleep(Duration::from_millis(50)) => ControlFlow::Continue(()),
                 () = self.shutdown.wait() => ControlFlow::Break(Ending::Gone),

@@ -14,6 +14,13 @@
 //!     {"type": "subscribe", "user": "erin", "months": 2},
 //!     {"type": "super_fan", "user": "erin"},
 //!     {"type": "viewers", "total": 120, "total_user": 1500},
+//!     {"type": "delete_comments", "user": "alice"},
+//!     {"type": "envelope", "user": "bob", "diamonds": 100, "people": 25},
+//!     {"type": "poll", "title": "Pizza or pasta?", "options": [["Pizza", 12], ["Pasta", 7]], "interval_ms": 500},
+//!     {"type": "question", "user": "carol", "text": "where are you from?"},
+//!     {"type": "pin", "user": "dave", "text": "welcome everyone!"},
+//!     {"type": "battle", "rival": "rival_host", "points": 120, "rival_points": 80, "interval_ms": 500},
+//!     {"type": "goal", "user": "erin", "description": "100 roses", "progress": 40, "target": 100},
 //!     {"type": "pause", "ms": 500},
 //!     {"type": "fault", "fault": "drop_connection"},
 //!     {"type": "end"}
@@ -30,9 +37,13 @@
 //!   `lose_end` is true); with `interval_ms` > 0 each step is its own frame, that far apart.
 //! - Consecutive event steps without a pause are packed into frames of up to
 //!   `max_messages_per_frame` messages.
+//! - `delete_comments` deletes every comment the user made so far (their msg_ids and the
+//!   user's id); `pin` pins the user's last comment (carrying `text`); a `poll` starts, gets
+//!   half its votes, then ends with them; a `battle` of the streamer against `rival` opens,
+//!   scores twice and finishes (won by whoever has more points).
 //! - `fault` is one of: `drop_connection`, `garbage_frame`, `truncated_payload`,
 //!   `unknown_method`, `undecodable_message`, `duplicate_msg_id`, `duplicate_frame`,
-//!   `out_of_order_streak`, `lost_repeat_end`, `stream_end`.
+//!   `out_of_order_streak`, `lost_repeat_end`, `late_repeat_end`, `stream_end`.
 //! - `end` sends a control message (action 3, stream ended) and closes the connection.
 //! - `{"type": "frame", "frame_b64": "..."}` sends one raw binary frame as is (how recordings
 //!   are replayed, see [`Scenario::replay`]).
@@ -150,6 +161,71 @@ pub enum Step {
         /// Cumulative viewers.
         total_user: i64,
     },
+    /// A moderator deletes every comment `user` made so far.
+    DeleteComments {
+        /// Handle of the author.
+        user: String,
+    },
+    /// A treasure box.
+    Envelope {
+        /// Handle of the sender.
+        user: String,
+        /// Diamonds in the box.
+        #[serde(default = "default_box_diamonds")]
+        diamonds: i32,
+        /// How many viewers can open it.
+        #[serde(default = "default_box_people")]
+        people: i32,
+    },
+    /// A poll: starts, gets half the votes, ends with `options`' votes.
+    Poll {
+        /// The question.
+        title: String,
+        /// (answer, final votes).
+        options: Vec<(String, i64)>,
+        /// Pause between its stages.
+        #[serde(default)]
+        interval_ms: u64,
+    },
+    /// A viewer's question.
+    Question {
+        /// Handle of the asker.
+        user: String,
+        /// The question.
+        text: String,
+    },
+    /// `user`'s last comment pinned (carrying `text`).
+    Pin {
+        /// Handle of the comment's author.
+        user: String,
+        /// The pinned text.
+        text: String,
+    },
+    /// A battle of the streamer against `rival`: opens, scores twice, finishes.
+    Battle {
+        /// Handle of the other host.
+        rival: String,
+        /// The streamer's final points.
+        #[serde(default)]
+        points: i64,
+        /// The rival's final points.
+        #[serde(default)]
+        rival_points: i64,
+        /// Pause between its stages.
+        #[serde(default)]
+        interval_ms: u64,
+    },
+    /// A LIVE goal moving.
+    Goal {
+        /// Handle of the contributor.
+        user: String,
+        /// What the goal is.
+        description: String,
+        /// Where it is now.
+        progress: i64,
+        /// Where it ends.
+        target: i64,
+    },
     /// Wait.
     Pause {
         /// Milliseconds.
@@ -178,6 +254,14 @@ fn one_i64() -> i64 {
     1
 }
 
+fn default_box_diamonds() -> i32 {
+    100
+}
+
+fn default_box_people() -> i32 {
+    20
+}
+
 /// The ways the simulator can misbehave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -201,6 +285,10 @@ pub enum Fault {
     OutOfOrderStreak,
     /// A Rose streak 1, 2, 3 whose `repeat_end` never comes.
     LostRepeatEnd,
+    /// A Rose streak 1, 2, 3 whose `repeat_end` (at 5) comes
+    /// [`late_end_after`](crate::SimulatorConfig::late_end_after) after its last step: after a
+    /// client's streak timeout, it must correct the total the timeout closed with.
+    LateRepeatEnd,
     /// The stream ends (same as the `end` step).
     StreamEnd,
 }
@@ -217,6 +305,7 @@ impl Fault {
         Fault::DuplicateFrame,
         Fault::OutOfOrderStreak,
         Fault::LostRepeatEnd,
+        Fault::LateRepeatEnd,
         Fault::StreamEnd,
     ];
 }

@@ -1,6 +1,7 @@
 //! What a step expands to: the messages, frames, pauses and faults the player sends, with ids
 //! and counters kept consistent across the whole stream; and the steps of the random stream.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -10,7 +11,7 @@ use webcast::decode::WebcastMessage;
 use webcast::frame;
 use webcast::proto::{BaseProtoMessage, ProtoMessageFetchResult};
 
-use crate::messages::{self, gift_by_name, Meta, CATALOGUE};
+use crate::messages::{self, gift_by_name, Meta, PollStage, CATALOGUE};
 use crate::scenario::{Fault, Mix, Step};
 
 /// One unit of what a step expands to.
@@ -52,6 +53,12 @@ pub(crate) struct Script {
     followers: i64,
     shares: i64,
     viewers: i32,
+    /// Ids of polls, battles, boxes, questions and goals.
+    next_thing_id: i64,
+    /// The msg_ids of each user's comments, for deletions and pins.
+    comments: HashMap<String, Vec<i64>>,
+    /// How long after a streak's last step [`Fault::LateRepeatEnd`] sends its end.
+    late_end_after: Duration,
     last_message: Option<BaseProtoMessage>,
     rng: StdRng,
 }
@@ -89,7 +96,7 @@ const GARBAGE: [u8; 8] = [0xff, 0xfe, 0x00, 0x13, 0x37, 0x42, 0x0f, 0xff];
 
 impl Script {
     /// A script for `room_id`; `seed` makes its random steps reproducible.
-    pub(crate) fn new(room_id: i64, seed: Option<u64>) -> Self {
+    pub(crate) fn new(room_id: i64, seed: Option<u64>, late_end_after: Duration) -> Self {
         Self {
             room_id,
             next_msg_id: 7_400_000_000_000_000_000,
@@ -98,6 +105,9 @@ impl Script {
             followers: 1000,
             shares: 0,
             viewers: 10,
+            next_thing_id: 7_500_000_000_000_000_000,
+            comments: HashMap::new(),
+            late_end_after,
             last_message: None,
             rng: seed.map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64),
         }
@@ -106,7 +116,14 @@ impl Script {
     /// The pieces of one step.
     pub(crate) fn expand(&mut self, step: &Step) -> Vec<Piece> {
         match step {
-            Step::Comment { user, text } => vec![self.msg(|m| messages::comment(m, user, text))],
+            Step::Comment { user, text } => {
+                let piece = self.msg(|m| messages::comment(m, user, text));
+                self.comments
+                    .entry(user.clone())
+                    .or_default()
+                    .push(self.next_msg_id);
+                vec![piece]
+            }
             Step::Gift {
                 user,
                 gift,
@@ -147,6 +164,53 @@ impl Script {
             Step::Viewers { total, total_user } => {
                 vec![self.msg(|m| messages::viewers(m, *total, *total_user, &["alice", "bob"]))]
             }
+            Step::DeleteComments { user } => {
+                let ids = self.comments.remove(user).unwrap_or_default();
+                vec![self.msg(|m| messages::comments_deleted(m, &ids, &[user.as_str()]))]
+            }
+            Step::Envelope {
+                user,
+                diamonds,
+                people,
+            } => {
+                let id = self.next_thing();
+                vec![self.msg(|m| messages::envelope(m, id, user, *diamonds, *people))]
+            }
+            Step::Poll {
+                title,
+                options,
+                interval_ms,
+            } => self.poll(title, options, Duration::from_millis(*interval_ms)),
+            Step::Question { user, text } => {
+                let id = self.next_thing();
+                vec![self.msg(|m| messages::question(m, id, user, text))]
+            }
+            Step::Pin { user, text } => {
+                let pinned = match self.comments.get(user).and_then(|ids| ids.last()) {
+                    Some(id) => *id,
+                    None => self.next_thing(),
+                };
+                vec![self.msg(|m| messages::room_pin(m, pinned, user, text, false))]
+            }
+            Step::Battle {
+                rival,
+                points,
+                rival_points,
+                interval_ms,
+            } => self.battle(
+                rival,
+                [*points, *rival_points],
+                Duration::from_millis(*interval_ms),
+            ),
+            Step::Goal {
+                user,
+                description,
+                progress,
+                target,
+            } => {
+                let id = self.next_thing();
+                vec![self.msg(|m| messages::goal(m, id, description, *progress, *target, user))]
+            }
             Step::Pause { ms } => vec![Piece::Pause(Duration::from_millis(*ms))],
             Step::End => vec![self.msg(|m| messages::control(m, 3)), Piece::End],
             Step::Fault { fault } => self.fault(*fault),
@@ -174,6 +238,68 @@ impl Script {
         let counts: Vec<i32> = (1..=count).collect();
         let end = (!lose_end).then_some(count);
         self.streak(user, gift, &counts, end, interval, false)
+    }
+
+    /// The next id of a poll, battle, box, question or goal.
+    fn next_thing(&mut self) -> i64 {
+        self.next_thing_id += 1;
+        self.next_thing_id
+    }
+
+    /// A poll: it starts with no votes, gets half of them, then ends with `options`' votes,
+    /// `interval` apart.
+    fn poll(&mut self, title: &str, options: &[(String, i64)], interval: Duration) -> Vec<Piece> {
+        let id = self.next_thing();
+        let votes = |share: i64| -> Vec<(&str, i64)> {
+            options
+                .iter()
+                .map(|(text, votes)| (text.as_str(), votes * share / 2))
+                .collect()
+        };
+        let mut pieces = Vec::new();
+        for (i, (stage, share)) in [
+            (PollStage::Start, 0),
+            (PollStage::Update, 1),
+            (PollStage::End, 2),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 && !interval.is_zero() {
+                pieces.push(Piece::Pause(interval));
+            }
+            let votes = votes(share);
+            pieces.push(self.msg(|m| messages::poll(m, id, stage, title, &votes)));
+        }
+        pieces
+    }
+
+    /// A battle of the streamer against `rival`: it opens, the points come in twice, then it
+    /// finishes (won by whoever has more), `interval` apart.
+    fn battle(&mut self, rival: &str, points: [i64; 2], interval: Duration) -> Vec<Piece> {
+        let id = self.next_thing();
+        let (host, fan) = ("sim_streamer", "top_fan");
+        let (winner, loser, order) = if points[0] >= points[1] {
+            (host, rival, points)
+        } else {
+            (rival, host, [points[1], points[0]])
+        };
+        let mut pieces = vec![self.msg(|m| messages::battle(m, id, &[host, rival], false, &[]))];
+        for share in [1, 2] {
+            if !interval.is_zero() {
+                pieces.push(Piece::Pause(interval));
+            }
+            let scores = [
+                (host, points[0] * share / 2),
+                (rival, points[1] * share / 2),
+            ];
+            pieces.push(self.msg(|m| messages::battle_score(m, id, &scores, fan)));
+        }
+        if !interval.is_zero() {
+            pieces.push(Piece::Pause(interval));
+        }
+        pieces.push(self.msg(|m| messages::battle(m, id, &[winner, loser], true, &order)));
+        pieces
     }
 
     /// A streak of `counts`, then `end` as the closing count; each step its own frame when
@@ -239,8 +365,21 @@ impl Script {
             Fault::LostRepeatEnd => {
                 self.streak("quitter", "Rose", &[1, 2, 3], None, Duration::ZERO, true)
             }
+            Fault::LateRepeatEnd => self.late_repeat_end(),
             Fault::StreamEnd => self.expand(&Step::End),
         }
+    }
+
+    /// A Rose streak 1, 2, 3 whose end, at 5 (two taps the client never saw as steps), comes
+    /// only `late_end_after` after the last step.
+    fn late_repeat_end(&mut self) -> Vec<Piece> {
+        let mut pieces = self.streak("laggard", "Rose", &[1, 2, 3], None, Duration::ZERO, true);
+        let info = gift_by_name("Rose");
+        let group = self.next_group_id;
+        pieces.push(Piece::Pause(self.late_end_after));
+        let end = self.message(|m| messages::gift(m, "laggard", &info, 5, true, group));
+        pieces.push(Piece::Frame(vec![end]));
+        pieces
     }
 
     /// A `msg` frame whose gzip payload is cut short.

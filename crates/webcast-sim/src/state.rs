@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify};
 
-use crate::config::{LookupMode, SimulatorConfig};
+use crate::config::{LookupMode, RateLimitHeader, SimulatorConfig};
 use crate::duties::Duties;
 
 /// Runtime switches of the simulator, set through the handle.
@@ -20,8 +20,15 @@ pub(crate) struct Control {
     pub(crate) live: bool,
     /// Statuses the next fetches answer, in order.
     pub(crate) fetch_failures: Vec<u16>,
-    /// `RateLimit-Reset` sent with a 429.
+    /// The wait sent with a 429.
     pub(crate) rate_limit_reset: Duration,
+    /// The header a 429 carries it in.
+    pub(crate) rate_limit_header: RateLimitHeader,
+    /// How many of the next fetches answer the provider's fallback stub.
+    pub(crate) stub_fetches: usize,
+    /// The room id the sign server answers in `X-Room-Id` (the configured one by default)
+    /// and puts in its fetch results.
+    pub(crate) signed_room_id: Option<i64>,
     /// A control message with this action goes into the history of every fetch answer.
     pub(crate) end_in_fetch: Option<i32>,
     /// Rejections the next handshakes get: (handshake-status, handshake-msg).
@@ -30,6 +37,9 @@ pub(crate) struct Control {
     pub(crate) tokens: HashMap<String, bool>,
     /// Stop answering anything on the current connection (to trigger the client's watchdog).
     pub(crate) frozen: bool,
+    /// Stop sending data on every connection, answering heartbeats still (a LIVE that ended
+    /// without a word, behind a socket that stays up).
+    pub(crate) data_frozen: bool,
 }
 
 impl Default for Control {
@@ -39,10 +49,14 @@ impl Default for Control {
             live: true,
             fetch_failures: Vec::new(),
             rate_limit_reset: Duration::ZERO,
+            rate_limit_header: RateLimitHeader::default(),
+            stub_fetches: 0,
+            signed_room_id: None,
             end_in_fetch: None,
             handshake_rejections: Vec::new(),
             tokens: HashMap::new(),
             frozen: false,
+            data_frozen: false,
         }
     }
 }

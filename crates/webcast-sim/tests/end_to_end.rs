@@ -2,118 +2,20 @@
 
 use std::time::Duration;
 
-use events::{CapturedEvent, EventType, StreakStatus};
-use lifecycle::{Backoff, Jitter, Shutdown, Trigger};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use events::{EventType, StreakStatus};
 use webcast::client::{
-    AttemptFailure, Client, ClientConfig, ClientCounters, ClientError, ClientEvent,
-    ConnectionStatus, StopReason, DEFAULT_USER_AGENT,
+    AttemptFailure, ClientConfig, ClientCounters, ClientError, ClientEvent, ConnectionStatus,
+    StopReason, DEFAULT_USER_AGENT,
 };
 use webcast::room::RoomError;
 use webcast::sign::{Secret, SignError};
 use webcast_sim::{
-    Fault, LookupEndpoint, LookupMode, RandomStream, Scenario, Simulator, SimulatorConfig,
-    SimulatorHandle, Step,
+    Fault, LookupEndpoint, LookupMode, RandomStream, Scenario, Simulator, SimulatorConfig, Step,
 };
 
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
 
-fn client_config(sim: &SimulatorHandle) -> ClientConfig {
-    let mut config = ClientConfig::new(format!(
-        "https://www.tiktok.com/@{}/live",
-        sim.username().to_uppercase()
-    ))
-    .with_base_url(sim.base_url());
-    config.api_key = None;
-    config.heartbeat_interval = Duration::from_millis(50);
-    config.watchdog_timeout = Duration::from_secs(2);
-    config.backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(100))
-        .with_jitter(Jitter::Down(0.5));
-    config.max_attempts = Some(20);
-    config.streak_timeout = Duration::from_millis(200);
-    config.request_timeout = Duration::from_secs(5);
-    config
-}
-
-struct Running {
-    rx: mpsc::Receiver<ClientEvent>,
-    task: JoinHandle<Result<StopReason, ClientError>>,
-    /// Dropping it stops the client too.
-    stop: Trigger,
-    counters: std::sync::Arc<ClientCounters>,
-}
-
-fn run(config: ClientConfig) -> Running {
-    let client = Client::new(config).expect("client");
-    let counters = client.counters();
-    let (stop, shutdown) = Shutdown::new();
-    let (rx, task) = client.spawn(256, shutdown);
-    Running {
-        rx,
-        task,
-        stop,
-        counters,
-    }
-}
-
-impl Running {
-    /// Collects everything until `done` says so (inclusive) or the channel closes.
-    async fn until(&mut self, done: impl Fn(&ClientEvent) -> bool) -> Vec<ClientEvent> {
-        let mut seen = Vec::new();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(event)) => {
-                    let stop = done(&event);
-                    seen.push(event);
-                    if stop {
-                        return seen;
-                    }
-                }
-                Ok(None) => return seen,
-                Err(_) => panic!(
-                    "timed out; last events seen: {:#?}",
-                    &seen[seen.len().saturating_sub(8)..]
-                ),
-            }
-        }
-    }
-
-    async fn finish(self) -> Result<StopReason, ClientError> {
-        self.stop.trigger();
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("client stops")
-            .expect("no panic")
-    }
-}
-
-fn captured(events: &[ClientEvent]) -> Vec<CapturedEvent> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::Events(batch) => Some(batch.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect()
-}
-
-fn of_type(events: &[CapturedEvent], t: EventType) -> Vec<&CapturedEvent> {
-    events.iter().filter(|e| e.event_type == t).collect()
-}
-
-fn comments(events: &[CapturedEvent]) -> Vec<String> {
-    of_type(events, EventType::Comment)
-        .iter()
-        .map(|e| e.data["comment"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-fn step(json: &str) -> Step {
-    serde_json::from_str(json).expect("step json")
-}
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripted_stream_end_to_end_with_duties() {
@@ -306,9 +208,13 @@ async fn reconnects_after_drop_with_a_fresh_signed_fetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_every_fault_mode() {
-    let sim = Simulator::start(SimulatorConfig::default())
-        .await
-        .expect("simulator");
+    let sim = Simulator::start(SimulatorConfig {
+        // After the client's 200 ms streak timeout.
+        late_end_after: Duration::from_millis(600),
+        ..Default::default()
+    })
+    .await
+    .expect("simulator");
     let mut client = run(client_config(&sim));
     for fault in Fault::ALL.iter().filter(|f| **f != Fault::StreamEnd) {
         sim.inject(*fault);
@@ -356,6 +262,20 @@ async fn survives_every_fault_mode() {
         ends("quitter"),
         vec![3],
         "lost repeat_end finalised by timeout"
+    );
+    assert_eq!(
+        ends("laggard"),
+        vec![3, 5],
+        "closed by the timeout at 3, corrected to 5 by its late end"
+    );
+    let laggard_added: i64 = of_type(&events, EventType::Gift)
+        .iter()
+        .filter(|g| g.user_unique_id.as_deref() == Some("laggard"))
+        .filter_map(|g| g.data["added_count"].as_i64())
+        .sum();
+    assert_eq!(
+        laggard_added, 5,
+        "summing added_count over ends gives the real total"
     );
     let shuffler_totals: Vec<i64> = of_type(&events, EventType::Gift)
         .iter()

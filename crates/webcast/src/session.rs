@@ -21,6 +21,11 @@ pub const TT_TARGET_IDC_ENV: &str = "WEBCAST_TT_TARGET_IDC";
 /// that server's host (e.g. `api.eulerstream.com`). The peers' name for the same consent.
 pub const SIGN_SERVER_WHITELIST_ENV: &str = "WHITELIST_AUTHENTICATED_SESSION_ID_HOST";
 
+/// Log filter directives a program adds to its own (e.g. `EnvFilter::add_directive`) so that
+/// no login reaches a log: tungstenite prints the whole WebSocket handshake request, cookies
+/// included, at TRACE (through the `log` crate, out of this crate's reach).
+pub const LOG_DIRECTIVES: &[&str] = &["tungstenite::handshake::client=debug"];
+
 /// A logged-in TikTok session.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Session {
