@@ -10,7 +10,7 @@ use core_models::{seed, Db, DbConn, DbUrl, PoolOptions};
 use dispatcher::Engine;
 use tokio::sync::watch;
 use webcast_sim::{Mix, RandomStream, Simulator, SimulatorConfig};
-use worker_daemon::daemon::{self, Daemon};
+use worker_daemon::daemon::Daemon;
 use worker_daemon::http::{HttpError, HttpSettings};
 use worker_daemon::{owner_id, WorkerConfig};
 
@@ -86,15 +86,15 @@ pub fn run(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
         config.stats_every = Duration::ZERO;
         // Items waiting for a page that nobody opened should not hold Ctrl+C up for long.
         config.shutdown_grace = Duration::from_secs(2);
-        let workers = tokio::spawn(daemon::run(
+        let workers = tokio::spawn(
             Daemon {
                 db: db.clone(),
                 config: Arc::new(config),
                 services: Vec::new(),
                 http: Some((listener, http)),
-            },
-            stop.clone(),
-        ));
+            }
+            .serve(lifecycle::Shutdown::from_watch(stop.clone())),
+        );
 
         let started = Mark {
             at: Instant::now(),

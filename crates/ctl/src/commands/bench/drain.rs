@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use core_models::{Db, PoolOptions};
 use dispatcher::Engine;
-use tokio::sync::watch;
+use lifecycle::Shutdown;
 use worker_daemon::runner::{self, RunnerContext};
 use worker_daemon::{owner_id, WorkerConfig};
 
@@ -43,9 +43,9 @@ pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::R
         .enable_all()
         .build()?;
     let took = runtime.block_on(async move {
-        let (stop, stop_rx) = watch::channel(false);
+        let (stop, stop_rx) = Shutdown::new();
         let started = Instant::now();
-        let task = tokio::spawn(runner::run(ctx, service, stop_rx));
+        let task = tokio::spawn(runner::own_service(ctx, service, stop_rx));
         while done.completed.load(Ordering::Relaxed) < items as u64 {
             if task.is_finished() {
                 anyhow::bail!("the runner stopped before the queue was drained");
@@ -60,7 +60,7 @@ pub fn run(base: &core_models::DbUrl, items: usize, is_async: bool) -> anyhow::R
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let took = started.elapsed();
-        let _ = stop.send(true);
+        stop.trigger();
         let _ = task.await;
         Ok(took)
     })?;
