@@ -1,4 +1,4 @@
-//! One module per command group; `run` opens the database and hands over.
+//! One module per command group; [`execute`] opens the database and hands over.
 
 mod bench;
 mod config;
@@ -12,11 +12,13 @@ mod simulated;
 
 use anyhow::Context;
 use core_models::{DbConn, DbUrl, ModelError};
+use lifecycle::Shutdown;
+use tokio::sync::watch;
 
 use crate::cli::{Cli, Command};
 
 /// Runs one parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn execute(cli: Cli) -> anyhow::Result<()> {
     let url = DbUrl::resolve(cli.database_url.as_deref())?;
     match cli.command {
         Command::Migrate => migrate::migrate(&url),
@@ -26,8 +28,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => config::run(&mut open(&url)?, cmd),
         Command::Queue(cmd) => queue::run(&mut open(&url)?, cmd),
         Command::Session(cmd) => session::run(&mut open(&url)?, cmd),
-        Command::Bench(args) => bench::run(&url, args),
-        Command::Demo(args) => demo::run(cli.database_url.as_deref(), args),
+        Command::Bench(args) => bench::measure(&url, args),
+        Command::Demo(args) => demo::play(cli.database_url.as_deref(), args),
     }
 }
 
@@ -47,4 +49,15 @@ fn open(url: &DbUrl) -> anyhow::Result<DbConn> {
         .into());
     }
     Ok(conn)
+}
+
+/// The worker daemon's entry points take their stop signal as a watch channel (`true`
+/// stops): this one turns true when `shutdown` fires. It must be called on the runtime.
+fn worker_stop_signal(mut shutdown: Shutdown) -> watch::Receiver<bool> {
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.wait().await;
+        let _ = stop.send(true);
+    });
+    stopped
 }

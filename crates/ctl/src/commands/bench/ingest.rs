@@ -2,14 +2,13 @@
 //! committer (its spool, group commit and the queue engine's dispatch); and the physical
 //! limit: the same rows with plain multi-row INSERTs and nothing else.
 //!
-//! The plain INSERTs ([`raw_run`]) are the one place outside the queue engine that writes
+//! The plain INSERTs ([`plain_inserts`]) are the one place outside the queue engine that writes
 //! `live_events` and `event_queue`, on purpose: they are the physical limit the engine is
 //! compared with, so they must not go through it. Nothing else here touches those tables
 //! directly.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use capture_daemon::committer::{Committer, CommitterConfig, GROUP_MAX_EVENTS};
@@ -23,6 +22,7 @@ use core_models::{
 use diesel::prelude::*;
 use dispatcher::{Batch, Engine, SessionRef};
 
+use super::rate;
 use super::scratch::Scratch;
 
 /// What one ingest run measured.
@@ -43,7 +43,7 @@ pub struct IngestResult {
 /// them (a burst: frames queue up while each transaction runs and go in the next one), with
 /// the seeded services' queue limits set to `max_queue_size`, or left at the original's 50/100.
 /// Timed from the first frame handed over to the last one committed.
-pub fn store_run(
+pub fn through_committer(
     scratch: &Scratch,
     events: &[CapturedEvent],
     per_frame: usize,
@@ -71,7 +71,7 @@ pub fn store_run(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (took, stats) = runtime.block_on(async move {
+    let (took, totals) = runtime.block_on(async move {
         let committer = Committer::spawn(
             db,
             spool,
@@ -85,26 +85,23 @@ pub fn store_run(
                 events: frame.to_vec(),
             };
             committer
-                .tx
                 .send(batch)
                 .await
                 .map_err(|_| anyhow::anyhow!("the committer stopped early"))?;
         }
-        drop(committer.tx);
-        let outcome = committer.task.await??;
+        let outcome = committer.close().await?;
         let took = started.elapsed();
         anyhow::ensure!(
             outcome.left_batches == 0,
             "{} frame(s) were left in the spool",
             outcome.left_batches
         );
-        anyhow::Ok((took, committer.stats))
+        anyhow::Ok((took, outcome.totals))
     })?;
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     anyhow::ensure!(
-        get(&stats.stored) == events.len() as u64,
+        totals.stored == events.len() as u64,
         "stored {} of {} events",
-        get(&stats.stored),
+        totals.stored,
         events.len()
     );
     // What is in the queue now, counted by the database rather than by the reports.
@@ -120,10 +117,10 @@ pub fn store_run(
         per_frame,
         seconds: took.as_secs_f64(),
         events_per_sec: rate(events.len(), took),
-        transactions: get(&stats.commits),
+        transactions: totals.commits,
         queue_rows: queue_rows as u64,
         discarded: discarded as u64,
-        overflow: get(&stats.overflow),
+        overflow: totals.overflow,
     })
 }
 
@@ -132,7 +129,7 @@ pub fn store_run(
 /// the committer's under a burst ([`GROUP_MAX_EVENTS`], whole frames): no cleaning, no
 /// de-duplication, no routing, no overflow policy. Deliberately outside the queue engine (see
 /// the module docs).
-pub fn raw_run(
+pub fn plain_inserts(
     scratch: &Scratch,
     events: &[CapturedEvent],
     per_frame: usize,
@@ -225,8 +222,4 @@ pub fn raw_run(
         discarded: 0,
         overflow: 0,
     })
-}
-
-pub fn rate(n: usize, took: Duration) -> f64 {
-    n as f64 / took.as_secs_f64().max(1e-9)
 }
