@@ -21,7 +21,7 @@
 //!
 //! Either the spool is not durable (the file is empty and every batch is in memory only),
 //! or it is durable and every batch is in the file, in order (some also cached in memory,
-//! within the bound). [`Spool::persist_all`] moves from the first state to the second.
+//! within the bound). `Spool::persist_all` moves from the first state to the second.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
