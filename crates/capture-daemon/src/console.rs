@@ -19,7 +19,7 @@ pub enum Verbosity {
 
 impl Verbosity {
     /// The level the command-line flags ask for (clap refuses both at once).
-    pub fn from_flags(quiet: bool, verbose: bool) -> Verbosity {
+    pub(crate) fn from_flags(quiet: bool, verbose: bool) -> Verbosity {
         if quiet {
             Verbosity::Quiet
         } else if verbose {
@@ -43,7 +43,7 @@ impl Console {
     }
 
     /// One line per event of a frame.
-    pub fn events(&self, events: &[CapturedEvent]) {
+    pub(crate) fn events(&self, events: &[CapturedEvent]) {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
@@ -56,7 +56,7 @@ impl Console {
     }
 
     /// A status line (connection, spool, session), unless quiet.
-    pub fn status(&self, line: impl AsRef<str>) {
+    pub(crate) fn status(&self, line: impl AsRef<str>) {
         if self.verbosity != Verbosity::Quiet {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", line.as_ref());
@@ -65,7 +65,7 @@ impl Console {
     }
 
     /// A detail line, only with `--verbose`.
-    pub fn detail(&self, line: impl AsRef<str>) {
+    pub(crate) fn detail(&self, line: impl AsRef<str>) {
         if self.verbosity == Verbosity::Verbose {
             self.status(line);
         }
