@@ -1,27 +1,346 @@
-//! One capture run: database checks, the streamer, orphaned sessions, the client, and the
-//! loop that turns client events into console lines, recorded frames and stored batches.
+//! One capture, in the order it happens ([`capture_live`]): the [`Target`] is prepared (the
+//! database checked, the streamer resolved, the spool locked, sessions orphaned by a killed
+//! daemon aborted: see `target`); the [`Capture`] starts its committer and recorder and connects the webcast
+//! client; it follows the client's events, turning them into console lines, recorded frames
+//! and batches for the committer, until the LIVE ends, the shutdown signal fires or a fatal
+//! error happens; then it drains what is buffered and closes the session.
 
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use core_models::{
-    config_store, CapturedEvent, Db, DbUrl, LiveSession, PoolOptions, SessionStatus,
-};
+use core_models::{CapturedEvent, Db, LiveSession, SessionStatus};
 use dispatcher::{Batch, SessionRef};
 use lifecycle::Shutdown;
 use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 use url::Url;
-use webcast::{Client, ClientConfig, ClientEvent, ConnectionStatus, StopReason};
+use webcast::client::ClientCounters;
+use webcast::{Client, ClientConfig, ClientError, ClientEvent, ConnectionStatus, StopReason};
 
 use crate::cli::Args;
-use crate::committer::{Committer, CommitterConfig};
+use crate::committer::{CommitTotals, Committer, CommitterConfig, CommitterOutcome};
 use crate::console::{Console, Verbosity};
 use crate::error::Fatal;
 use crate::record::RecordTask;
 use crate::session;
-use crate::spool::{Spool, SpoolError};
+use crate::target::Target;
+
+/// Captures one LIVE until it ends, `shutdown` fires or a fatal error happens. The session
+/// ends `completed` (the LIVE ended, or a stop on request) or `aborted` (the error returned);
+/// events the database could not take in time stay in the spool for the next start (an
+/// error too).
+pub async fn capture_live(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
+    let console = Console::new(Verbosity::from_flags(args.quiet, args.verbose));
+    let endpoints = Endpoints::parse(&args)?;
+    let target = Target::prepare(&args, console).await?;
+    let mut capture = Capture::start(&args, target, console)?;
+    let client = capture.connect(&args, endpoints, &shutdown)?;
+    let stopped = capture.follow(client, &shutdown).await;
+    capture.finish(stopped).await
+}
+
+/// A capture under way: what the client's events have told so far, and where they go.
+struct Capture {
+    db: Db,
+    console: Console,
+    masked: String,
+    streamer: String,
+    session_name: Option<String>,
+    /// How long the end of the capture may wait for the database.
+    drain_timeout: Duration,
+    spool_path: PathBuf,
+    committer: Committer,
+    recorder: Option<RecordTask>,
+    /// The session, once the room is known.
+    session: Option<LiveSession>,
+    /// The LIVE ended.
+    ended: bool,
+}
+
+/// The webcast client, running on its own task.
+struct Connection {
+    events: mpsc::Receiver<ClientEvent>,
+    task: JoinHandle<Result<StopReason, ClientError>>,
+    counters: Arc<ClientCounters>,
+}
+
+/// How the capture stopped: with a fatal error, or not (the LIVE ended, or a stop on request).
+struct Stopped {
+    fatal: Option<Fatal>,
+    counters: Arc<ClientCounters>,
+}
+
+impl Capture {
+    /// Starts the committer (which stores what the spool holds first) and the recorder.
+    fn start(args: &Args, target: Target, console: Console) -> Result<Capture, Fatal> {
+        let drain_timeout = Duration::from_secs(args.drain_timeout);
+        let spool_path = target.spool.path().to_path_buf();
+        let committer = Committer::spawn(
+            target.db.clone(),
+            target.spool,
+            console,
+            CommitterConfig {
+                drain_timeout,
+                ..CommitterConfig::default()
+            },
+        );
+        let recorder = match &args.record {
+            Some(path) => Some(RecordTask::start(path).map_err(|e| Fatal::Other(e.to_string()))?),
+            None => None,
+        };
+        Ok(Capture {
+            db: target.db,
+            console,
+            masked: target.masked,
+            streamer: target.streamer,
+            session_name: args.session_name.clone(),
+            drain_timeout,
+            spool_path,
+            committer,
+            recorder,
+            session: None,
+            ended: false,
+        })
+    }
+
+    /// Starts the webcast client on its task.
+    fn connect(
+        &self,
+        args: &Args,
+        endpoints: Endpoints,
+        shutdown: &Shutdown,
+    ) -> Result<Connection, Fatal> {
+        let config = client_config(args, endpoints, &self.streamer, self.recorder.is_some());
+        self.console.status(format!(
+            "🔌 connecting to @{}'s LIVE (sign server {}) …",
+            self.streamer,
+            config.sign_server_url.as_str().trim_end_matches('/')
+        ));
+        let client = Client::new(config).map_err(|e| Fatal::Other(e.to_string()))?;
+        let counters = client.counters();
+        let (events, task) = client.spawn(64, shutdown.clone());
+        Ok(Connection {
+            events,
+            task,
+            counters,
+        })
+    }
+
+    /// Handles the client's events until it stops, then tells why it stopped.
+    async fn follow(&mut self, client: Connection, shutdown: &Shutdown) -> Stopped {
+        let Connection {
+            events,
+            task,
+            counters,
+        } = client;
+        let fatal = match self.pump(events).await {
+            // Leaving early must not wait for a client sleeping in its reconnect backoff.
+            Err(fatal) => {
+                task.abort();
+                Some(fatal)
+            }
+            Ok(()) => self.client_ended(task.await, shutdown),
+        };
+        Stopped { fatal, counters }
+    }
+
+    /// The client's events, one at a time, until its channel closes or one of them is fatal.
+    async fn pump(&mut self, mut events: mpsc::Receiver<ClientEvent>) -> Result<(), Fatal> {
+        while let Some(event) = events.recv().await {
+            match event {
+                ClientEvent::Status(status) => self.on_status(status).await?,
+                ClientEvent::Events(batch) => self.on_events(batch).await?,
+                ClientEvent::RawFrame(frame) => {
+                    if let Some(r) = &self.recorder {
+                        r.frame(frame);
+                    }
+                }
+                ClientEvent::StreamEnded => {
+                    // The LiveEndEvent's own line already told the streamer.
+                    self.ended = true;
+                    self.console.detail("   [status] stream ended");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A connection change: the room known (the session starts), or a line for the streamer.
+    async fn on_status(&mut self, status: ConnectionStatus) -> Result<(), Fatal> {
+        match &status {
+            ConnectionStatus::RoomResolved { room_id } if self.session.is_none() => {
+                self.open_session(*room_id).await?;
+            }
+            status => self.tell(status),
+        }
+        self.console.detail(format!("   [status] {status:?}"));
+        Ok(())
+    }
+
+    /// Opens this run's session (once: a reconnect keeps it).
+    async fn open_session(&mut self, room_id: i64) -> Result<(), Fatal> {
+        let s = session::start(
+            &self.db,
+            self.session_name.as_deref(),
+            room_id,
+            &self.streamer,
+        )
+        .await
+        .map_err(|e| {
+            Fatal::Database(format!("cannot start the session in {}: {e}", self.masked))
+        })?;
+        self.console.status(format!(
+            "🎬 session {} started for @{} (room {room_id})",
+            s.id, self.streamer
+        ));
+        self.session = Some(s);
+        Ok(())
+    }
+
+    /// The streamer's line for a connection change, if it has one.
+    fn tell(&self, status: &ConnectionStatus) {
+        let console = self.console;
+        match status {
+            ConnectionStatus::Connected { connection, .. } => {
+                if *connection == 1 {
+                    console.status(format!("✅ connected to @{}'s LIVE", self.streamer));
+                } else {
+                    console.status(format!(
+                        "✅ reconnected (connection {connection}), same session"
+                    ));
+                }
+            }
+            ConnectionStatus::Rejected { status, message } => {
+                console.status(format!(
+                    "⛔ TikTok refused the connection: {status} {message}"
+                ));
+            }
+            ConnectionStatus::Disconnected { reason } => {
+                console.status(format!("⚠️ disconnected: {reason}"));
+            }
+            ConnectionStatus::Retrying { after } => {
+                console.detail(format!("   retrying in {:.1}s", after.as_secs_f64()));
+            }
+            _ => {}
+        }
+    }
+
+    /// A frame's events: their lines on the console, and a batch for the committer.
+    async fn on_events(&mut self, events: Vec<CapturedEvent>) -> Result<(), Fatal> {
+        self.console.events(&events);
+        let Some(s) = &self.session else {
+            // The client resolves the room before it reads any event; be safe anyway.
+            tracing::warn!(
+                n = events.len(),
+                "events before the session started; dropped"
+            );
+            return Ok(());
+        };
+        let batch = Batch {
+            session: SessionRef::of(s),
+            events,
+        };
+        self.committer
+            .send(batch)
+            .await
+            .map_err(|_| Fatal::Other("the committer stopped unexpectedly".into()))
+    }
+
+    /// Why the client stopped, once its channel closed: an error, or nothing fatal (the LIVE
+    /// ended, or the signal fired).
+    fn client_ended(
+        &self,
+        joined: Result<Result<StopReason, ClientError>, JoinError>,
+        shutdown: &Shutdown,
+    ) -> Option<Fatal> {
+        match joined {
+            Err(e) => Some(Fatal::Other(format!("client task failed: {e}"))),
+            Ok(Err(e)) => Some(Fatal::from_client(e)),
+            Ok(Ok(StopReason::ReceiverGone)) if !shutdown.is_triggered() && !self.ended => {
+                Some(Fatal::Other("the capture loop stopped unexpectedly".into()))
+            }
+            Ok(Ok(_)) => None,
+        }
+    }
+
+    /// Stores what is buffered (bounded by --drain-timeout), then closes the session.
+    async fn finish(self, stopped: Stopped) -> Result<(), Fatal> {
+        // The committer's input closes first, so it drains while the recorder flushes.
+        let committed = self.committer.close();
+        if let Some(r) = self.recorder {
+            let frames = r.finish();
+            self.console
+                .detail(format!("   recorded {frames} frame(s)"));
+        }
+        let outcome = committed.await.map_err(|e| Fatal::Other(e.to_string()))?;
+        self.console
+            .detail(protocol_line(&stopped.counters, &outcome.totals));
+        if outcome.left_batches > 0 {
+            // The session stays active: the next start aborts it and stores the spool.
+            return Err(left_in_spool(&outcome, &self.spool_path));
+        }
+        if let Some(s) = &self.session {
+            let (status, notes) = session_end(stopped.fatal.as_ref(), self.ended);
+            let deadline = Instant::now() + self.drain_timeout.max(Duration::from_secs(1));
+            if let Err(e) = session::finish(&self.db, s.id, status, Some(notes), deadline).await {
+                return Err(stopped.fatal.unwrap_or(Fatal::Other(format!(
+                    "cannot close session {} in {}: {e}",
+                    s.id, self.masked
+                ))));
+            }
+            self.console.status(format!(
+                "📊 session {} {}: {} event(s) stored, {} duplicate(s) skipped",
+                s.id,
+                status.as_str(),
+                outcome.totals.stored,
+                outcome.totals.duplicates,
+            ));
+        }
+        stopped.fatal.map_or(Ok(()), Err)
+    }
+}
+
+/// How the session ends, and the note saying why.
+fn session_end(fatal: Option<&Fatal>, ended: bool) -> (SessionStatus, String) {
+    match fatal {
+        None if ended => (SessionStatus::Completed, "the LIVE ended".to_owned()),
+        None => (
+            SessionStatus::Completed,
+            "stopped on request (Ctrl+C, SIGTERM or the program running it)".to_owned(),
+        ),
+        Some(f) => (SessionStatus::Aborted, f.to_string()),
+    }
+}
+
+/// The error of a capture that ends with events still in the spool file.
+fn left_in_spool(outcome: &CommitterOutcome, spool: &Path) -> Fatal {
+    Fatal::Other(format!(
+        "the database is still unavailable: {} event(s) in {} batch(es) kept in {}; they are stored at the next start",
+        outcome.left_events,
+        outcome.left_batches,
+        spool.display()
+    ))
+}
+
+/// The `--verbose` line of what the protocol and the committer counted.
+fn protocol_line(counters: &ClientCounters, totals: &CommitTotals) -> String {
+    use ClientCounters as C;
+    format!(
+        "   protocol: {} connection(s), {} frame(s) ({} unreadable), {} message(s) skipped, {} ack(s), {} heartbeat(s), {} event(s); store: {} frame(s) in {} transaction(s), {} outage(s)",
+        C::get(&counters.connections),
+        C::get(&counters.frames),
+        C::get(&counters.bad_frames),
+        C::get(&counters.skipped_messages),
+        C::get(&counters.acks),
+        C::get(&counters.heartbeats),
+        C::get(&counters.events),
+        totals.batches,
+        totals.commits,
+        totals.outages,
+    )
+}
 
 fn parse_url(flag: &str, value: &str) -> Result<Url, Fatal> {
     Url::parse(value.trim())
@@ -45,69 +364,7 @@ impl Endpoints {
     }
 }
 
-/// Connects (failing fast with the masked URL) and refuses an unmigrated database.
-async fn open_database(url: &DbUrl) -> Result<Db, Fatal> {
-    let masked = url.masked();
-    let db = {
-        let url = url.clone();
-        let options = PoolOptions {
-            max_size: 4,
-            // Short, so a database outage is noticed (and spooling starts) quickly.
-            checkout_timeout: Duration::from_secs(3),
-        };
-        tokio::task::spawn_blocking(move || Db::connect(&url, options))
-            .await
-            .map_err(|e| Fatal::Other(format!("database task failed: {e}")))?
-            .map_err(|e| Fatal::Database(format!("database unreachable: {e}")))?
-    };
-    let pending = db
-        .run(|conn| {
-            conn.pending_migrations()
-                .map_err(|e| core_models::DbError::Migration {
-                    url: String::new(),
-                    reason: e,
-                })
-        })
-        .await
-        .map_err(|e| Fatal::Database(format!("cannot read the migrations of {masked}: {e}")))?;
-    if !pending.is_empty() {
-        return Err(Fatal::Database(format!(
-            "the database {masked} is not migrated ({} migration(s) pending): run `ctl migrate` first",
-            pending.len()
-        )));
-    }
-    Ok(db)
-}
-
-/// The streamer: `--username`, else Config `tiktok_user`; normalised.
-async fn resolve_streamer(db: &Db, args: &Args, masked: &str) -> Result<String, Fatal> {
-    let configured = db
-        .run(|conn| config_store::get(conn, config_store::TIKTOK_USER))
-        .await
-        .map_err(|e| {
-            Fatal::Database(format!("cannot read the configuration from {masked}: {e}"))
-        })?;
-    let given = args
-        .username
-        .clone()
-        .filter(|u| !u.trim().is_empty())
-        .or(configured.filter(|u| !u.trim().is_empty()));
-    let Some(given) = given else {
-        return Err(Fatal::Usage(
-            "no TikTok username: pass --username NAME or set tiktok_user (`ctl config set tiktok_user NAME`)".into(),
-        ));
-    };
-    webcast::room::normalize_username(&given).map_err(|e| Fatal::Usage(e.to_string()))
-}
-
-/// A small stable hash (32-bit FNV-1a): the same URL gives the same spool name across runs
-/// and builds, unlike `DefaultHasher`.
-fn fnv1a(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
-
+/// The client's settings: the flags, with every TikTok-facing URL given on the command line.
 fn client_config(args: &Args, endpoints: Endpoints, streamer: &str, record: bool) -> ClientConfig {
     let mut config = ClientConfig::new(streamer);
     if let Some(sign) = endpoints.sign_server {
@@ -124,271 +381,4 @@ fn client_config(args: &Args, endpoints: Endpoints, streamer: &str, record: bool
         .backoff
         .with_initial(Duration::from_millis(args.reconnect_delay_ms.max(1)));
     config
-}
-
-/// Runs the capture until the LIVE ends, a signal arrives or a fatal error happens.
-pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
-    let console = Console::new(if args.quiet {
-        Verbosity::Quiet
-    } else if args.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    });
-    let endpoints = Endpoints::parse(&args)?;
-
-    // The database first: nothing can be captured without it at start.
-    let url =
-        DbUrl::resolve(args.database_url.as_deref()).map_err(|e| Fatal::Usage(e.to_string()))?;
-    let masked = url.masked();
-    let db = open_database(&url).await?;
-    let streamer = resolve_streamer(&db, &args, &masked).await?;
-    // The spool: leftovers of a killed run are stored before anything new. Named for the
-    // streamer and the database, so a spool is only ever stored into the database its
-    // session rows live in (MySQL users share ./data across databases).
-    let spool_dir: PathBuf = args.spool_dir.clone().unwrap_or_else(|| url.data_dir());
-    let spool_path = spool_dir.join(format!(
-        "capture-spool-{streamer}-{:08x}.jsonl",
-        fnv1a(&masked)
-    ));
-    // Locked before the orphan sweep below: a second daemon for the same streamer and
-    // database stops here instead of aborting the first one's live session.
-    let spool = Spool::open(&spool_path, args.spool_memory_events).map_err(|e| match e {
-        SpoolError::Locked { .. } => Fatal::Usage(format!(
-            "another capture-daemon is already capturing @{streamer} into {masked} ({e}); stop it first"
-        )),
-        e => Fatal::Other(e.to_string()),
-    })?;
-    let orphans = session::abort_orphans(&db, &streamer)
-        .await
-        .map_err(|e| Fatal::Database(format!("cannot update sessions in {masked}: {e}")))?;
-    if orphans > 0 {
-        console.status(format!(
-            "🧹 {orphans} session(s) of @{streamer} left active by a stopped daemon marked aborted"
-        ));
-    }
-
-    let drain_timeout = Duration::from_secs(args.drain_timeout);
-    let committer = Committer::spawn(
-        db.clone(),
-        spool,
-        console,
-        CommitterConfig {
-            drain_timeout,
-            ..CommitterConfig::default()
-        },
-    );
-    let recorder = match &args.record {
-        Some(path) => Some(RecordTask::start(path).map_err(|e| Fatal::Other(e.to_string()))?),
-        None => None,
-    };
-
-    let config = client_config(&args, endpoints, &streamer, recorder.is_some());
-    console.status(format!(
-        "🔌 connecting to @{streamer}'s LIVE (sign server {}) …",
-        config.sign_server_url.as_str().trim_end_matches('/')
-    ));
-    let client = Client::new(config).map_err(|e| Fatal::Other(e.to_string()))?;
-    let counters = client.counters();
-    let (events, client_task) = client.spawn(64, shutdown.clone());
-
-    let mut capture = Capture {
-        db: &db,
-        console,
-        streamer: &streamer,
-        masked: &masked,
-        session_name: args.session_name.as_deref(),
-        committer: &committer.tx,
-        recorder: recorder.as_ref(),
-        live: None,
-        ended: false,
-    };
-    let early = capture.pump(events).await;
-    let Capture { live, ended, .. } = capture;
-    let fatal = match early {
-        // Leaving early must not wait for a client sleeping in its reconnect backoff.
-        Some(f) => {
-            client_task.abort();
-            Some(f)
-        }
-        None => match client_task.await {
-            Err(e) => Some(Fatal::Other(format!("client task failed: {e}"))),
-            Ok(Err(e)) => Some(Fatal::from_client(e)),
-            Ok(Ok(StopReason::ReceiverGone)) if !shutdown.is_triggered() && !ended => {
-                Some(Fatal::Other("the capture loop stopped unexpectedly".into()))
-            }
-            Ok(Ok(_)) => None,
-        },
-    };
-
-    // Store what is buffered (bounded by --drain-timeout), then close the session.
-    let Committer { tx, task, stats } = committer;
-    drop(tx);
-    if let Some(r) = recorder {
-        let frames = r.finish();
-        console.detail(format!("   recorded {frames} frame(s)"));
-    }
-    let outcome = task
-        .await
-        .map_err(|e| Fatal::Other(format!("committer task failed: {e}")))?
-        .map_err(|e| Fatal::Other(e.to_string()))?;
-    {
-        use webcast::client::ClientCounters as C;
-        console.detail(format!(
-            "   protocol: {} connection(s), {} frame(s) ({} unreadable), {} message(s) skipped, {} ack(s), {} heartbeat(s), {} event(s); store: {} frame(s) in {} transaction(s), {} outage(s)",
-            C::get(&counters.connections),
-            C::get(&counters.frames),
-            C::get(&counters.bad_frames),
-            C::get(&counters.skipped_messages),
-            C::get(&counters.acks),
-            C::get(&counters.heartbeats),
-            C::get(&counters.events),
-            stats.batches.load(Ordering::Relaxed),
-            stats.commits.load(Ordering::Relaxed),
-            stats.outages.load(Ordering::Relaxed),
-        ));
-    }
-    if outcome.left_batches > 0 {
-        // The session stays active: the next start aborts it and stores the spool.
-        return Err(Fatal::Other(format!(
-            "the database is still unavailable: {} event(s) in {} batch(es) kept in {}; they are stored at the next start",
-            outcome.left_events,
-            outcome.left_batches,
-            spool_path.display()
-        )));
-    }
-    if let Some(s) = &live {
-        let (status, notes) = match &fatal {
-            None if ended => (SessionStatus::Completed, "the LIVE ended".to_owned()),
-            None => (
-                SessionStatus::Completed,
-                "stopped on request (Ctrl+C, SIGTERM or the program running it)".to_owned(),
-            ),
-            Some(f) => (SessionStatus::Aborted, f.to_string()),
-        };
-        let deadline = Instant::now() + drain_timeout.max(Duration::from_secs(1));
-        if let Err(e) = session::finish(&db, s.id, status, Some(notes), deadline).await {
-            return Err(fatal.unwrap_or(Fatal::Other(format!(
-                "cannot close session {} in {masked}: {e}",
-                s.id
-            ))));
-        }
-        console.status(format!(
-            "📊 session {} {}: {} event(s) stored, {} duplicate(s) skipped",
-            s.id,
-            status.as_str(),
-            stats.stored.load(Ordering::Relaxed),
-            stats.duplicates.load(Ordering::Relaxed),
-        ));
-    }
-    match fatal {
-        Some(f) => Err(f),
-        None => Ok(()),
-    }
-}
-
-/// The capture loop's state: client events in, console lines, recorded frames and batches
-/// for the committer out.
-struct Capture<'a> {
-    db: &'a Db,
-    console: Console,
-    streamer: &'a str,
-    masked: &'a str,
-    session_name: Option<&'a str>,
-    committer: &'a mpsc::Sender<Batch>,
-    recorder: Option<&'a RecordTask>,
-    /// The session, once the room is known.
-    live: Option<LiveSession>,
-    /// The LIVE ended.
-    ended: bool,
-}
-
-impl Capture<'_> {
-    /// Handles client events until the client stops; returns a fatal error met on the way.
-    async fn pump(&mut self, mut events: mpsc::Receiver<ClientEvent>) -> Option<Fatal> {
-        while let Some(event) = events.recv().await {
-            let result = match event {
-                ClientEvent::Status(status) => self.status(status).await,
-                ClientEvent::Events(batch) => self.events(batch).await,
-                ClientEvent::RawFrame(frame) => {
-                    if let Some(r) = self.recorder {
-                        r.frame(frame);
-                    }
-                    Ok(())
-                }
-                ClientEvent::StreamEnded => {
-                    // The LiveEndEvent's own line already told the streamer.
-                    self.ended = true;
-                    self.console.detail("   [status] stream ended");
-                    Ok(())
-                }
-            };
-            if let Err(fatal) = result {
-                return Some(fatal);
-            }
-        }
-        None
-    }
-
-    async fn status(&mut self, status: ConnectionStatus) -> Result<(), Fatal> {
-        let console = self.console;
-        let streamer = self.streamer;
-        match &status {
-            ConnectionStatus::RoomResolved { room_id } if self.live.is_none() => {
-                let s = session::start(self.db, self.session_name, *room_id, streamer)
-                    .await
-                    .map_err(|e| {
-                        Fatal::Database(format!("cannot start the session in {}: {e}", self.masked))
-                    })?;
-                console.status(format!(
-                    "🎬 session {} started for @{streamer} (room {room_id})",
-                    s.id
-                ));
-                self.live = Some(s);
-            }
-            ConnectionStatus::Connected { connection, .. } => {
-                if *connection == 1 {
-                    console.status(format!("✅ connected to @{streamer}'s LIVE"));
-                } else {
-                    console.status(format!(
-                        "✅ reconnected (connection {connection}), same session"
-                    ));
-                }
-            }
-            ConnectionStatus::Rejected { status, message } => {
-                console.status(format!(
-                    "⛔ TikTok refused the connection: {status} {message}"
-                ));
-            }
-            ConnectionStatus::Disconnected { reason } => {
-                console.status(format!("⚠️ disconnected: {reason}"));
-            }
-            ConnectionStatus::Retrying { after } => {
-                console.detail(format!("   retrying in {:.1}s", after.as_secs_f64()));
-            }
-            _ => {}
-        }
-        console.detail(format!("   [status] {status:?}"));
-        Ok(())
-    }
-
-    async fn events(&mut self, events: Vec<CapturedEvent>) -> Result<(), Fatal> {
-        self.console.events(&events);
-        let Some(s) = &self.live else {
-            // The client resolves the room before it reads any event; be safe anyway.
-            tracing::warn!(
-                n = events.len(),
-                "events before the session started; dropped"
-            );
-            return Ok(());
-        };
-        let batch = Batch {
-            session: SessionRef::of(s),
-            events,
-        };
-        self.committer
-            .send(batch)
-            .await
-            .map_err(|_| Fatal::Other("the committer stopped unexpectedly".into()))
-    }
 }

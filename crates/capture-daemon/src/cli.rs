@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// Exit codes, shown at the end of `--help`.
-pub const EXIT_CODES_HELP: &str = "\
+const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  the session ended normally (Ctrl+C, SIGTERM or the LIVE ended): session `completed`
   1  another fatal error (session `aborted`), or events left in the spool at exit

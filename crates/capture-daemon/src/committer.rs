@@ -14,12 +14,12 @@
 //! streak ends (the only events without a msg_id) whose streak already has its end row, and
 //! `total_events` grows by what was actually stored, in the same transaction.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
 use core_models::{Db, DbError};
 use dispatcher::{Batch, DispatchReport, Engine, EngineError};
+use lifecycle::Backoff;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -33,15 +33,13 @@ use crate::spool::{Spool, SpoolError};
 pub const GROUP_MAX_EVENTS: usize = 2_000;
 
 /// Tuning of the committer task.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CommitterConfig {
     /// An attempt still running after this long counts as an outage: queued batches go to
     /// the spool file (e.g. SQLite waiting out a lock for its busy timeout).
     pub slow_after: Duration,
-    /// First retry delay after a failure.
-    pub retry_initial: Duration,
-    /// Longest retry delay.
-    pub retry_max: Duration,
+    /// The delay between attempts while the database fails.
+    pub retry: Backoff,
     /// After the input closes, how long to keep trying before leaving the rest spooled.
     pub drain_timeout: Duration,
 }
@@ -50,52 +48,61 @@ impl Default for CommitterConfig {
     fn default() -> Self {
         CommitterConfig {
             slow_after: Duration::from_secs(2),
-            retry_initial: Duration::from_millis(250),
-            retry_max: Duration::from_secs(5),
+            retry: Backoff::new(Duration::from_millis(250), Duration::from_secs(5)),
             drain_timeout: Duration::from_secs(30),
         }
     }
 }
 
-/// Running totals, readable while the committer runs.
-#[derive(Debug, Default)]
-pub struct CommitterStats {
+/// What the committer did, counted as it went.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CommitTotals {
     /// Events stored in `live_events`.
-    pub stored: AtomicU64,
+    pub stored: u64,
     /// Events skipped as already stored.
-    pub duplicates: AtomicU64,
+    pub duplicates: u64,
     /// Frames (spool batches) committed.
-    pub batches: AtomicU64,
+    pub batches: u64,
     /// Transactions committed (several frames each during a burst).
-    pub commits: AtomicU64,
-    /// Queue rows enqueued for a service (over its limit included).
-    pub enqueued: AtomicU64,
-    /// Queue rows discarded by the overflow policy (victims and new events).
-    pub discarded: AtomicU64,
+    pub commits: u64,
     /// Non-discardable events enqueued over a full queue.
-    pub overflow: AtomicU64,
+    pub overflow: u64,
     /// Times the database became unavailable.
-    pub outages: AtomicU64,
+    pub outages: u64,
 }
 
 /// How the committer ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitterOutcome {
+    /// What it committed.
+    pub totals: CommitTotals,
     /// Batches still in the spool file (the database did not come back in time).
     pub left_batches: usize,
     /// Events in them.
     pub left_events: usize,
 }
 
-/// A running committer task.
+/// The committer task is gone (it stopped on a spool error): nothing more can be queued.
+#[derive(Debug, thiserror::Error)]
+#[error("the committer stopped")]
+pub struct CommitterStopped;
+
+/// Why the committer could not end cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitterError {
+    /// The spool file failed: what it held is as the file says.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The task panicked or was cancelled.
+    #[error("committer task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A running committer task: batches in, in arrival order; [`Committer::close`] drains it.
 #[derive(Debug)]
 pub struct Committer {
-    /// Send batches here, in arrival order; drop it to let the committer drain and stop.
-    pub tx: mpsc::Sender<Batch>,
-    /// The task.
-    pub task: JoinHandle<Result<CommitterOutcome, SpoolError>>,
-    /// Its totals.
-    pub stats: Arc<CommitterStats>,
+    input: mpsc::Sender<Batch>,
+    task: JoinHandle<Result<CommitterOutcome, SpoolError>>,
 }
 
 impl Committer {
@@ -103,135 +110,223 @@ impl Committer {
     pub fn spawn(db: Db, spool: Spool, console: Console, config: CommitterConfig) -> Committer {
         // Frames come a few per second; the channel only absorbs bursts while the committer
         // moves a batch into the spool.
-        let (tx, rx) = mpsc::channel(256);
-        let stats = Arc::new(CommitterStats::default());
-        let task = tokio::spawn(run(db, spool, rx, console, config, stats.clone()));
-        Committer { tx, task, stats }
+        let (input, rx) = mpsc::channel(256);
+        let task = tokio::spawn(CommitLoop::new(db, spool, rx, console, config).run());
+        Committer { input, task }
+    }
+
+    /// Queues a batch behind the others.
+    pub async fn send(&self, batch: Batch) -> Result<(), CommitterStopped> {
+        self.input.send(batch).await.map_err(|_| CommitterStopped)
+    }
+
+    /// Closes the input at once (the committer starts draining now), and returns the future
+    /// of its end: what is queued committed, or left in the spool file once the drain
+    /// timeout passed.
+    pub fn close(self) -> impl Future<Output = Result<CommitterOutcome, CommitterError>> {
+        let Committer { input, task } = self;
+        drop(input);
+        async move { Ok(task.await??) }
     }
 }
 
-fn delay(config: &CommitterConfig, failures: u32) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    config
-        .retry_initial
-        .saturating_mul(1 << exp)
-        .min(config.retry_max)
-}
-
-async fn run(
+/// The committer task: at most one commit in flight, the spool's batches waiting behind it.
+struct CommitLoop {
     db: Db,
-    mut spool: Spool,
-    mut rx: mpsc::Receiver<Batch>,
+    spool: Spool,
+    input: mpsc::Receiver<Batch>,
     console: Console,
     config: CommitterConfig,
-    stats: Arc<CommitterStats>,
-) -> Result<CommitterOutcome, SpoolError> {
-    if !spool.is_empty() {
-        console.status(format!(
-            "📦 {} batch(es) ({} events) left in {} by a previous run: storing them first",
-            spool.len(),
-            spool.events(),
-            spool.path().display()
-        ));
-    }
-    let mut attempt: Option<Attempt> = None;
-    let mut failures: u32 = 0;
-    let mut retry_at = Instant::now();
-    let mut input_open = true;
-    let mut drain_deadline: Option<Instant> = None;
-    let mut outage = false;
-    loop {
-        if attempt.is_none() && !spool.is_empty() && Instant::now() >= retry_at {
-            if let Some((batch, frames)) = spool.front_group(GROUP_MAX_EVENTS)? {
-                let db = db.clone();
-                let job =
-                    async move { db.run(move |conn| Engine::new(conn).dispatch(&batch)).await };
-                attempt = Some(Attempt {
-                    task: tokio::spawn(job),
-                    started: Instant::now(),
-                    frames,
-                });
-            }
+    totals: CommitTotals,
+    /// The commit in flight.
+    attempt: Option<Attempt>,
+    /// Failures since the last commit, and so the delay before the next attempt.
+    backoff: Backoff,
+    /// No attempt starts before this (set after a failure).
+    retry_at: Instant,
+    /// Set once the input closed: past it, what is left stays in the spool file.
+    drain_deadline: Option<Instant>,
+    /// The database is failing (the streamer is told once per outage).
+    outage: bool,
+}
+
+impl CommitLoop {
+    fn new(
+        db: Db,
+        spool: Spool,
+        input: mpsc::Receiver<Batch>,
+        console: Console,
+        config: CommitterConfig,
+    ) -> CommitLoop {
+        CommitLoop {
+            db,
+            spool,
+            input,
+            console,
+            backoff: config.retry.clone(),
+            config,
+            totals: CommitTotals::default(),
+            attempt: None,
+            retry_at: Instant::now(),
+            drain_deadline: None,
+            outage: false,
         }
-        if !input_open {
-            if spool.is_empty() && attempt.is_none() {
+    }
+
+    async fn run(mut self) -> Result<CommitterOutcome, SpoolError> {
+        self.announce_leftovers();
+        loop {
+            self.start_attempt_when_due()?;
+            if self.finished() {
                 break;
             }
-            // Out of time: what is left stays in the spool file (an attempt still in flight
-            // may commit or not; the next start commits it again idempotently).
-            if drain_deadline.is_some_and(|d| Instant::now() >= d) {
-                break;
+            let slow_at = self
+                .attempt
+                .as_ref()
+                .map(|a| a.started + self.config.slow_after);
+            tokio::select! {
+                result = wait_attempt(&mut self.attempt), if self.attempt.is_some() => {
+                    self.attempt_ended(result)?;
+                }
+                batch = self.input.recv(), if self.input_open() => self.received(batch)?,
+                () = sleep_until_opt(slow_at), if slow_at.is_some() && !self.spool.is_durable() => {
+                    self.database_slow()?;
+                }
+                () = tokio::time::sleep_until(self.retry_at), if self.waiting_to_retry() => {}
+                () = sleep_until_opt(self.drain_deadline), if !self.input_open() => {}
+                // Unreachable: with no branch enabled the top of the loop starts an attempt or
+                // breaks; looping again is the safe answer anyway.
+                else => {}
             }
         }
-        let slow_at = attempt.as_ref().map(|a| a.started + config.slow_after);
-        tokio::select! {
-            result = wait_attempt(&mut attempt), if attempt.is_some() => {
-                let frames = attempt.take().map_or(0, |a| a.frames);
-                match result {
-                    Ok(report) => {
-                        spool.pop_committed_many(frames)?;
-                        stats.stored.fetch_add(report.stored, Ordering::Relaxed);
-                        stats.duplicates.fetch_add(report.duplicates, Ordering::Relaxed);
-                        stats.batches.fetch_add(frames as u64, Ordering::Relaxed);
-                        stats.commits.fetch_add(1, Ordering::Relaxed);
-                        let t = report.totals();
-                        stats.enqueued.fetch_add(t.enqueued, Ordering::Relaxed);
-                        stats
-                            .discarded
-                            .fetch_add(t.discarded_victim + t.discarded_new, Ordering::Relaxed);
-                        stats.overflow.fetch_add(t.overflow, Ordering::Relaxed);
-                        console.detail(format!("   ↳ {report}"));
-                        if outage {
-                            outage = false;
-                            console.status(format!(
-                                "✅ database is back after {failures} failed attempt(s); {} batch(es) still to flush",
-                                spool.len()
-                            ));
-                        }
-                        failures = 0;
-                    }
-                    Err(error) => {
-                        failures += 1;
-                        spool.persist_all()?;
-                        if !outage {
-                            outage = true;
-                            stats.outages.fetch_add(1, Ordering::Relaxed);
-                            console.status(format!(
-                                "⚠️ database unavailable ({error}); capture goes on, events are spooled to {}",
-                                spool.path().display()
-                            ));
-                        }
-                        tracing::warn!(%error, failures, queued = spool.len(), "storing a batch failed; will retry");
-                        retry_at = Instant::now() + delay(&config, failures);
-                    }
-                }
-            }
-            batch = rx.recv(), if input_open => match batch {
-                Some(batch) => spool.push(batch)?,
-                None => {
-                    input_open = false;
-                    drain_deadline = Some(Instant::now() + config.drain_timeout);
-                }
-            },
-            () = sleep_until_opt(slow_at), if slow_at.is_some() && !spool.is_durable() => {
-                // Still waiting on the database: from now on, queued batches are on disk.
-                tracing::warn!("the database is slow to answer; spooling queued batches to disk");
-                spool.persist_all()?;
-            }
-            () = tokio::time::sleep_until(retry_at), if attempt.is_none() && !spool.is_empty() && Instant::now() < retry_at => {}
-            () = sleep_until_opt(drain_deadline), if !input_open => {}
-            // Unreachable: with no branch enabled the top of the loop starts an attempt or
-            // breaks; looping again is the safe answer anyway.
-            else => {}
+        self.leave()
+    }
+
+    /// Tells the streamer about batches a previous run left in the spool.
+    fn announce_leftovers(&self) {
+        if !self.spool.is_empty() {
+            self.console.status(format!(
+                "📦 {} batch(es) ({} events) left in {} by a previous run: storing them first",
+                self.spool.len(),
+                self.spool.events(),
+                self.spool.path().display()
+            ));
         }
     }
-    if !spool.is_empty() {
-        spool.persist_all()?;
+
+    fn input_open(&self) -> bool {
+        self.drain_deadline.is_none()
     }
-    Ok(CommitterOutcome {
-        left_batches: spool.len(),
-        left_events: spool.events(),
-    })
+
+    /// Batches wait, none is in flight, and the retry delay is not over yet.
+    fn waiting_to_retry(&self) -> bool {
+        self.attempt.is_none() && !self.spool.is_empty() && Instant::now() < self.retry_at
+    }
+
+    /// Starts committing the oldest queued frames, grouped, unless a commit is in flight or a
+    /// retry is not due yet.
+    fn start_attempt_when_due(&mut self) -> Result<(), SpoolError> {
+        if self.attempt.is_some() || self.spool.is_empty() || Instant::now() < self.retry_at {
+            return Ok(());
+        }
+        if let Some((batch, frames)) = self.spool.front_group(GROUP_MAX_EVENTS)? {
+            let db = self.db.clone();
+            let job = async move { db.run(move |conn| Engine::new(conn).dispatch(&batch)).await };
+            self.attempt = Some(Attempt {
+                task: tokio::spawn(job),
+                started: Instant::now(),
+                frames,
+            });
+        }
+        Ok(())
+    }
+
+    /// Once the input closed: everything committed, or out of time (what is left stays in
+    /// the spool file; an attempt still in flight may commit or not, and the next start
+    /// commits it again idempotently).
+    fn finished(&self) -> bool {
+        self.drain_deadline.is_some_and(|deadline| {
+            (self.spool.is_empty() && self.attempt.is_none()) || Instant::now() >= deadline
+        })
+    }
+
+    fn attempt_ended(
+        &mut self,
+        result: Result<DispatchReport, EngineError>,
+    ) -> Result<(), SpoolError> {
+        let frames = self.attempt.take().map_or(0, |a| a.frames);
+        match result {
+            Ok(report) => self.committed(frames, &report),
+            Err(error) => self.failed(&error),
+        }
+    }
+
+    /// The frames left the spool: they are in the database.
+    fn committed(&mut self, frames: usize, report: &DispatchReport) -> Result<(), SpoolError> {
+        self.spool.pop_committed_many(frames)?;
+        let totals = &mut self.totals;
+        totals.stored += report.stored;
+        totals.duplicates += report.duplicates;
+        totals.batches += frames as u64;
+        totals.commits += 1;
+        totals.overflow += report.totals().overflow;
+        self.console.detail(format!("   ↳ {report}"));
+        if self.outage {
+            self.outage = false;
+            self.console.status(format!(
+                "✅ database is back after {} failed attempt(s); {} batch(es) still to flush",
+                self.backoff.failures(),
+                self.spool.len()
+            ));
+        }
+        self.backoff.reset();
+        Ok(())
+    }
+
+    /// The database failed: from now on every queued batch is on disk, and the same frames
+    /// are tried again after the backoff.
+    fn failed(&mut self, error: &EngineError) -> Result<(), SpoolError> {
+        let delay = self.backoff.next_delay();
+        self.spool.persist_all()?;
+        if !self.outage {
+            self.outage = true;
+            self.totals.outages += 1;
+            self.console.status(format!(
+                "⚠️ database unavailable ({error}); capture goes on, events are spooled to {}",
+                self.spool.path().display()
+            ));
+        }
+        tracing::warn!(%error, failures = self.backoff.failures(), queued = self.spool.len(), "storing a batch failed; will retry");
+        self.retry_at = Instant::now() + delay;
+        Ok(())
+    }
+
+    /// A frame from the capture, or the end of the input (the drain begins).
+    fn received(&mut self, batch: Option<Batch>) -> Result<(), SpoolError> {
+        match batch {
+            Some(batch) => self.spool.push(batch)?,
+            None => self.drain_deadline = Some(Instant::now() + self.config.drain_timeout),
+        }
+        Ok(())
+    }
+
+    /// Still waiting on the database: from now on, queued batches are on disk.
+    fn database_slow(&mut self) -> Result<(), SpoolError> {
+        tracing::warn!("the database is slow to answer; spooling queued batches to disk");
+        self.spool.persist_all()
+    }
+
+    /// What is left goes to the spool file, for the next start.
+    fn leave(mut self) -> Result<CommitterOutcome, SpoolError> {
+        if !self.spool.is_empty() {
+            self.spool.persist_all()?;
+        }
+        Ok(CommitterOutcome {
+            totals: self.totals,
+            left_batches: self.spool.len(),
+            left_events: self.spool.events(),
+        })
+    }
 }
 
 /// A commit in flight.
@@ -266,8 +361,8 @@ mod tests {
     #[test]
     fn retry_delay_grows_and_caps() {
         let c = CommitterConfig::default();
-        assert_eq!(delay(&c, 1), Duration::from_millis(250));
-        assert_eq!(delay(&c, 2), Duration::from_millis(500));
-        assert_eq!(delay(&c, 30), Duration::from_secs(5));
+        assert_eq!(c.retry.delay(1), Duration::from_millis(250));
+        assert_eq!(c.retry.delay(2), Duration::from_millis(500));
+        assert_eq!(c.retry.delay(30), Duration::from_secs(5));
     }
 }

@@ -17,6 +17,19 @@ pub enum Verbosity {
     Verbose,
 }
 
+impl Verbosity {
+    /// The level the command-line flags ask for (clap refuses both at once).
+    pub(crate) fn from_flags(quiet: bool, verbose: bool) -> Verbosity {
+        if quiet {
+            Verbosity::Quiet
+        } else if verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
 /// Prints event and status lines to stdout.
 #[derive(Debug, Clone, Copy)]
 pub struct Console {
@@ -29,13 +42,8 @@ impl Console {
         Console { verbosity }
     }
 
-    /// True in `--verbose` mode.
-    pub fn verbose(&self) -> bool {
-        self.verbosity == Verbosity::Verbose
-    }
-
     /// One line per event of a frame.
-    pub fn events(&self, events: &[CapturedEvent]) {
+    pub(crate) fn events(&self, events: &[CapturedEvent]) {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
@@ -48,7 +56,7 @@ impl Console {
     }
 
     /// A status line (connection, spool, session), unless quiet.
-    pub fn status(&self, line: impl AsRef<str>) {
+    pub(crate) fn status(&self, line: impl AsRef<str>) {
         if self.verbosity != Verbosity::Quiet {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", line.as_ref());
@@ -57,8 +65,8 @@ impl Console {
     }
 
     /// A detail line, only with `--verbose`.
-    pub fn detail(&self, line: impl AsRef<str>) {
-        if self.verbose() {
+    pub(crate) fn detail(&self, line: impl AsRef<str>) {
+        if self.verbosity == Verbosity::Verbose {
             self.status(line);
         }
     }
@@ -79,7 +87,7 @@ fn num(v: &Value, key: &str) -> i64 {
 }
 
 /// The console line of one event.
-pub fn event_line(event: &CapturedEvent) -> String {
+fn event_line(event: &CapturedEvent) -> String {
     let d = &event.data;
     let user = who(event);
     match event.event_type {
@@ -89,24 +97,7 @@ pub fn event_line(event: &CapturedEvent) -> String {
             let text = text.replace(['\n', '\r'], " ");
             format!("💬 {user}: {text}")
         }
-        EventType::Gift => {
-            let name = d
-                .pointer("/gift/name")
-                .and_then(Value::as_str)
-                .unwrap_or("a gift");
-            let count = num(d, "repeat_count").max(1);
-            let total = num(d, "streak_total_count").max(count);
-            match event.streak.as_ref().map(|s| s.status) {
-                Some(StreakStatus::Start | StreakStatus::Continue) => {
-                    format!("🔄 {user} sent {name} x{count} (streak total {total})")
-                }
-                Some(StreakStatus::End) => {
-                    format!("🎁 {user} sent {name} x{count} (streak total {total})")
-                }
-                // A gift that is not part of a combo has no streak to total.
-                None => format!("🎁 {user} sent {name} x{count}"),
-            }
-        }
+        EventType::Gift => gift_line(event, user),
         EventType::Like => format!(
             "❤️ {user} liked x{} (total likes {})",
             num(d, "like_count"),
@@ -122,6 +113,27 @@ pub fn event_line(event: &CapturedEvent) -> String {
             num(d, "total_viewers")
         ),
         EventType::LiveEnd => "🏁 the LIVE ended".to_owned(),
+    }
+}
+
+/// A gift's line: 🔄 while its combo goes on, 🎁 when it ends or was never one.
+fn gift_line(event: &CapturedEvent, user: &str) -> String {
+    let d = &event.data;
+    let name = d
+        .pointer("/gift/name")
+        .and_then(Value::as_str)
+        .unwrap_or("a gift");
+    let count = num(d, "repeat_count").max(1);
+    let total = num(d, "streak_total_count").max(count);
+    match event.streak.as_ref().map(|s| s.status) {
+        Some(StreakStatus::Start | StreakStatus::Continue) => {
+            format!("🔄 {user} sent {name} x{count} (streak total {total})")
+        }
+        Some(StreakStatus::End) => {
+            format!("🎁 {user} sent {name} x{count} (streak total {total})")
+        }
+        // A gift that is not part of a combo has no streak to total.
+        None => format!("🎁 {user} sent {name} x{count}"),
     }
 }
 

@@ -50,7 +50,7 @@ impl Fatal {
 
     /// Classifies a client error. When the client gave up, only its last attempt counts:
     /// a handshake rejection followed by sign-server outages is an outage, not a block.
-    pub fn from_client(error: ClientError) -> Fatal {
+    pub(crate) fn from_client(error: ClientError) -> Fatal {
         let message = error.to_string();
         let key_hint = |message: String| {
             format!(

@@ -33,7 +33,7 @@
 //! `DATABASE_URL`, `WEBCAST_SIGN_SERVER_URL`, `WEBCAST_SIGN_API_KEY` (never printed),
 //! `WEBCAST_TIKTOK_BASE_URL`, `CAPTURE_SPOOL_DIR`, `CAPTURE_LOG` (tracing filter).
 
-use capture_daemon::{capture, cli, error};
+use capture_daemon::{capture_live, cli, error};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
                 let (_trigger, shutdown) = Shutdown::on_signals("capture-daemon").map_err(|e| {
                     error::Fatal::Other(format!("cannot install the Ctrl+C/SIGTERM handler: {e}"))
                 })?;
-                capture::run(args, shutdown).await
+                capture_live(args, shutdown).await
             })
         });
     match result {

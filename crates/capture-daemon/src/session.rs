@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use core_models::{sessions, Db, LiveSession, ModelError, SessionStatus};
+use lifecycle::Backoff;
 use tokio::time::Instant;
 
 /// Marks `aborted` the sessions of `streamer` left `active` by a daemon that was killed.
@@ -35,7 +36,7 @@ pub async fn finish(
     notes: Option<String>,
     deadline: Instant,
 ) -> Result<(), ModelError> {
-    let mut wait = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(3));
     loop {
         let notes = notes.clone();
         match db
@@ -43,11 +44,13 @@ pub async fn finish(
             .await
         {
             Ok(()) => return Ok(()),
-            Err(e) if Instant::now() + wait >= deadline => return Err(e),
             Err(e) => {
+                let wait = backoff.next_delay();
+                if Instant::now() + wait >= deadline {
+                    return Err(e);
+                }
                 tracing::warn!(error = %e, "closing the session failed; retrying");
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(3));
             }
         }
     }

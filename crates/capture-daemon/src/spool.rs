@@ -21,7 +21,7 @@
 //!
 //! Either the spool is not durable (the file is empty and every batch is in memory only),
 //! or it is durable and every batch is in the file, in order (some also cached in memory,
-//! within the bound). [`Spool::persist_all`] moves from the first state to the second.
+//! within the bound). `Spool::persist_all` moves from the first state to the second.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -95,66 +95,8 @@ impl Spool {
             mem_events: 0,
             mem_limit: mem_limit.max(1),
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| spool.io(e))?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(|e| spool.io(e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(SpoolError::Locked {
-                    path: path.display().to_string(),
-                })
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(spool.io(e)),
-        }
-        let mut reader = BufReader::new(file.try_clone().map_err(|e| spool.io(e))?);
-        let mut offset = 0u64;
-        let mut line = String::new();
-        let mut valid_end = 0u64;
-        loop {
-            line.clear();
-            let n = reader.read_line(&mut line).map_err(|e| spool.io(e))? as u64;
-            if n == 0 {
-                break;
-            }
-            let complete = line.ends_with('\n');
-            let text = line.trim_end_matches('\n');
-            if !text.trim().is_empty() {
-                match serde_json::from_str::<Batch>(text) {
-                    Ok(batch) => {
-                        let events = batch.events.len();
-                        let cached = spool.mem_events + events <= spool.mem_limit;
-                        if cached {
-                            spool.mem_events += events;
-                        }
-                        spool.queue.push_back(Pending {
-                            batch: cached.then_some(batch),
-                            events,
-                            at: Some((offset, text.len() as u64)),
-                        });
-                    }
-                    Err(e) if !complete => {
-                        tracing::warn!(path = %path.display(), error = %e, "skipping a torn last line of the spool");
-                        break;
-                    }
-                    Err(e) => {
-                        return Err(SpoolError::Corrupt {
-                            path: path.display().to_string(),
-                            offset,
-                            reason: e.to_string(),
-                        })
-                    }
-                }
-            }
-            offset += n;
-            valid_end = offset;
-        }
+        let file = spool.create_locked()?;
+        let valid_end = spool.load_leftovers(&file)?;
         // Cut a torn tail so new lines start on a line boundary.
         file.set_len(valid_end).map_err(|e| spool.io(e))?;
         spool.file_len = valid_end;
@@ -166,6 +108,75 @@ impl Spool {
         Ok(spool)
     }
 
+    /// Opens (creating it and its directory) and locks the file.
+    fn create_locked(&self) -> Result<File, SpoolError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&self.path)
+            .map_err(|e| self.io(e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(SpoolError::Locked {
+                path: self.path.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(self.io(e)),
+        }
+    }
+
+    /// Queues the batches of a previous run, in file order; returns where the last complete
+    /// line ends (a torn last line is skipped with a warning).
+    fn load_leftovers(&mut self, file: &File) -> Result<u64, SpoolError> {
+        let mut reader = BufReader::new(file.try_clone().map_err(|e| self.io(e))?);
+        let mut offset = 0u64;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(|e| self.io(e))? as u64;
+            if n == 0 {
+                return Ok(offset);
+            }
+            let complete = line.ends_with('\n');
+            let text = line.trim_end_matches('\n');
+            if !text.trim().is_empty() {
+                match serde_json::from_str::<Batch>(text) {
+                    Ok(batch) => self.queue_back(batch, Some((offset, text.len() as u64))),
+                    Err(e) if !complete => {
+                        tracing::warn!(path = %self.path.display(), error = %e, "skipping a torn last line of the spool");
+                        return Ok(offset);
+                    }
+                    Err(e) => {
+                        return Err(SpoolError::Corrupt {
+                            path: self.path.display().to_string(),
+                            offset,
+                            reason: e.to_string(),
+                        })
+                    }
+                }
+            }
+            offset += n;
+        }
+    }
+
+    /// Puts a batch at the back of the queue, kept in memory if it fits the bound (always
+    /// when it is not in the file, `at`: that is the invariant).
+    fn queue_back(&mut self, batch: Batch, at: Option<(u64, u64)>) {
+        let events = batch.events.len();
+        let cached = at.is_none() || self.mem_events + events <= self.mem_limit;
+        if cached {
+            self.mem_events += events;
+        }
+        self.queue.push_back(Pending {
+            batch: cached.then_some(batch),
+            events,
+            at,
+        });
+    }
+
     fn io(&self, source: std::io::Error) -> SpoolError {
         SpoolError::Io {
             path: self.path.display().to_string(),
@@ -174,63 +185,50 @@ impl Spool {
     }
 
     /// The file's path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Batches waiting.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
 
     /// Nothing waiting.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 
     /// Events waiting.
-    pub fn events(&self) -> usize {
+    pub(crate) fn events(&self) -> usize {
         self.queue.iter().map(|p| p.events).sum()
     }
 
     /// Whether new batches go to the file.
-    pub fn is_durable(&self) -> bool {
+    pub(crate) fn is_durable(&self) -> bool {
         self.durable
     }
 
     /// Queues a batch behind the others: in the file when durable (or when memory is full,
     /// which makes the spool durable).
-    pub fn push(&mut self, batch: Batch) -> Result<(), SpoolError> {
-        let events = batch.events.len();
-        if !self.durable && self.mem_events + events > self.mem_limit {
+    pub(crate) fn push(&mut self, batch: Batch) -> Result<(), SpoolError> {
+        if !self.durable && self.mem_events + batch.events.len() > self.mem_limit {
             self.persist_all()?;
         }
-        if self.durable {
+        let at = if self.durable {
             let at = self.append(&batch)?;
             self.sync()?;
-            let cached = self.mem_events + events <= self.mem_limit;
-            if cached {
-                self.mem_events += events;
-            }
-            self.queue.push_back(Pending {
-                batch: cached.then_some(batch),
-                events,
-                at: Some(at),
-            });
+            Some(at)
         } else {
-            self.mem_events += events;
-            self.queue.push_back(Pending {
-                batch: Some(batch),
-                events,
-                at: None,
-            });
-        }
+            None
+        };
+        self.queue_back(batch, at);
         Ok(())
     }
 
     /// Writes every batch held only in memory to the file (in order) and makes the spool
     /// durable: called when the database fails, so a crash from now on loses nothing queued.
-    pub fn persist_all(&mut self) -> Result<(), SpoolError> {
+    pub(crate) fn persist_all(&mut self) -> Result<(), SpoolError> {
         if self.durable {
             return Ok(());
         }
@@ -260,7 +258,10 @@ impl Spool {
     /// Committing frames together is what keeps up with a burst: a transaction's fixed cost
     /// (round trips, the commit itself) is paid once for everything that queued up while the
     /// previous one ran, and a lone frame still goes alone, at once.
-    pub fn front_group(&mut self, max_events: usize) -> Result<Option<(Batch, usize)>, SpoolError> {
+    pub(crate) fn front_group(
+        &mut self,
+        max_events: usize,
+    ) -> Result<Option<(Batch, usize)>, SpoolError> {
         let Some(first) = self.queue.front() else {
             return Ok(None);
         };
@@ -304,7 +305,7 @@ impl Spool {
 
     /// Forgets the `n` oldest batches, which were committed. When nothing is left, the file
     /// is truncated and the spool stops being durable.
-    pub fn pop_committed_many(&mut self, n: usize) -> Result<(), SpoolError> {
+    pub(crate) fn pop_committed_many(&mut self, n: usize) -> Result<(), SpoolError> {
         for _ in 0..n {
             let Some(p) = self.queue.pop_front() else {
                 break;

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         }
     };
 
-    match commands::run(cli) {
+    match commands::execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let user_error = e

@@ -63,12 +63,6 @@ impl Shutdown {
         Ok((trigger, shutdown))
     }
 
-    /// A signal driven by an existing watch channel (`true` stops), for code that still hands
-    /// one around. As with a [`Trigger`], a sender dropped counts as firing.
-    pub fn from_watch(rx: watch::Receiver<bool>) -> Shutdown {
-        Shutdown { rx, parent: None }
-    }
-
     /// A signal that fires with this one or with its own trigger, for a task that can also be
     /// stopped alone.
     pub fn child(&self) -> (Trigger, Shutdown) {
@@ -141,18 +135,6 @@ mod tests {
         parent_trigger.trigger();
         other.wait().await;
         assert!(other.is_triggered());
-    }
-
-    #[tokio::test]
-    async fn a_watch_channel_drives_a_signal() {
-        let (tx, rx) = watch::channel(false);
-        let mut shutdown = Shutdown::from_watch(rx);
-        assert!(!shutdown.is_triggered());
-        tx.send_replace(true);
-        shutdown.wait().await;
-        let (tx, rx) = watch::channel(false);
-        drop(tx);
-        assert!(Shutdown::from_watch(rx).is_triggered());
     }
 
     #[tokio::test]

@@ -1,4 +1,9 @@
-//! Test databases on both backends.
+//! What the tests of every crate share: a throw-away database on each backend, and a
+//! headless-Chromium driver ([`browser`]) for the pages. It is a dev-dependency only: nothing
+//! that ships may depend on it, and it must never hide a missing prerequisite (a MySQL server
+//! or Chromium that CI was told to use) by skipping a test silently.
+//!
+//! # Test databases
 //!
 //! Every test gets its own database, so tests run in parallel: a SQLite file in a temporary
 //! directory always, and — when `TEST_MYSQL_URL` is set (CI sets it) — a fresh database on that

@@ -1,17 +1,22 @@
 //! A whole worker daemon as one future: the HTTP server for browser sources, the supervisor
-//! and its runners, and the statistics line, all stopped by one shutdown signal. `main.rs`
-//! runs it for the binary; `ctl demo` embeds it.
+//! and its runners, and the statistics line, all stopped by one [`Shutdown`]. `main.rs` runs
+//! it for the binary; `ctl demo` embeds it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use core_models::Db;
-use tokio::sync::watch;
+use lifecycle::{Shutdown, Trigger};
+use tokio::task::JoinHandle;
 
+use crate::config::WorkerConfig;
 use crate::http::{self, AppState, HttpSettings};
 use crate::runner::RunnerContext;
-use crate::stats::{LagSnapshot, Rate};
-use crate::{supervisor, WorkerConfig};
+use crate::stats::report::StatsReport;
+use crate::supervisor::Supervisor;
+
+/// How long the HTTP server gets to finish its requests once the runners have stopped.
+const HTTP_STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// What a daemon runs with.
 pub struct Daemon {
@@ -26,19 +31,46 @@ pub struct Daemon {
     pub http: Option<(std::net::TcpListener, HttpSettings)>,
 }
 
-/// Runs until `shutdown` turns true, then stops the runners (each drains its in-flight items)
-/// and, last, the HTTP server: in-flight dino actions still need their page's ack.
-pub async fn run(daemon: Daemon, shutdown: watch::Receiver<bool>) {
-    let Daemon {
-        db,
-        config,
-        services,
-        http,
-    } = daemon;
-    let masked = db.url().masked();
-    let ctx = RunnerContext::new(db, config.clone());
-    let (http_stop, http_stopped) = watch::channel(false);
-    let server = http.map(|(listener, settings)| {
+impl Daemon {
+    /// Serves until `shutdown` fires, then stops the runners (each drains its in-flight
+    /// items) and, last, the HTTP server: in-flight dino actions still need their page's ack.
+    pub async fn serve(self, shutdown: Shutdown) {
+        let Daemon {
+            db,
+            config,
+            services,
+            http,
+        } = self;
+        let masked = db.url().masked();
+        let ctx = RunnerContext::new(db, config.clone());
+        let server = http.map(|(listener, settings)| HttpServer::start(listener, settings, &ctx));
+        tracing::info!(
+            owner = %config.owner,
+            database = %masked,
+            "worker daemon started{}",
+            if services.is_empty() { String::new() } else { format!(" for {}", services.join(", ")) }
+        );
+        let stats = StatsReport::new(ctx.queue.clone(), ctx.counters.clone());
+        let stats = tokio::spawn(stats.print_every(config.stats_every, shutdown.clone()));
+        Supervisor::new(ctx, services)
+            .follow_services(shutdown)
+            .await;
+        stats.abort();
+        if let Some(server) = server {
+            server.stop().await;
+        }
+    }
+}
+
+/// The browser-source server on its task, with its own stop: it outlives the runners.
+struct HttpServer {
+    stop: Trigger,
+    task: JoinHandle<()>,
+}
+
+impl HttpServer {
+    /// Serves the pages, the sockets and the API on `listener`.
+    fn start(listener: std::net::TcpListener, settings: HttpSettings, ctx: &RunnerContext) -> Self {
         let base = match listener.local_addr() {
             Ok(a) => format!("http://{a}"),
             Err(_) => format!("http://{}", settings.addr),
@@ -58,79 +90,24 @@ pub async fn run(daemon: Daemon, shutdown: watch::Receiver<bool>) {
             counters: ctx.counters.clone(),
             token: settings.token.as_deref().map(Into::into),
         };
-        tokio::spawn(async move {
-            if let Err(e) = http::serve(listener, state, http_stopped).await {
+        let (stop, shutdown) = Shutdown::new();
+        let task = tokio::spawn(async move {
+            if let Err(e) = http::serve(listener, state, shutdown).await {
                 tracing::error!("the http server stopped: {e}");
             }
-        })
-    });
-    tracing::info!(
-        owner = %config.owner,
-        database = %masked,
-        "worker daemon started{}",
-        if services.is_empty() { String::new() } else { format!(" for {}", services.join(", ")) }
-    );
-    let stats = tokio::spawn(print_stats(ctx.clone(), shutdown.clone()));
-    supervisor::run(ctx, services, shutdown).await;
-    stats.abort();
-    let _ = http_stop.send(true);
-    if let Some(server) = server {
-        let abort = server.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(2), server)
+        });
+        HttpServer { stop, task }
+    }
+
+    /// Stops taking requests and gives the ones in progress [`HTTP_STOP_GRACE`].
+    async fn stop(self) {
+        self.stop.trigger();
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(HTTP_STOP_GRACE, self.task)
             .await
             .is_err()
         {
             abort.abort();
-        }
-    }
-}
-
-/// Prints queue statistics periodically, like the original: per service, pending,
-/// processing, completed, failed, discarded and this daemon's items/s.
-async fn print_stats(ctx: RunnerContext, mut shutdown: watch::Receiver<bool>) {
-    if ctx.config.stats_every.is_zero() {
-        return;
-    }
-    let mut rate = Rate::default();
-    let mut lag_before: std::collections::HashMap<String, LagSnapshot> = Default::default();
-    loop {
-        if tokio::time::timeout(ctx.config.stats_every, shutdown.wait_for(|s| *s))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        let snapshot = ctx.counters.snapshot();
-        let rates = rate.update(&snapshot);
-        // Lag over this interval only: a spike shows in the line that covers it.
-        let mut lag = std::collections::HashMap::new();
-        for (slug, now) in ctx.counters.lag() {
-            let window = now.since(lag_before.get(&slug).unwrap_or(&LagSnapshot::default()));
-            if let Some(summary) = window.summary() {
-                lag.insert(slug.clone(), summary);
-            }
-            lag_before.insert(slug, now);
-        }
-        match ctx.queue.stats().await {
-            Ok(all) => {
-                println!("📊 queue statistics");
-                for s in all.iter().filter(|s| rates.contains_key(&s.slug)) {
-                    let lag = lag.get(&s.slug).map_or(String::new(), |l| {
-                        format!(" · lag p50 {:.1} ms, p99 {:.1} ms", l.p50_ms, l.p99_ms)
-                    });
-                    println!(
-                        "   [{}] pending {} · processing {} · completed {} · failed {} · discarded {} · {:.1} items/s{lag}",
-                        s.slug,
-                        s.pending,
-                        s.processing,
-                        s.completed,
-                        s.failed,
-                        s.discarded,
-                        rates.get(&s.slug).copied().unwrap_or(0.0)
-                    );
-                }
-            }
-            Err(e) => tracing::warn!("cannot read queue statistics: {e:#}"),
         }
     }
 }

@@ -1,75 +1,46 @@
-//! The worker daemon: a supervisor that follows the `services` table and one runner per
-//! service that owns it through a lease, claims its queue by priority and processes items
-//! SYNC (one at a time) or ASYNC (in parallel up to a limit).
+//! The worker daemon: runs the services. A supervisor follows the `services` table; each
+//! service gets a runner that owns it through a lease (one owner across any number of
+//! daemons), claims its queue by priority and processes items SYNC (one at a time) or ASYNC
+//! (in parallel up to a limit); an HTTP server serves the browser sources (the OBS pages) the
+//! `dinochrome` and `overlays` services reach.
 //!
-//! Module map: [`supervisor`] (which services run), [`runner`] (one service's lifecycle and
-//! claim loop), [`execute`] (one item: timeout, panic capture, outcome), [`outcomes`] (finished
-//! items waiting to be recorded, in batches), [`queue_client`] (every database call: the queue
-//! engine's operations, on the blocking pool), [`services`] (the kinds of service), [`stats`],
-//! [`http`] (the browser sources: pages, WebSockets, the hub services reach them through).
+//! What it must never do: write SQL. Every call on the queue goes through the queue engine's
+//! facade ([`dispatcher::Engine`]) and the services table is read through core-models'
+//! repository, both by way of the one `QueueClient`, which runs each operation on the
+//! blocking pool; the services never see the queue at all, only [`Job`]s. Nor does it decide
+//! what the engine decides (routing, overflow, lock order): it chooses only when to claim, how
+//! much, and how to run what it claimed.
+//!
+//! # Module map
+//!
+//! One home per concept, and the arrows point one way: a module uses only the ones in its
+//! last column, and none of those uses it back (the leaves use nothing else in the crate).
+//!
+//! | module | what it is | uses |
+//! | --- | --- | --- |
+//! | [`daemon`] | a whole daemon as one future (`main.rs` runs it, `ctl demo` embeds it) | supervisor, runner, http, stats, config |
+//! | `supervisor` | which services run here, following the table while the daemon runs | runner |
+//! | [`runner`] | one service's lifecycle (standby, starting, serving, draining) and its claim loop | services, job, queue_client, stats, config |
+//! | [`http`] | the browser sources' server: pages, WebSockets, `/health`, `/api/stats` | hub, queue_client, stats |
+//! | [`services`] | the [`QueueService`](services::QueueService) trait, the kinds, the registry | job, hub |
+//! | [`stats`] | counters, lag histograms, the periodic statistics line | queue_client |
+//! | `job` | what a service receives ([`Job`]) and its JSON contract | (leaf) |
+//! | `hub` | the connected pages and the deliveries awaiting their ack: services send through it, the server connects pages to it | (leaf) |
+//! | `queue_client` | every database call, each one engine operation on the blocking pool | (leaf) |
+//! | `config` | [`WorkerConfig`], [`owner_id`] | (leaf) |
+//!
+//! Inside a module the same holds: its parts use their siblings, never their parent.
 
+mod config;
 pub mod daemon;
-pub mod execute;
 pub mod http;
-pub mod outcomes;
-pub mod queue_client;
+mod hub;
+mod job;
+mod queue_client;
 pub mod runner;
 pub mod services;
 pub mod stats;
-pub mod supervisor;
+mod supervisor;
 
-use std::time::Duration;
-
-/// Settings of one daemon, shared by every runner.
-#[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    /// This daemon's identity in leases (`host:pid:random`).
-    pub owner: String,
-    /// How often the services table is re-read, and a standby retries a lease.
-    pub refresh: Duration,
-    /// How long a service lease lasts without renewal (renewed every third of it).
-    pub service_lease: Duration,
-    /// How long an item claim lasts without renewal (renewed every third of it while the
-    /// item runs).
-    pub item_lease: Duration,
-    /// How long shutdown waits for in-flight items before releasing them.
-    pub shutdown_grace: Duration,
-    /// Print a line per processed item.
-    pub verbose: bool,
-    /// Print queue statistics this often.
-    pub stats_every: Duration,
-}
-
-impl WorkerConfig {
-    /// The defaults for a daemon with this owner id.
-    pub fn new(owner: String) -> WorkerConfig {
-        WorkerConfig {
-            owner,
-            refresh: Duration::from_secs(2),
-            service_lease: Duration::from_secs(10),
-            item_lease: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(10),
-            verbose: false,
-            stats_every: Duration::from_secs(30),
-        }
-    }
-}
-
-/// A unique owner id for this process.
-pub fn owner_id() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".to_owned());
-    format!(
-        "{host}:{}:{:04x}",
-        std::process::id(),
-        rand::random::<u16>()
-    )
-}
+pub use config::{owner_id, WorkerConfig};
+pub use job::Job;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use core_models::{Db, DbUrl, PoolOptions};
-use tokio::sync::watch;
+use lifecycle::Shutdown;
 use worker_daemon::daemon::Daemon;
 use worker_daemon::http::{self, HttpSettings};
 use worker_daemon::{owner_id, WorkerConfig};
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(args) {
+    match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -108,7 +108,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn serve(args: Args) -> anyhow::Result<()> {
     // The HTTP settings and the port are checked first: a taken port or a missing token is
     // one clear error before anything else starts.
     let http = if args.no_http {
@@ -117,19 +117,46 @@ fn run(args: Args) -> anyhow::Result<()> {
         HttpSettings::new(&args.http, args.http_token.clone())?
     };
     let listener = http.as_ref().map(HttpSettings::bind).transpose()?;
+    let db = open_migrated_database(args.database_url.as_deref())?;
+    let config = Arc::new(worker_config(&args));
 
-    let url = DbUrl::resolve(args.database_url.as_deref())?;
+    // One shutdown signal reaches every task: Ctrl+C and SIGTERM fire it (a second one
+    // exits at once; the leases make that safe).
+    let (_trigger, shutdown) = Shutdown::on_signals("worker-daemon")
+        .context("cannot install the Ctrl+C / SIGTERM handler")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let daemon = Daemon {
+        db,
+        config,
+        services: args.services,
+        http: listener.zip(http),
+    };
+    runtime.block_on(daemon.serve(shutdown));
+    tracing::info!("worker daemon stopped");
+    Ok(())
+}
+
+/// The pool of the database `given` (or the default one), refused unless migrated.
+fn open_migrated_database(given: Option<&str>) -> anyhow::Result<Db> {
+    let url = DbUrl::resolve(given)?;
     let db = Db::connect(&url, PoolOptions::default())?;
-    {
-        let mut conn = db.get()?;
-        let pending = conn.pending_migrations().map_err(anyhow::Error::msg)?;
-        anyhow::ensure!(
-            pending.is_empty(),
-            "the database {} is not migrated: run `ctl migrate` first",
-            url.masked()
-        );
-    }
+    let mut conn = db.get()?;
+    let pending = conn.pending_migrations().map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        pending.is_empty(),
+        "the database {} is not migrated: run `ctl migrate` first",
+        url.masked()
+    );
+    drop(conn);
+    Ok(db)
+}
 
+/// The daemon's settings from its flags.
+fn worker_config(args: &Args) -> WorkerConfig {
     let mut config = WorkerConfig::new(owner_id());
     config.verbose = args.verbose;
     config.refresh = Duration::from_secs_f64(args.refresh);
@@ -137,28 +164,5 @@ fn run(args: Args) -> anyhow::Result<()> {
     config.item_lease = Duration::from_secs_f64(args.item_lease);
     config.shutdown_grace = Duration::from_secs_f64(args.shutdown_grace);
     config.stats_every = Duration::from_secs_f64(args.stats_every);
-    let config = Arc::new(config);
-
-    // One shutdown signal reaches every task: Ctrl+C and SIGTERM flip it.
-    let (shutdown_tx, shutdown) = watch::channel(false);
-    ctrlc::set_handler(move || {
-        let _ = shutdown_tx.send(true);
-    })
-    .context("cannot install the Ctrl+C / SIGTERM handler")?;
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(worker_daemon::daemon::run(
-        Daemon {
-            db,
-            config,
-            services: args.services,
-            http: listener.zip(http),
-        },
-        shutdown,
-    ));
-    tracing::info!("worker daemon stopped");
-    Ok(())
+    config
 }

@@ -1,12 +1,12 @@
 //! The worker's async client of the queue engine: every database call the worker makes, each
-//! one engine operation (or one read of the services table) on the blocking pool.
+//! one engine operation (or one read of the services table) on the blocking pool. It knows
+//! the engine's facade and nothing of what a service does with an item.
 
 use std::time::Duration;
 
 use core_models::{services, Db, Service};
-use dispatcher::{ClaimParams, Engine, Finished, Outcome, QueueStats, RescueParams};
-
-use crate::services::Job;
+use dispatcher::{ClaimParams, ClaimedItem, Engine, Finished, QueueStats, RescueParams};
+use events::Outcome;
 
 /// A database failure, as text for logs.
 pub type QueueResult<T> = anyhow::Result<T>;
@@ -22,11 +22,6 @@ impl QueueClient {
     /// A client acting as `owner`.
     pub fn new(db: Db, owner: String) -> QueueClient {
         QueueClient { db, owner }
-    }
-
-    /// This daemon's owner id.
-    pub fn owner(&self) -> &str {
-        &self.owner
     }
 
     /// Every service row.
@@ -56,18 +51,16 @@ impl QueueClient {
 
     /// Records `outcomes` and claims up to `max` pending items of a service, highest priority
     /// first, in one transaction (one round trip for a busy runner). The outcomes are recorded
-    /// even when the service lease is lost; the claim happens only while this daemon holds it.
+    /// even when the service lease is lost; the claim happens only while this daemon holds it
+    /// (no items otherwise: the lease heartbeat tells the runner).
     pub async fn finish_and_claim(
         &self,
-        service: &Service,
+        service_id: i64,
         outcomes: Vec<(i64, Outcome)>,
         max: usize,
         lease: Duration,
-    ) -> QueueResult<(Finished, Vec<Job>)> {
+    ) -> QueueResult<(Finished, Vec<ClaimedItem>)> {
         let owner = self.owner.clone();
-        let service_id = service.id;
-        let slug: std::sync::Arc<str> = std::sync::Arc::from(service.slug.as_str());
-        let name: std::sync::Arc<str> = std::sync::Arc::from(service.name.as_str());
         let done = self
             .db
             .run(move |c| {
@@ -83,18 +76,7 @@ impl QueueClient {
                 })?)
             })
             .await?;
-        let jobs = done
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| Job {
-                item: c.item,
-                event: c.event,
-                service_slug: slug.clone(),
-                service_name: name.clone(),
-            })
-            .collect();
-        Ok((done.finished, jobs))
+        Ok((done.finished, done.items.unwrap_or_default()))
     }
 
     /// Records the outcomes of items this daemon processed, in one transaction.

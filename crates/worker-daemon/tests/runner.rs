@@ -9,10 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{wait_until, Fixture};
 use core_models::{Db, EventType, PoolOptions, QueueStatus, Service, ServiceKind};
-use tokio::sync::watch;
+use lifecycle::Shutdown;
 use worker_daemon::runner::{self, RunnerContext};
-use worker_daemon::services::{BuildError, Job, QueueService, ServiceEnv};
-use worker_daemon::WorkerConfig;
+use worker_daemon::services::{BuildError, QueueService, ServiceEnv};
+use worker_daemon::{Job, WorkerConfig};
 
 /// Panics on likes, succeeds on everything else.
 struct PanicsOnLikes;
@@ -20,8 +20,8 @@ struct PanicsOnLikes;
 #[async_trait]
 impl QueueService for PanicsOnLikes {
     async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
-        if job.event.event_type == EventType::Like {
-            panic!("boom on item {}", job.item.id);
+        if job.event().event_type == EventType::Like {
+            panic!("boom on item {}", job.item().id);
         }
         Ok(())
     }
@@ -53,8 +53,8 @@ fn a_panicking_service_fails_its_items_and_the_runner_goes_on() {
         config.refresh = Duration::from_millis(200);
         let ctx = RunnerContext::new(db, Arc::new(config));
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let (stop, stop_rx) = watch::channel(false);
-        let task = rt.spawn(runner::run_with(ctx, service, panicky, stop_rx));
+        let (stop, stop_rx) = Shutdown::new();
+        let task = rt.spawn(runner::own_service_with(ctx, service, panicky, stop_rx));
         wait_until(Duration::from_secs(30), "all four processed", || {
             let s = fx.stats(id);
             s.completed == 2 && s.failed == 2
@@ -65,7 +65,7 @@ fn a_panicking_service_fails_its_items_and_the_runner_goes_on() {
                 assert!(err.starts_with("panicked: boom on item"), "{err}");
             }
         }
-        stop.send(true).unwrap();
+        stop.trigger();
         rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await })
             .expect("runner stops")
             .expect("runner did not panic");
@@ -84,7 +84,7 @@ impl QueueService for Slow {
         STARTED
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(job.event.event_type);
+            .push(job.event().event_type);
         tokio::time::sleep(Duration::from_millis(300)).await;
         Ok(())
     }
@@ -112,8 +112,8 @@ fn a_gift_arriving_during_slow_sync_work_goes_next() {
         let service = core_models::services::find(&mut fx.conn(), "slow_sync").unwrap();
         let ctx = RunnerContext::new(db, Arc::new(WorkerConfig::new("test:1:0002".into())));
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let (stop, stop_rx) = watch::channel(false);
-        let task = rt.spawn(runner::run_with(ctx, service, slow, stop_rx));
+        let (stop, stop_rx) = Shutdown::new();
+        let task = rt.spawn(runner::own_service_with(ctx, service, slow, stop_rx));
         let started = || STARTED.lock().unwrap_or_else(|p| p.into_inner()).len();
         wait_until(Duration::from_secs(30), "the first like started", || {
             started() >= 1
@@ -129,7 +129,7 @@ fn a_gift_arriving_during_slow_sync_work_goes_next() {
             matches!(gift_at, Some(1) | Some(2)),
             "the gift waited behind claimed likes: {order:?}"
         );
-        stop.send(true).unwrap();
+        stop.trigger();
         rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await })
             .expect("runner stops")
             .expect("runner did not panic");

@@ -5,6 +5,7 @@ use core_models::{config_store, DbConn, ModelError};
 use crate::cli::ConfigCommand;
 use crate::output::{self, Table};
 
+/// Runs one `config` subcommand.
 pub fn run(conn: &mut DbConn, cmd: ConfigCommand) -> anyhow::Result<()> {
     match cmd {
         ConfigCommand::Get { key } => match config_store::get(conn, &key)? {

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use core_models::{seed, DbConn, DbUrl};
 
+/// `migrate`: applies the pending migrations and names them.
 pub fn migrate(url: &DbUrl) -> anyhow::Result<()> {
     let mut conn = DbConn::establish(url)?;
     let names = conn
@@ -28,6 +29,7 @@ pub fn migrate(url: &DbUrl) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `populate-initial-data`: the original's config keys and services, where missing.
 pub fn populate(conn: &mut DbConn) -> anyhow::Result<()> {
     let report = seed::populate_initial_data(conn)?;
     if report.is_unchanged() {

@@ -1,4 +1,4 @@
-//! One module per command group; `run` opens the database and hands over.
+//! One module per command group; [`execute`] opens the database and hands over.
 
 mod bench;
 mod config;
@@ -16,7 +16,7 @@ use core_models::{DbConn, DbUrl, ModelError};
 use crate::cli::{Cli, Command};
 
 /// Runs one parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn execute(cli: Cli) -> anyhow::Result<()> {
     let url = DbUrl::resolve(cli.database_url.as_deref())?;
     match cli.command {
         Command::Migrate => migrate::migrate(&url),
@@ -26,8 +26,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => config::run(&mut open(&url)?, cmd),
         Command::Queue(cmd) => queue::run(&mut open(&url)?, cmd),
         Command::Session(cmd) => session::run(&mut open(&url)?, cmd),
-        Command::Bench(args) => bench::run(&url, args),
-        Command::Demo(args) => demo::run(cli.database_url.as_deref(), args),
+        Command::Bench(args) => bench::measure(&url, args),
+        Command::Demo(args) => demo::play(cli.database_url.as_deref(), args),
     }
 }
 

@@ -4,162 +4,175 @@ use core_models::services::{self, NewService, ServiceChanges, ServiceDetail};
 use core_models::{DbConn, ModelError, Service, ServiceEventConfig};
 use dispatcher::{Engine, QueueStats};
 
-use crate::cli::ServiceCommand;
+use crate::cli::{Output, ServiceAdd, ServiceCommand, ServiceSet};
 use crate::output::{self, Table};
 
+/// Runs one `service` subcommand.
 pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
     match cmd {
-        ServiceCommand::Add(a) => {
-            let new = NewService {
-                name: a.name,
-                slug: a.slug,
-                kind: a.kind,
-                description: a.description,
-                is_active: !a.inactive,
-                max_queue_size: a.max_queue_size,
-                settings: a.settings,
-                routes: a.events,
-            };
-            let detail = conn.transaction(|c| {
-                let detail = services::add(c, &new)?;
-                check_runnable(&detail.service)?;
-                Ok::<_, ModelError>(detail)
-            })?;
-            if a.output.json {
-                return output::json(&detail);
-            }
-            outln!(
-                "Created service {} ({}, class {}, max queue {}, {}) with {} event config(s).",
-                detail.service.slug,
-                detail.service.name,
-                detail.service.service_class,
-                detail.service.max_queue_size,
-                if detail.service.is_active {
-                    "active"
-                } else {
-                    "inactive"
-                },
-                detail.event_configs.len()
-            );
-            if detail.event_configs.is_empty() {
-                outln!(
-                    "It receives no events yet: `ctl event-config set {} GiftEvent --priority 10` adds one.",
-                    detail.service.slug
-                );
-            }
-        }
-        ServiceCommand::List(out) => {
-            let list = services::list(conn)?;
-            if out.json {
-                return output::json(&list);
-            }
-            let mut t = Table::new(&["SLUG", "NAME", "CLASS", "ACTIVE", "MAX QUEUE", "SETTINGS"]);
-            for s in &list {
-                t.row(vec![
-                    s.slug.clone(),
-                    output::cell(&s.name, 40),
-                    s.service_class.clone(),
-                    output::yes_no(s.is_active),
-                    s.max_queue_size.to_string(),
-                    output::cell(&s.settings, 50),
-                ]);
-            }
-            t.print("No services. `ctl populate-initial-data` creates DinoChrome and Overlays.");
-        }
-        ServiceCommand::Show { slug, output: out } => {
-            let detail = services::detail(conn, &slug)?;
-            let stats = Engine::new(conn)
-                .stats(Some(detail.service.id))?
-                .into_iter()
-                .next()
-                .unwrap_or_default();
-            if out.json {
-                #[derive(serde::Serialize)]
-                struct Shown<'a> {
-                    #[serde(flatten)]
-                    detail: &'a ServiceDetail,
-                    queue: &'a QueueStats,
-                }
-                return output::json(&Shown {
-                    detail: &detail,
-                    queue: &stats,
-                });
-            }
-            let s = &detail.service;
-            outln!("Service {} ({})", s.slug, s.name);
-            outln!("  class:          {}", s.service_class);
-            if let Err(e) = s.kind() {
-                outln!("  WARNING:        {e}");
-            }
-            outln!("  active:         {}", output::yes_no(s.is_active));
-            outln!("  max queue size: {}", s.max_queue_size);
-            outln!("  settings:       {}", detail.settings_json);
-            if !s.description.is_empty() {
-                outln!("  description:    {}", output::cell(&s.description, 200));
-            }
-            outln!(
-                "  queue:          {} pending, {} processing, {} completed, {} failed, {} discarded",
-                stats.pending, stats.processing, stats.completed, stats.failed, stats.discarded
-            );
-            outln!();
-            print_configs(&detail.event_configs, &s.slug);
-        }
-        ServiceCommand::Enable { slug } => {
-            let (s, changed) = services::set_active(conn, &slug, true)?;
-            outln!(
-                "Service {} {}.",
-                s.slug,
-                if changed {
-                    "enabled"
-                } else {
-                    "was already enabled"
-                }
-            );
-        }
-        ServiceCommand::Disable { slug } => {
-            let (s, changed) = services::set_active(conn, &slug, false)?;
-            outln!(
-                "Service {} {}.",
-                s.slug,
-                if changed {
-                    "disabled"
-                } else {
-                    "was already disabled"
-                }
-            );
-        }
-        ServiceCommand::Remove { slug } => {
-            let r = Engine::new(conn).remove_service(&slug)?;
-            outln!(
-                "Removed service {} with {} event config(s) and {} queue item(s).",
-                r.service.slug,
-                r.event_configs,
-                r.queue_items
-            );
-        }
-        ServiceCommand::Set(a) => {
-            let changes = ServiceChanges {
-                name: a.name,
-                kind: a.kind,
-                max_queue_size: a.max_queue_size,
-                description: a.description,
-                settings: a.settings,
-            };
-            let s = conn.transaction(|c| {
-                let s = services::update(c, &a.slug, &changes)?;
-                check_runnable(&s)?;
-                Ok::<_, ModelError>(s)
-            })?;
-            outln!(
-                "Updated service {} ({}, class {}, max queue {}, settings {}).",
-                s.slug,
-                s.name,
-                s.service_class,
-                s.max_queue_size,
-                s.settings
-            );
-        }
+        ServiceCommand::Add(a) => add(conn, a),
+        ServiceCommand::List(out) => list(conn, &out),
+        ServiceCommand::Show { slug, output: out } => show(conn, &slug, &out),
+        ServiceCommand::Enable { slug } => set_active(conn, &slug, true),
+        ServiceCommand::Disable { slug } => set_active(conn, &slug, false),
+        ServiceCommand::Remove { slug } => remove(conn, &slug),
+        ServiceCommand::Set(a) => set(conn, a),
     }
+}
+
+/// `service add`: the service and its event configs in one transaction, refused (nothing
+/// written) if the worker could not run it.
+fn add(conn: &mut DbConn, a: ServiceAdd) -> anyhow::Result<()> {
+    let new = NewService {
+        name: a.name,
+        slug: a.slug,
+        kind: a.kind,
+        description: a.description,
+        is_active: !a.inactive,
+        max_queue_size: a.max_queue_size,
+        settings: a.settings,
+        routes: a.events,
+    };
+    let detail = conn.transaction(|c| {
+        let detail = services::add(c, &new)?;
+        check_runnable(&detail.service)?;
+        Ok::<_, ModelError>(detail)
+    })?;
+    if a.output.json {
+        return output::json(&detail);
+    }
+    let s = &detail.service;
+    outln!(
+        "Created service {} ({}, class {}, max queue {}, {}) with {} event config(s).",
+        s.slug,
+        s.name,
+        s.service_class,
+        s.max_queue_size,
+        if s.is_active { "active" } else { "inactive" },
+        detail.event_configs.len()
+    );
+    if detail.event_configs.is_empty() {
+        outln!(
+            "It receives no events yet: `ctl event-config set {} GiftEvent --priority 10` adds one.",
+            s.slug
+        );
+    }
+    Ok(())
+}
+
+/// `service list`.
+fn list(conn: &mut DbConn, out: &Output) -> anyhow::Result<()> {
+    let list = services::list(conn)?;
+    if out.json {
+        return output::json(&list);
+    }
+    let mut t = Table::new(&["SLUG", "NAME", "CLASS", "ACTIVE", "MAX QUEUE", "SETTINGS"]);
+    for s in &list {
+        t.row(vec![
+            s.slug.clone(),
+            output::cell(&s.name, 40),
+            s.service_class.clone(),
+            output::yes_no(s.is_active),
+            s.max_queue_size.to_string(),
+            output::cell(&s.settings, 50),
+        ]);
+    }
+    t.print("No services. `ctl populate-initial-data` creates DinoChrome and Overlays.");
+    Ok(())
+}
+
+/// `service show`: the service, its queue's counts and its event configs.
+fn show(conn: &mut DbConn, slug: &str, out: &Output) -> anyhow::Result<()> {
+    let detail = services::detail(conn, slug)?;
+    let stats = Engine::new(conn)
+        .stats(Some(detail.service.id))?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    if out.json {
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            #[serde(flatten)]
+            detail: &'a ServiceDetail,
+            queue: &'a QueueStats,
+        }
+        return output::json(&Shown {
+            detail: &detail,
+            queue: &stats,
+        });
+    }
+    let s = &detail.service;
+    outln!("Service {} ({})", s.slug, s.name);
+    outln!("  class:          {}", s.service_class);
+    if let Err(e) = s.kind() {
+        outln!("  WARNING:        {e}");
+    }
+    outln!("  active:         {}", output::yes_no(s.is_active));
+    outln!("  max queue size: {}", s.max_queue_size);
+    outln!("  settings:       {}", detail.settings_json);
+    if !s.description.is_empty() {
+        outln!("  description:    {}", output::cell(&s.description, 200));
+    }
+    outln!(
+        "  queue:          {} pending, {} processing, {} completed, {} failed, {} discarded",
+        stats.pending,
+        stats.processing,
+        stats.completed,
+        stats.failed,
+        stats.discarded
+    );
+    outln!();
+    print_configs(&detail.event_configs, &s.slug);
+    Ok(())
+}
+
+/// `service enable` and `service disable`.
+fn set_active(conn: &mut DbConn, slug: &str, active: bool) -> anyhow::Result<()> {
+    let (s, changed) = services::set_active(conn, slug, active)?;
+    let done = if active { "enabled" } else { "disabled" };
+    if changed {
+        outln!("Service {} {done}.", s.slug);
+    } else {
+        outln!("Service {} was already {done}.", s.slug);
+    }
+    Ok(())
+}
+
+/// `service remove`: the service with its event configs and its queue (the engine's).
+fn remove(conn: &mut DbConn, slug: &str) -> anyhow::Result<()> {
+    let r = Engine::new(conn).remove_service(slug)?;
+    outln!(
+        "Removed service {} with {} event config(s) and {} queue item(s).",
+        r.service.slug,
+        r.event_configs,
+        r.queue_items
+    );
+    Ok(())
+}
+
+/// `service set`: the changes in one transaction, refused (nothing written) if the worker
+/// could not run the result.
+fn set(conn: &mut DbConn, a: ServiceSet) -> anyhow::Result<()> {
+    let changes = ServiceChanges {
+        name: a.name,
+        kind: a.kind,
+        max_queue_size: a.max_queue_size,
+        description: a.description,
+        settings: a.settings,
+    };
+    let s = conn.transaction(|c| {
+        let s = services::update(c, &a.slug, &changes)?;
+        check_runnable(&s)?;
+        Ok::<_, ModelError>(s)
+    })?;
+    outln!(
+        "Updated service {} ({}, class {}, max queue {}, settings {}).",
+        s.slug,
+        s.name,
+        s.service_class,
+        s.max_queue_size,
+        s.settings
+    );
     Ok(())
 }
 

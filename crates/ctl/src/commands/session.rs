@@ -2,48 +2,56 @@
 
 use core_models::{sessions, DbConn, LiveSession};
 
-use crate::cli::SessionCommand;
+use crate::cli::{Output, SessionCommand};
 use crate::output::{self, Table};
 
+/// Runs one `session` subcommand.
 pub fn run(conn: &mut DbConn, cmd: SessionCommand) -> anyhow::Result<()> {
     match cmd {
-        SessionCommand::List { limit, output: out } => {
-            let list = sessions::list(conn, i64::from(limit))?;
-            if out.json {
-                return output::json(&list);
-            }
-            let mut t = Table::new(&[
-                "ID",
-                "STATUS",
-                "STREAMER",
-                "ROOM",
-                "NAME",
-                "EVENTS",
-                "STARTED (UTC)",
-                "ENDED (UTC)",
-            ]);
-            for s in &list {
-                t.row(vec![
-                    s.id.to_string(),
-                    s.status.to_string(),
-                    s.streamer_unique_id.clone(),
-                    s.room_id.clone(),
-                    output::cell(s.name.as_deref().unwrap_or("-"), 30),
-                    s.total_events.to_string(),
-                    output::time(&s.started_at),
-                    s.ended_at.as_ref().map_or("-".into(), output::time),
-                ]);
-            }
-            t.print("No capture sessions yet. `capture-daemon --username NAME` starts one.");
-        }
-        SessionCommand::Show { id, output: out } => {
-            let s = sessions::get(conn, id)?;
-            if out.json {
-                return output::json(&s);
-            }
-            print_session(&s);
-        }
+        SessionCommand::List { limit, output: out } => list(conn, limit, &out),
+        SessionCommand::Show { id, output: out } => show(conn, id, &out),
     }
+}
+
+/// `session list`: the latest sessions first.
+fn list(conn: &mut DbConn, limit: u32, out: &Output) -> anyhow::Result<()> {
+    let list = sessions::list(conn, i64::from(limit))?;
+    if out.json {
+        return output::json(&list);
+    }
+    let mut t = Table::new(&[
+        "ID",
+        "STATUS",
+        "STREAMER",
+        "ROOM",
+        "NAME",
+        "EVENTS",
+        "STARTED (UTC)",
+        "ENDED (UTC)",
+    ]);
+    for s in &list {
+        t.row(vec![
+            s.id.to_string(),
+            s.status.to_string(),
+            s.streamer_unique_id.clone(),
+            s.room_id.clone(),
+            output::cell(s.name.as_deref().unwrap_or("-"), 30),
+            s.total_events.to_string(),
+            output::time(&s.started_at),
+            s.ended_at.as_ref().map_or("-".into(), output::time),
+        ]);
+    }
+    t.print("No capture sessions yet. `capture-daemon --username NAME` starts one.");
+    Ok(())
+}
+
+/// `session show`.
+fn show(conn: &mut DbConn, id: i64, out: &Output) -> anyhow::Result<()> {
+    let s = sessions::get(conn, id)?;
+    if out.json {
+        return output::json(&s);
+    }
+    print_session(&s);
     Ok(())
 }
 

@@ -13,13 +13,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::state::AppState;
 
 /// Cookie that carries the token for a page's own assets.
 const COOKIE: &str = "worker_token";
 
 /// Rejects requests that do not carry the token (if any) or come through a foreign host.
-pub async fn guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
+pub(super) async fn guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let Some(token) = app.token.as_deref() else {
         if !loopback_host(request.headers()) {
             return (StatusCode::FORBIDDEN, "forbidden host\n").into_response();
@@ -50,7 +50,7 @@ pub async fn guard(State(app): State<AppState>, request: Request, next: Next) ->
 }
 
 /// Whether a WebSocket upgrade comes from one of our own pages (or from no browser at all).
-pub fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
     };

@@ -3,6 +3,7 @@
 //! acked); page → server messages are acks (`{"type":"ack","id":N}`), anything else is
 //! ignored.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -10,9 +11,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tokio::time::Interval;
 
-use super::hub::{Hub, PageKind};
-use super::{auth, AppState};
+use super::auth;
+use super::state::AppState;
+use crate::hub::{Hub, PageHandle, PageKind};
 
 /// Largest message a page may send (acks are tiny).
 const MAX_MESSAGE: usize = 16 * 1024;
@@ -21,7 +24,7 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 
 /// `?service=SLUG`: follow only one service of the page's kind.
 #[derive(Debug, Deserialize)]
-pub struct PageQuery {
+pub(super) struct PageQuery {
     service: Option<String>,
 }
 
@@ -36,7 +39,7 @@ enum FromPage {
 }
 
 /// `/ws/overlays`.
-pub async fn overlays(
+pub(super) async fn overlays(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
@@ -46,7 +49,7 @@ pub async fn overlays(
 }
 
 /// `/ws/dino`.
-pub async fn dino(
+pub(super) async fn dino(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
@@ -66,50 +69,93 @@ fn upgrade(
         return (StatusCode::FORBIDDEN, "foreign origin\n").into_response();
     }
     let service = q.service.filter(|s| !s.is_empty());
-    ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| run(socket, hub, kind, service))
+    ws.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| {
+        let page = hub.connect(kind, service);
+        PageSocket {
+            socket,
+            hub,
+            kind,
+            page,
+        }
+        .serve()
+    })
 }
 
-async fn run(mut socket: WebSocket, hub: Hub, kind: PageKind, service: Option<String>) {
-    let mut page = hub.connect(kind, service);
-    let hello = serde_json::json!({ "type": "hello", "page": kind.as_str(), "page_id": page.id });
-    if socket
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    loop {
-        tokio::select! {
-            out = page.outbox.recv() => {
-                let Some(text) = out else { break };
-                if socket.send(Message::Text(String::from(&*text).into())).await.is_err() {
-                    break;
-                }
-            }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => match serde_json::from_str::<FromPage>(&text) {
-                    Ok(FromPage::Ack { id }) => {
-                        if !hub.ack(page.id, id) {
-                            tracing::debug!(page = page.id, item = id, "late or unknown ack ignored");
-                        }
-                    }
-                    Ok(FromPage::Other) => {}
-                    Err(e) => tracing::debug!(page = page.id, "unreadable message from a page: {e}"),
-                },
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
-            },
-            _ = ping.tick() => {
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
-                    break;
-                }
+/// One connected page: its socket on one side, its place in the hub on the other.
+struct PageSocket {
+    socket: WebSocket,
+    hub: Hub,
+    kind: PageKind,
+    /// Disconnects the page from the hub when dropped: deliveries only it could answer fail
+    /// then.
+    page: PageHandle,
+}
+
+impl PageSocket {
+    /// Greets the page, then passes messages both ways until either side goes away.
+    async fn serve(mut self) {
+        if self.say_hello().await.is_break() {
+            return;
+        }
+        let mut ping: Interval = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            let step = tokio::select! {
+                out = self.page.outbox.recv() => self.forward(out).await,
+                incoming = self.socket.recv() => self.receive(incoming),
+                _ = ping.tick() => self.send(Message::Ping(Default::default())).await,
+            };
+            if step.is_break() {
+                break;
             }
         }
     }
-    // Dropping the handle disconnects the page: deliveries only it could answer fail now.
-    drop(page);
+
+    async fn say_hello(&mut self) -> ControlFlow<()> {
+        let hello = serde_json::json!({
+            "type": "hello",
+            "page": self.kind.as_str(),
+            "page_id": self.page.id,
+        });
+        self.send(Message::Text(hello.to_string().into())).await
+    }
+
+    /// A message the hub has for the page; `None` when the hub let go of it.
+    async fn forward(&mut self, out: Option<std::sync::Arc<str>>) -> ControlFlow<()> {
+        match out {
+            Some(text) => self.send(Message::Text(String::from(&*text).into())).await,
+            None => ControlFlow::Break(()),
+        }
+    }
+
+    /// What the page sent: an ack goes to the hub; a close or an error ends the page.
+    fn receive(&self, incoming: Option<Result<Message, axum::Error>>) -> ControlFlow<()> {
+        match incoming {
+            Some(Ok(Message::Text(text))) => match serde_json::from_str::<FromPage>(&text) {
+                Ok(FromPage::Ack { id }) => {
+                    if !self.hub.ack(self.page.id, id) {
+                        tracing::debug!(
+                            page = self.page.id,
+                            item = id,
+                            "late or unknown ack ignored"
+                        );
+                    }
+                }
+                Ok(FromPage::Other) => {}
+                Err(e) => {
+                    tracing::debug!(page = self.page.id, "unreadable message from a page: {e}")
+                }
+            },
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return ControlFlow::Break(()),
+            Some(Ok(_)) => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    async fn send(&mut self, message: Message) -> ControlFlow<()> {
+        match self.socket.send(message).await {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    }
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{job_payload, u64_setting, Job, QueueService};
+use super::queue_service::QueueService;
+use super::settings::{u64_setting, Settings};
+use crate::job::Job;
 
 /// Logs each event in one line.
 pub struct Dummy {
@@ -13,6 +15,7 @@ pub struct Dummy {
 }
 
 impl Dummy {
+    /// A `dummy` service named `name`.
     pub fn new(name: Arc<str>) -> Dummy {
         Dummy { name }
     }
@@ -24,8 +27,8 @@ impl QueueService for Dummy {
         tracing::info!(
             service = %self.name,
             "{} from {}",
-            job.event.event_type,
-            job.event.user_unique_id.as_deref().unwrap_or("-")
+            job.event().event_type,
+            job.event().user_unique_id.as_deref().unwrap_or("-")
         );
         Ok(())
     }
@@ -37,6 +40,7 @@ pub struct Verbose {
 }
 
 impl Verbose {
+    /// A `verbose` service named `name`.
     pub fn new(name: Arc<str>) -> Verbose {
         Verbose { name }
     }
@@ -45,7 +49,7 @@ impl Verbose {
 #[async_trait]
 impl QueueService for Verbose {
     async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
-        let payload = serde_json::to_string(&job_payload(job))?;
+        let payload = serde_json::to_string(&job.payload())?;
         tracing::info!(service = %self.name, "{payload}");
         Ok(())
     }
@@ -58,7 +62,8 @@ pub struct Slow {
 }
 
 impl Slow {
-    pub fn new(name: Arc<str>, settings: &serde_json::Map<String, serde_json::Value>) -> Slow {
+    /// A `slow` service named `name`, reading `delay_ms`.
+    pub fn new(name: Arc<str>, settings: &Settings) -> Slow {
         Slow {
             name,
             delay: Duration::from_millis(u64_setting(settings, "delay_ms", 1000)),
@@ -70,7 +75,7 @@ impl Slow {
 impl QueueService for Slow {
     async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
         tokio::time::sleep(self.delay).await;
-        tracing::debug!(service = %self.name, item = job.item.id, "slow item done");
+        tracing::debug!(service = %self.name, item = job.item().id, "slow item done");
         Ok(())
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::{u64_setting, BuildError, Settings};
-use crate::http::{DeliveryError, Hub, PageKind};
+use super::settings::{u64_setting, BuildError, Settings};
+use crate::hub::{DeliveryError, Hub, PageKind};
 
 /// What an item does when no page is connected (`no_page` setting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,10 @@ use core_models::EventType;
 use serde::Serialize;
 
 use super::browser::{NoPage, Pages};
-use super::{BuildError, Job, QueueService, ServiceEnv, Settings};
-use crate::http::PageKind;
+use super::queue_service::{QueueService, ServiceEnv};
+use super::settings::{BuildError, Settings};
+use crate::hub::PageKind;
+use crate::job::Job;
 
 /// Longest action is ~1.5 s; the rest is slack for a busy machine.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,8 +81,8 @@ impl Dino {
 }
 
 fn detail(job: &Job) -> Option<String> {
-    let data = job.event.data();
-    match job.event.event_type {
+    let data = job.event().data();
+    match job.event().event_type {
         EventType::Gift => {
             let name = data.pointer("/gift/name")?.as_str()?;
             let count = data
@@ -101,16 +103,16 @@ fn detail(job: &Job) -> Option<String> {
 #[async_trait]
 impl QueueService for Dino {
     async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
-        let action = Action::for_event(job.event.event_type);
+        let event = job.event();
         let message = serde_json::to_string(&ActionMessage {
             kind: "action",
-            id: job.item.id,
-            action,
-            event: job.event.event_type.as_str(),
-            user: job.event.user_nickname.as_deref(),
+            id: job.item().id,
+            action: Action::for_event(event.event_type),
+            event: event.event_type.as_str(),
+            user: event.user_nickname.as_deref(),
             detail: detail(job),
         })?;
-        self.pages.send(job.item.id, message).await?;
+        self.pages.send(job.item().id, message).await?;
         Ok(())
     }
 }

@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::browser::{NoPage, Pages, Sent};
-use super::{job_payload, BuildError, Job, JobPayload, QueueService, ServiceEnv, Settings};
-use crate::http::PageKind;
+use super::queue_service::{QueueService, ServiceEnv};
+use super::settings::{BuildError, Settings};
+use crate::hub::PageKind;
+use crate::job::{Job, JobPayload};
 
 /// A page acks an alert when it reaches the screen. With 3 alerts on screen for 5–7.5 s each,
 /// the default 8 items in flight reach it within about 20 s; longer means the page is stuck.
@@ -54,11 +56,11 @@ impl QueueService for Overlays {
     async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
         let message = serde_json::to_string(&EventMessage {
             kind: "event",
-            job: job_payload(job),
+            job: job.payload(),
         })?;
-        if self.pages.send(job.item.id, message).await? == Sent::Skipped {
+        if self.pages.send(job.item().id, message).await? == Sent::Skipped {
             tracing::debug!(
-                item = job.item.id,
+                item = job.item().id,
                 "no overlay page connected; completed unseen"
             );
         }

@@ -4,8 +4,16 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
+use lifecycle::Backoff;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::{job_payload, required_str, u64_setting, BuildError, Job, QueueService};
+use super::queue_service::QueueService;
+use super::settings::{required_str, u64_setting, BuildError, Settings};
+use crate::job::Job;
+
+/// The pause before each retry: 200 ms, doubling. Not capped: the item's `timeout_ms` bounds
+/// the whole delivery, retries included.
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::MAX);
 
 /// The `webhook` service. Settings: `url` (required), `request_timeout_ms` per request
 /// (default 5 000), `retries` after a failed request (default 2, with doubling backoff from
@@ -18,13 +26,12 @@ pub struct Webhook {
     url: reqwest::Url,
     client: reqwest::Client,
     retries: u64,
-    headers: reqwest::header::HeaderMap,
+    headers: HeaderMap,
 }
 
 impl Webhook {
-    pub fn new(
-        settings: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Webhook, BuildError> {
+    /// Reads `url`, `request_timeout_ms`, `retries` and `headers`.
+    pub fn new(settings: &Settings) -> Result<Webhook, BuildError> {
         let url_text = required_str(settings, "url")?;
         let url = reqwest::Url::parse(&url_text).map_err(|e| BuildError::Setting {
             key: "url",
@@ -36,24 +43,7 @@ impl Webhook {
                 problem: "must be an http:// or https:// URL".into(),
             });
         }
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(obj) = settings
-            .get("headers")
-            .and_then(serde_json::Value::as_object)
-        {
-            for (k, v) in obj {
-                let (Ok(name), Some(Ok(value))) = (
-                    reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-                    v.as_str().map(reqwest::header::HeaderValue::from_str),
-                ) else {
-                    return Err(BuildError::Setting {
-                        key: "headers",
-                        problem: format!("has an invalid header '{k}'"),
-                    });
-                };
-                headers.insert(name, value);
-            }
-        }
+        let headers = extra_headers(settings)?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(
                 u64_setting(settings, "request_timeout_ms", 5_000).max(1),
@@ -95,21 +85,43 @@ impl Webhook {
     }
 }
 
+/// The `headers` setting: an object of header names to string values.
+fn extra_headers(settings: &Settings) -> Result<HeaderMap, BuildError> {
+    let mut headers = HeaderMap::new();
+    let Some(obj) = settings
+        .get("headers")
+        .and_then(serde_json::Value::as_object)
+    else {
+        return Ok(headers);
+    };
+    for (k, v) in obj {
+        let (Ok(name), Some(Ok(value))) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            v.as_str().map(HeaderValue::from_str),
+        ) else {
+            return Err(BuildError::Setting {
+                key: "headers",
+                problem: format!("has an invalid header '{k}'"),
+            });
+        };
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
 #[async_trait]
 impl QueueService for Webhook {
     async fn process_event(&self, job: &Job) -> anyhow::Result<()> {
-        let body = serde_json::to_vec(&job_payload(job))?;
-        let mut delay = Duration::from_millis(200);
-        let mut attempt = 0;
+        let body = serde_json::to_vec(&job.payload())?;
+        let mut backoff = RETRY_BACKOFF;
         loop {
             match self.post_once(&body).await {
                 Ok(()) => return Ok(()),
-                Err(e) if attempt >= self.retries => return Err(e),
+                Err(e) if u64::from(backoff.failures()) >= self.retries => return Err(e),
                 Err(e) => {
-                    tracing::debug!("webhook attempt {} failed: {e}", attempt + 1);
+                    let delay = backoff.next_delay();
+                    tracing::debug!("webhook attempt {} failed: {e}", backoff.failures());
                     tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
                 }
             }
         }

@@ -2,27 +2,28 @@
 //! committer (its spool, group commit and the queue engine's dispatch); and the physical
 //! limit: the same rows with plain multi-row INSERTs and nothing else.
 //!
-//! The plain INSERTs ([`raw_run`]) are the one place outside the queue engine that writes
+//! The plain INSERTs ([`plain_inserts`]) are the one place outside the queue engine that writes
 //! `live_events` and `event_queue`, on purpose: they are the physical limit the engine is
 //! compared with, so they must not go through it. Nothing else here touches those tables
 //! directly.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use capture_daemon::committer::{Committer, CommitterConfig, GROUP_MAX_EVENTS};
+use capture_daemon::committer::{CommitTotals, Committer, CommitterConfig, GROUP_MAX_EVENTS};
 use capture_daemon::console::{Console, Verbosity};
 use capture_daemon::spool::Spool;
 use core_models::models::now;
 use core_models::schema::{event_queue as eq, live_events as le, services as sv};
 use core_models::{
-    services, sessions, with_conn, CapturedEvent, Db, EventType, PoolOptions, Priority, QueueStatus,
+    services, sessions, with_conn, CapturedEvent, Db, DbConn, EventType, PoolOptions, Priority,
+    QueueStatus,
 };
 use diesel::prelude::*;
 use dispatcher::{Batch, Engine, SessionRef};
 
+use super::rate;
 use super::scratch::Scratch;
 
 /// What one ingest run measured.
@@ -43,25 +44,13 @@ pub struct IngestResult {
 /// them (a burst: frames queue up while each transaction runs and go in the next one), with
 /// the seeded services' queue limits set to `max_queue_size`, or left at the original's 50/100.
 /// Timed from the first frame handed over to the last one committed.
-pub fn store_run(
+pub fn through_committer(
     scratch: &Scratch,
     events: &[CapturedEvent],
     per_frame: usize,
     max_queue_size: Option<i32>,
 ) -> anyhow::Result<IngestResult> {
-    let mut conn = scratch.conn()?;
-    if let Some(max) = max_queue_size {
-        with_conn!(&mut conn, |c| diesel::update(sv::table)
-            .set(sv::max_queue_size.eq(max))
-            .execute(c))?;
-    }
-    let session = SessionRef::of(&sessions::start(
-        &mut conn,
-        Some("bench"),
-        "bench-room",
-        "bench",
-    )?);
-    drop(conn);
+    let session = bench_session(scratch, max_queue_size)?;
     let spool_dir = tempfile::Builder::new()
         .prefix("tiklive-bench-spool-")
         .tempdir()
@@ -71,60 +60,86 @@ pub fn store_run(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (took, stats) = runtime.block_on(async move {
-        let committer = Committer::spawn(
-            db,
-            spool,
-            Console::new(Verbosity::Quiet),
-            CommitterConfig::default(),
-        );
-        let started = Instant::now();
-        for frame in events.chunks(per_frame.max(1)) {
-            let batch = Batch {
-                session: session.clone(),
-                events: frame.to_vec(),
-            };
-            committer
-                .tx
-                .send(batch)
-                .await
-                .map_err(|_| anyhow::anyhow!("the committer stopped early"))?;
-        }
-        drop(committer.tx);
-        let outcome = committer.task.await??;
-        let took = started.elapsed();
-        anyhow::ensure!(
-            outcome.left_batches == 0,
-            "{} frame(s) were left in the spool",
-            outcome.left_batches
-        );
-        anyhow::Ok((took, committer.stats))
-    })?;
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (took, totals) = runtime.block_on(commit_burst(db, spool, session, events, per_frame))?;
     anyhow::ensure!(
-        get(&stats.stored) == events.len() as u64,
+        totals.stored == events.len() as u64,
         "stored {} of {} events",
-        get(&stats.stored),
+        totals.stored,
         events.len()
     );
-    // What is in the queue now, counted by the database rather than by the reports.
-    let mut conn = scratch.conn()?;
-    let queues = Engine::new(&mut conn).stats(None)?;
-    let discarded: i64 = queues.iter().map(|s| s.discarded).sum();
-    let queue_rows: i64 = queues
-        .iter()
-        .map(|s| s.pending + s.processing + s.completed + s.failed + s.discarded)
-        .sum();
+    let (queue_rows, discarded) = queue_rows(scratch)?;
     Ok(IngestResult {
         events: events.len(),
         per_frame,
         seconds: took.as_secs_f64(),
         events_per_sec: rate(events.len(), took),
-        transactions: get(&stats.commits),
-        queue_rows: queue_rows as u64,
-        discarded: discarded as u64,
-        overflow: get(&stats.overflow),
+        transactions: totals.commits,
+        queue_rows,
+        discarded,
+        overflow: totals.overflow,
     })
+}
+
+/// The seeded services' queue limits set to `max_queue_size` (or left as they are), and a
+/// session for the ingest.
+fn bench_session(scratch: &Scratch, max_queue_size: Option<i32>) -> anyhow::Result<SessionRef> {
+    let mut conn = scratch.conn()?;
+    if let Some(max) = max_queue_size {
+        with_conn!(&mut conn, |c| diesel::update(sv::table)
+            .set(sv::max_queue_size.eq(max))
+            .execute(c))?;
+    }
+    let session = sessions::start(&mut conn, Some("bench"), "bench-room", "bench")?;
+    Ok(SessionRef::of(&session))
+}
+
+/// Hands every frame to a new committer as fast as it takes them and waits until all are
+/// committed; returns the time from the first frame handed over to the last one committed.
+async fn commit_burst(
+    db: Db,
+    spool: Spool,
+    session: SessionRef,
+    events: &[CapturedEvent],
+    per_frame: usize,
+) -> anyhow::Result<(Duration, CommitTotals)> {
+    let committer = Committer::spawn(
+        db,
+        spool,
+        Console::new(Verbosity::Quiet),
+        CommitterConfig::default(),
+    );
+    let started = Instant::now();
+    for frame in events.chunks(per_frame.max(1)) {
+        let batch = Batch {
+            session: session.clone(),
+            events: frame.to_vec(),
+        };
+        committer
+            .send(batch)
+            .await
+            .map_err(|_| anyhow::anyhow!("the committer stopped early"))?;
+    }
+    let outcome = committer.close().await?;
+    let took = started.elapsed();
+    anyhow::ensure!(
+        outcome.left_batches == 0,
+        "{} frame(s) were left in the spool",
+        outcome.left_batches
+    );
+    Ok((took, outcome.totals))
+}
+
+/// Every queue row now, and how many of them were discarded: counted by the database rather
+/// than by the reports.
+fn queue_rows(scratch: &Scratch) -> anyhow::Result<(u64, u64)> {
+    let mut conn = scratch.conn()?;
+    let queues = Engine::new(&mut conn).stats(None)?;
+    let discarded: i64 = queues.iter().map(|s| s.discarded).sum();
+    let rows: i64 = queues
+        .iter()
+        .map(|s| s.pending + s.processing + s.completed + s.failed + s.discarded)
+        .sum();
+    Ok((rows as u64, discarded as u64))
 }
 
 /// The same rows as an ingest with room for everything (every event stored, a pending queue
@@ -132,27 +147,14 @@ pub fn store_run(
 /// the committer's under a burst ([`GROUP_MAX_EVENTS`], whole frames): no cleaning, no
 /// de-duplication, no routing, no overflow policy. Deliberately outside the queue engine (see
 /// the module docs).
-pub fn raw_run(
+pub fn plain_inserts(
     scratch: &Scratch,
     events: &[CapturedEvent],
     per_frame: usize,
 ) -> anyhow::Result<IngestResult> {
     let mut conn = scratch.conn()?;
     let session = sessions::start(&mut conn, Some("bench-raw"), "bench-raw", "bench")?;
-    // Routing decided once up front: (service_id, priority, async, discardable) per type.
-    let mut routes: HashMap<EventType, Vec<(i64, Priority, bool, bool)>> = HashMap::new();
-    for s in services::list(&mut conn)? {
-        for c in services::configs(&mut conn, s.id)? {
-            if c.is_enabled {
-                routes.entry(c.event_type).or_default().push((
-                    s.id,
-                    c.priority,
-                    c.is_async,
-                    c.is_discardable,
-                ));
-            }
-        }
-    }
+    let routes = routes_by_type(&mut conn)?;
     let mut next_id: i64 = 1;
     let mut queue_rows = 0u64;
     let started = Instant::now();
@@ -227,6 +229,23 @@ pub fn raw_run(
     })
 }
 
-pub fn rate(n: usize, took: Duration) -> f64 {
-    n as f64 / took.as_secs_f64().max(1e-9)
+/// Where each event type goes: (service_id, priority, async, discardable) of every enabled
+/// config, decided once up front.
+type Routes = HashMap<EventType, Vec<(i64, Priority, bool, bool)>>;
+
+fn routes_by_type(conn: &mut DbConn) -> anyhow::Result<Routes> {
+    let mut routes = Routes::new();
+    for s in services::list(conn)? {
+        for c in services::configs(conn, s.id)? {
+            if c.is_enabled {
+                routes.entry(c.event_type).or_default().push((
+                    s.id,
+                    c.priority,
+                    c.is_async,
+                    c.is_discardable,
+                ));
+            }
+        }
+    }
+    Ok(routes)
 }

@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use core_models::schema::services as sv;
 use core_models::{with_conn, DbUrl, EventType};
 use diesel::prelude::*;
-use webcast_sim::{Mix, RandomStream, Simulator, SimulatorConfig};
+use webcast_sim::{Mix, RandomStream, Simulator, SimulatorConfig, SimulatorHandle};
 
 use super::scratch::{add_noop_service, Scratch};
 
@@ -144,77 +144,27 @@ impl Drop for Process {
     }
 }
 
-pub fn run(
+/// Runs the simulator at `rate` messages per second for `seconds` into a capture-daemon and a
+/// worker-daemon feeding a no-op probe service, then reads the probe's lag histogram and
+/// each daemon's peak memory.
+pub fn measure(
     daemons: &Daemons,
     base: &DbUrl,
     rate: f64,
     seconds: u64,
 ) -> anyhow::Result<LatencyResult> {
-    let scratch = Scratch::new(base, "latency")?;
-    let mut conn = scratch.conn()?;
-    // Only the probe consumes: the seeded services would just fill up.
-    with_conn!(&mut conn, |c| diesel::update(sv::table)
-        .set(sv::is_active.eq(false))
-        .execute(c))?;
-    add_noop_service(
-        &mut conn,
-        PROBE,
-        "latency probe",
-        EventType::INTERACTIVE,
-        true,
-    )?;
-    drop(conn);
-
+    let scratch = probe_database(base)?;
     let logs = tempfile::Builder::new()
         .prefix("tiklive-bench-logs-")
         .tempdir()
         .context("cannot create a temporary directory")?;
     let http = free_loopback_addr()?;
-    let mut worker = Process::spawn(
-        "worker-daemon",
-        Command::new(&daemons.worker)
-            .args(["--service", PROBE, "--http", &http.to_string()])
-            .args(["--database-url", scratch.url.as_arg()])
-            // The no-op `dummy` service logs every event at info level; the bench measures
-            // the pipeline, not the terminal.
-            .env("WORKER_LOG", "warn"),
-        logs.path(),
-    )?;
-    wait_for(&mut worker, "the worker's /health", || {
-        http_get(http, "/health").is_ok()
-    })?;
-
+    let mut worker = start_worker(daemons, &scratch, http, logs.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let simulator = runtime.block_on(Simulator::start(SimulatorConfig {
-        random: Some(RandomStream {
-            rate_per_sec: rate,
-            mix: Mix {
-                subscribe: 0,
-                viewers: 0,
-                ..Mix::default()
-            },
-            seed: Some(7),
-        }),
-        max_messages_per_frame: 10,
-        ..SimulatorConfig::default()
-    }))?;
-    let sim_base = simulator.base_url().as_str().to_owned();
-    let room = simulator.room_id().to_string();
-    let mut capture = Process::spawn(
-        "capture-daemon",
-        Command::new(&daemons.capture)
-            .args(["--username", simulator.username(), "--room-id", &room])
-            .args([
-                "--sign-server-url",
-                &sim_base,
-                "--tiktok-base-url",
-                &sim_base,
-            ])
-            .args(["--database-url", scratch.url.as_arg(), "--quiet"]),
-        logs.path(),
-    )?;
+    let simulator = runtime.block_on(Simulator::start(steady_stream(rate)))?;
+    let mut capture = start_capture(daemons, &scratch, &simulator, logs.path())?;
 
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
@@ -231,14 +181,7 @@ pub fn run(
     worker.stop();
     runtime.block_on(simulator.shutdown());
 
-    let stats: serde_json::Value =
-        serde_json::from_str(&stats).context("the worker's /api/stats is not JSON")?;
-    let lag = stats
-        .as_array()
-        .and_then(|all| all.iter().find(|s| s["slug"] == PROBE))
-        .map(|s| &s["lag"])
-        .filter(|l| !l.is_null())
-        .context("no event reached the probe service")?;
+    let lag = probe_lag(&stats)?;
     let ms = |key: &str| lag[key].as_f64().unwrap_or(f64::NAN);
     let events = lag["count"].as_u64().unwrap_or(0);
     Ok(LatencyResult {
@@ -252,6 +195,94 @@ pub fn run(
         capture_peak_rss_mb: capture_rss,
         worker_peak_rss_mb: worker_rss,
     })
+}
+
+/// A scratch database where only the probe consumes: the seeded services would just fill up.
+fn probe_database(base: &DbUrl) -> anyhow::Result<Scratch> {
+    let scratch = Scratch::new(base, "latency")?;
+    let mut conn = scratch.conn()?;
+    with_conn!(&mut conn, |c| diesel::update(sv::table)
+        .set(sv::is_active.eq(false))
+        .execute(c))?;
+    add_noop_service(
+        &mut conn,
+        PROBE,
+        "latency probe",
+        EventType::INTERACTIVE,
+        true,
+    )?;
+    Ok(scratch)
+}
+
+/// The worker daemon running the probe, its pages on `http`; returns once it answers.
+fn start_worker(
+    daemons: &Daemons,
+    scratch: &Scratch,
+    http: SocketAddr,
+    logs: &Path,
+) -> anyhow::Result<Process> {
+    let mut worker = Process::spawn(
+        "worker-daemon",
+        Command::new(&daemons.worker)
+            .args(["--service", PROBE, "--http", &http.to_string()])
+            .args(["--database-url", scratch.url.as_arg()])
+            // The no-op `dummy` service logs every event at info level; the bench measures
+            // the pipeline, not the terminal.
+            .env("WORKER_LOG", "warn"),
+        logs,
+    )?;
+    wait_for(&mut worker, "the worker's /health", || {
+        http_get(http, "/health").is_ok()
+    })?;
+    Ok(worker)
+}
+
+/// A steady random stream of interactive events (no subscriptions, no viewer counts).
+fn steady_stream(rate: f64) -> SimulatorConfig {
+    SimulatorConfig {
+        random: Some(RandomStream {
+            rate_per_sec: rate,
+            mix: Mix {
+                subscribe: 0,
+                viewers: 0,
+                ..Mix::default()
+            },
+            seed: Some(7),
+        }),
+        max_messages_per_frame: 10,
+        ..SimulatorConfig::default()
+    }
+}
+
+/// The capture daemon on the simulated LIVE, storing into the scratch database.
+fn start_capture(
+    daemons: &Daemons,
+    scratch: &Scratch,
+    simulator: &SimulatorHandle,
+    logs: &Path,
+) -> anyhow::Result<Process> {
+    let sim_base = simulator.base_url().as_str();
+    let room = simulator.room_id().to_string();
+    Process::spawn(
+        "capture-daemon",
+        Command::new(&daemons.capture)
+            .args(["--username", simulator.username(), "--room-id", &room])
+            .args(["--sign-server-url", sim_base, "--tiktok-base-url", sim_base])
+            .args(["--database-url", scratch.url.as_arg(), "--quiet"]),
+        logs,
+    )
+}
+
+/// The probe's lag histogram in the worker's `/api/stats`.
+fn probe_lag(stats: &str) -> anyhow::Result<serde_json::Value> {
+    let stats: serde_json::Value =
+        serde_json::from_str(stats).context("the worker's /api/stats is not JSON")?;
+    stats
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["slug"] == PROBE))
+        .map(|s| s["lag"].clone())
+        .filter(|l| !l.is_null())
+        .context("no event reached the probe service")
 }
 
 /// A loopback address nothing listens on right now, for the worker's HTTP server.

@@ -8,7 +8,10 @@ mod latency;
 mod pending;
 mod scratch;
 
-use core_models::DbUrl;
+use std::time::Duration;
+
+use capture_daemon::committer::GROUP_MAX_EVENTS;
+use core_models::{CapturedEvent, DbUrl};
 use dispatcher::workload;
 use serde::Serialize;
 
@@ -36,114 +39,181 @@ struct Report {
     latency: Option<LatencyResult>,
 }
 
-pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
-    let events = workload::burst(args.events, workload::OVERLOAD_MIX, 42, 1);
-    let per_frame = args.per_frame.max(1);
-    let say = |what: &str| {
-        if !args.output.json {
-            eprintln!("… {what}");
-        }
-    };
-
-    // Found before the long runs start, so a missing build fails at once.
-    let daemons = if args.latency_secs == 0 {
-        None
-    } else {
-        Some(latency::Daemons::locate()?)
-    };
-
-    say("ingest with room for everything");
-    let unbounded = ingest::store_run(
-        &Scratch::new(url, "ingest")?,
-        &events,
-        per_frame,
-        Some(10_000_000),
-    )?;
-    say("ingest with the original's queue sizes (50/100)");
-    let original = ingest::store_run(&Scratch::new(url, "limits")?, &events, per_frame, None)?;
-    say("the same rows with plain multi-row INSERTs");
-    let plain = ingest::raw_run(&Scratch::new(url, "plain")?, &events, per_frame)?;
-    say(&format!(
-        "pending size of a queue with {} items: bounded count vs COUNT(*)",
-        args.pending_items
-    ));
-    let pending_size = pending::run(url, args.pending_items)?;
-    say("drain, SYNC");
-    let drain_sync = drain::run(url, args.drain_items, false)?;
-    say("drain, ASYNC");
-    let drain_async = drain::run(url, args.drain_items, true)?;
-    let latency = match &daemons {
-        None => None,
-        Some(daemons) => {
-            say(&format!(
-                "end-to-end latency: simulator at {} msgs/s for {} s → capture-daemon → worker-daemon",
-                args.latency_rate, args.latency_secs
-            ));
-            Some(latency::run(
-                daemons,
-                url,
-                args.latency_rate,
-                args.latency_secs,
-            )?)
-        }
-    };
-
-    let report = Report {
-        database: match url.backend() {
-            core_models::Backend::Sqlite => "SQLite (temporary file)".into(),
-            core_models::Backend::Mysql => {
-                format!("MySQL/MariaDB at {} (scratch database)", url.masked())
-            }
-        },
-        machine: machine(),
-        events: args.events,
-        per_frame,
-        ingest_percent_of_plain: 100.0 * unbounded.events_per_sec / plain.events_per_sec.max(1e-9),
-        ingest_unbounded: unbounded,
-        ingest_original_limits: original,
-        plain_inserts: plain,
-        pending_size,
-        drain: vec![drain_sync, drain_async],
-        latency,
-    };
+/// Measures everything, each part in its own scratch database, and prints the report (a
+/// table, or JSON with `--json`).
+pub fn measure(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
+    let report = Bench::new(url, &args).measure()?;
     if args.output.json {
         return output::json(&report);
     }
-    outln!("{} · {}", report.database, report.machine);
-    outln!(
-        "{} events of the overload mix, {} per frame, handed to the capture store as a burst (frames queued during a commit go in the next one, up to {} events)",
-        report.events, per_frame, capture_daemon::committer::GROUP_MAX_EVENTS
-    );
-    let mut t = Table::new(&["MEASURE", "RESULT", "DETAIL"]);
-    let ingest_row = |name: &str, r: &IngestResult| {
-        vec![
-            name.to_owned(),
-            format!("{:.0} events/s", r.events_per_sec),
-            format!(
-                "{} queue rows, {} discarded, {} overflow, {} transactions, {:.2} s",
-                r.queue_rows, r.discarded, r.overflow, r.transactions, r.seconds
-            ),
-        ]
-    };
-    t.row(ingest_row(
-        "ingest, queues unbounded",
-        &report.ingest_unbounded,
-    ));
-    t.row(ingest_row(
-        "ingest, original limits 50/100",
-        &report.ingest_original_limits,
-    ));
-    t.row(ingest_row(
-        "plain multi-row INSERTs (limit)",
-        &report.plain_inserts,
-    ));
-    t.row(vec![
-        "ingest as % of the limit".into(),
-        format!("{:.0} %", report.ingest_percent_of_plain),
-        String::new(),
-    ]);
-    let p = &report.pending_size;
-    t.row(vec![
+    report.print();
+    Ok(())
+}
+
+/// One benchmark run: its settings, and the workload every ingest measure shares.
+struct Bench<'a> {
+    url: &'a DbUrl,
+    args: &'a BenchArgs,
+    /// The overload mix, the same for every run (seeded).
+    events: Vec<CapturedEvent>,
+    per_frame: usize,
+}
+
+impl<'a> Bench<'a> {
+    fn new(url: &'a DbUrl, args: &'a BenchArgs) -> Bench<'a> {
+        Bench {
+            url,
+            args,
+            events: workload::burst(args.events, workload::OVERLOAD_MIX, 42, 1),
+            per_frame: args.per_frame.max(1),
+        }
+    }
+
+    /// Progress on stderr, unless the report is JSON.
+    fn say(&self, what: &str) {
+        if !self.args.output.json {
+            eprintln!("… {what}");
+        }
+    }
+
+    /// The measures, in order: ingest (unbounded, original limits, plain INSERTs), the
+    /// pending size, the drain (SYNC, ASYNC), the end-to-end latency.
+    fn measure(&self) -> anyhow::Result<Report> {
+        // Found before the long runs start, so a missing build fails at once.
+        let daemons = if self.args.latency_secs == 0 {
+            None
+        } else {
+            Some(latency::Daemons::locate()?)
+        };
+        let (unbounded, original, plain) = self.ingest()?;
+        let pending_size = self.pending_size()?;
+        let drain = self.drain()?;
+        let latency = match &daemons {
+            None => None,
+            Some(daemons) => Some(self.latency(daemons)?),
+        };
+        Ok(Report {
+            database: match self.url.backend() {
+                core_models::Backend::Sqlite => "SQLite (temporary file)".into(),
+                core_models::Backend::Mysql => {
+                    format!("MySQL/MariaDB at {} (scratch database)", self.url.masked())
+                }
+            },
+            machine: machine(),
+            events: self.args.events,
+            per_frame: self.per_frame,
+            ingest_percent_of_plain: 100.0 * unbounded.events_per_sec
+                / plain.events_per_sec.max(1e-9),
+            ingest_unbounded: unbounded,
+            ingest_original_limits: original,
+            plain_inserts: plain,
+            pending_size,
+            drain,
+            latency,
+        })
+    }
+
+    /// The capture's committer with room for everything, then with the original's queue
+    /// limits, then the physical limit: the same rows with plain INSERTs.
+    fn ingest(&self) -> anyhow::Result<(IngestResult, IngestResult, IngestResult)> {
+        let (events, per_frame) = (&self.events, self.per_frame);
+        self.say("ingest with room for everything");
+        let unbounded = ingest::through_committer(
+            &Scratch::new(self.url, "ingest")?,
+            events,
+            per_frame,
+            Some(10_000_000),
+        )?;
+        self.say("ingest with the original's queue sizes (50/100)");
+        let original =
+            ingest::through_committer(&Scratch::new(self.url, "limits")?, events, per_frame, None)?;
+        self.say("the same rows with plain multi-row INSERTs");
+        let plain = ingest::plain_inserts(&Scratch::new(self.url, "plain")?, events, per_frame)?;
+        Ok((unbounded, original, plain))
+    }
+
+    fn pending_size(&self) -> anyhow::Result<PendingResult> {
+        self.say(&format!(
+            "pending size of a queue with {} items: bounded count vs COUNT(*)",
+            self.args.pending_items
+        ));
+        pending::measure(self.url, self.args.pending_items)
+    }
+
+    /// The worker's runner on a full queue, SYNC then ASYNC.
+    fn drain(&self) -> anyhow::Result<Vec<DrainResult>> {
+        self.say("drain, SYNC");
+        let sync_mode = drain::measure(self.url, self.args.drain_items, false)?;
+        self.say("drain, ASYNC");
+        let async_mode = drain::measure(self.url, self.args.drain_items, true)?;
+        Ok(vec![sync_mode, async_mode])
+    }
+
+    fn latency(&self, daemons: &latency::Daemons) -> anyhow::Result<LatencyResult> {
+        self.say(&format!(
+            "end-to-end latency: simulator at {} msgs/s for {} s → capture-daemon → worker-daemon",
+            self.args.latency_rate, self.args.latency_secs
+        ));
+        latency::measure(
+            daemons,
+            self.url,
+            self.args.latency_rate,
+            self.args.latency_secs,
+        )
+    }
+}
+
+impl Report {
+    /// The report as a table, after a line on the machine and one on the workload.
+    fn print(&self) {
+        outln!("{} · {}", self.database, self.machine);
+        outln!(
+            "{} events of the overload mix, {} per frame, handed to the capture store as a burst (frames queued during a commit go in the next one, up to {} events)",
+            self.events, self.per_frame, GROUP_MAX_EVENTS
+        );
+        let mut t = Table::new(&["MEASURE", "RESULT", "DETAIL"]);
+        t.row(ingest_row(
+            "ingest, queues unbounded",
+            &self.ingest_unbounded,
+        ));
+        t.row(ingest_row(
+            "ingest, original limits 50/100",
+            &self.ingest_original_limits,
+        ));
+        t.row(ingest_row(
+            "plain multi-row INSERTs (limit)",
+            &self.plain_inserts,
+        ));
+        t.row(vec![
+            "ingest as % of the limit".into(),
+            format!("{:.0} %", self.ingest_percent_of_plain),
+            String::new(),
+        ]);
+        t.row(pending_row(&self.pending_size));
+        for d in &self.drain {
+            t.row(drain_row(d));
+        }
+        if let Some(l) = &self.latency {
+            t.row(latency_row(l));
+            t.row(peak_rss_row(l));
+        }
+        t.print("");
+    }
+}
+
+fn ingest_row(name: &str, r: &IngestResult) -> Vec<String> {
+    vec![
+        name.to_owned(),
+        format!("{:.0} events/s", r.events_per_sec),
+        format!(
+            "{} queue rows, {} discarded, {} overflow, {} transactions, {:.2} s",
+            r.queue_rows, r.discarded, r.overflow, r.transactions, r.seconds
+        ),
+    ]
+}
+
+fn pending_row(p: &PendingResult) -> Vec<String> {
+    vec![
         "is the queue full? (per service per frame)".into(),
         format!(
             "{:.0} µs bounded · {:.0} µs COUNT(*)",
@@ -155,39 +225,50 @@ pub fn run(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
             p.limit,
             p.count_all_us / p.bounded_us.max(1e-9)
         ),
-    ]);
-    for d in &report.drain {
-        t.row(vec![
-            format!("drain, no-op service, {}", d.mode),
-            format!("{:.0} items/s", d.items_per_sec),
-            format!(
-                "{} items claimed and completed by the worker runner, {:.2} s",
-                d.items, d.seconds
-            ),
-        ]);
-    }
-    if let Some(l) = &report.latency {
-        t.row(vec![
-            "end-to-end latency (capture receipt → process_event)".into(),
-            format!("p50 {:.1} ms · p95 {:.1} ms · p99 {:.1} ms", l.p50_ms, l.p95_ms, l.p99_ms),
-            format!(
-                "{} events in {} s ({:.0} events/s) from the simulator over WebSocket, max {:.1} ms",
-                l.events, l.seconds, l.events_per_sec, l.max_ms
-            ),
-        ]);
-        let mb = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} MB"));
-        t.row(vec![
-            "peak RSS during the latency run".into(),
-            format!(
-                "capture {} · worker {}",
-                mb(l.capture_peak_rss_mb),
-                mb(l.worker_peak_rss_mb)
-            ),
-            "VmHWM of each daemon process".into(),
-        ]);
-    }
-    t.print("");
-    Ok(())
+    ]
+}
+
+fn drain_row(d: &DrainResult) -> Vec<String> {
+    vec![
+        format!("drain, no-op service, {}", d.mode),
+        format!("{:.0} items/s", d.items_per_sec),
+        format!(
+            "{} items claimed and completed by the worker runner, {:.2} s",
+            d.items, d.seconds
+        ),
+    ]
+}
+
+fn latency_row(l: &LatencyResult) -> Vec<String> {
+    vec![
+        "end-to-end latency (capture receipt → process_event)".into(),
+        format!(
+            "p50 {:.1} ms · p95 {:.1} ms · p99 {:.1} ms",
+            l.p50_ms, l.p95_ms, l.p99_ms
+        ),
+        format!(
+            "{} events in {} s ({:.0} events/s) from the simulator over WebSocket, max {:.1} ms",
+            l.events, l.seconds, l.events_per_sec, l.max_ms
+        ),
+    ]
+}
+
+fn peak_rss_row(l: &LatencyResult) -> Vec<String> {
+    let mb = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1} MB"));
+    vec![
+        "peak RSS during the latency run".into(),
+        format!(
+            "capture {} · worker {}",
+            mb(l.capture_peak_rss_mb),
+            mb(l.worker_peak_rss_mb)
+        ),
+        "VmHWM of each daemon process".into(),
+    ]
+}
+
+/// `n` per second over `took`.
+fn rate(n: usize, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64().max(1e-9)
 }
 
 /// CPU model and count, for the report's context.

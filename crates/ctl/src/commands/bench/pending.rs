@@ -34,7 +34,7 @@ pub struct PendingResult {
 }
 
 /// Fills a queue with `pending` items and times both ways of sizing it.
-pub fn run(base: &core_models::DbUrl, pending: usize) -> anyhow::Result<PendingResult> {
+pub fn measure(base: &core_models::DbUrl, pending: usize) -> anyhow::Result<PendingResult> {
     let (scratch, service) = filled_noop_queue(base, "pending", "bench_pending", pending, false)?;
     let mut conn = scratch.conn()?;
     let service_id = service.id;

@@ -1,8 +1,9 @@
 //! The pages connected right now, and the deliveries waiting for a page's answer.
 //!
 //! Services talk to pages only through the [`Hub`]: they [`deliver`](Hub::deliver) a message
-//! for one queue item to every matching page and await the first acknowledgement. The
-//! WebSocket handlers [`connect`](Hub::connect) pages and pass their acks in.
+//! for one queue item to every matching page and await the first acknowledgement. The HTTP
+//! server's WebSocket handlers [`connect`](Hub::connect) pages and pass their acks in. The hub
+//! knows neither side's details: it depends on nothing else in the crate.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -105,8 +106,9 @@ impl Drop for PageHandle {
 pub struct Delivery {
     hub: Hub,
     item_id: i64,
-    /// How many pages the message went to.
-    pub sent_to: usize,
+    /// How many pages the message went to (what the tests check fan-out by).
+    #[cfg(test)]
+    sent_to: usize,
     answer: Option<oneshot::Receiver<Result<u64, DeliveryError>>>,
 }
 
@@ -143,11 +145,6 @@ impl Drop for Delivery {
 }
 
 impl Hub {
-    /// An empty hub.
-    pub fn new() -> Hub {
-        Hub::default()
-    }
-
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain maps behind: still consistent enough.
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -259,6 +256,7 @@ impl Hub {
         if sent.is_empty() {
             return Err(DeliveryError::NoPage(kind.as_str()));
         }
+        #[cfg(test)]
         let sent_to = sent.len();
         state.pending.insert(
             item_id,
@@ -272,6 +270,7 @@ impl Hub {
         Ok(Delivery {
             hub: self.clone(),
             item_id,
+            #[cfg(test)]
             sent_to,
             answer: Some(answer),
         })
@@ -305,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn first_ack_wins_and_others_are_ignored() {
-        let hub = Hub::new();
+        let hub = Hub::default();
         let mut a = hub.connect(PageKind::Dino, None);
         let mut b = hub.connect(PageKind::Dino, Some("dinochrome".into()));
         let _other = hub.connect(PageKind::Dino, Some("elsewhere".into()));
@@ -323,7 +322,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_page_and_disconnect_fail_the_delivery() {
-        let hub = Hub::new();
+        let hub = Hub::default();
         assert_eq!(
             hub.deliver(PageKind::Overlays, "o", 1, msg("x")).err(),
             Some(DeliveryError::NoPage("overlays"))
@@ -339,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_abandoned_delivery_is_cancelled_on_the_pages_that_still_hold_it() {
-        let hub = Hub::new();
+        let hub = Hub::default();
         let mut a = hub.connect(PageKind::Overlays, None);
         let mut b = hub.connect(PageKind::Overlays, None);
         let d = hub.deliver(PageKind::Overlays, "o", 3, msg("x")).unwrap();
@@ -371,7 +370,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiting_for_a_page_ends_when_one_connects() {
-        let hub = Hub::new();
+        let hub = Hub::default();
         let waiter = tokio::spawn({
             let hub = hub.clone();
             async move { hub.wait_for_page(PageKind::Dino, "d").await }

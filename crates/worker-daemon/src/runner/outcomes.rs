@@ -10,26 +10,29 @@
 //! An item stays in the runner's held set (renewed, released at shutdown) until its outcome is
 //! recorded, not merely known: a buffered item is still `processing` in the database.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dispatcher::{Finished, Outcome};
-use tokio::sync::{oneshot, Notify};
+use dispatcher::Finished;
+use events::Outcome;
+use lifecycle::Shutdown;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::leases::Held;
 use crate::queue_client::QueueClient;
 
 /// Longest an outcome waits for the claim loop before the flusher records it on its own.
 /// Long enough that a busy loop (a round trip every millisecond or two) takes nearly every
 /// outcome with a claim, short enough that a waiting loop costs nobody a visible delay.
-pub const LINGER: Duration = Duration::from_millis(5);
+const LINGER: Duration = Duration::from_millis(5);
 
 /// Pause of the flusher after a failed write, so a database outage is not hammered.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Outcomes not yet recorded, in the order they were buffered.
 #[derive(Default)]
-pub struct Outcomes {
+pub(super) struct Outcomes {
     state: Mutex<Buffered>,
     /// Signalled on every push, so the flusher sleeps only while there is nothing to record.
     added: Notify,
@@ -44,7 +47,7 @@ struct Buffered {
 
 impl Outcomes {
     /// Buffers the outcome of a finished item.
-    pub fn push(&self, item_id: i64, outcome: Outcome) {
+    pub(super) fn push(&self, item_id: i64, outcome: Outcome) {
         let mut s = self.lock();
         if s.items.is_empty() {
             s.oldest = Some(Instant::now());
@@ -55,14 +58,14 @@ impl Outcomes {
     }
 
     /// Takes everything waiting.
-    pub fn take(&self) -> Vec<(i64, Outcome)> {
+    pub(super) fn take(&self) -> Vec<(i64, Outcome)> {
         let mut s = self.lock();
         s.oldest = None;
         std::mem::take(&mut s.items)
     }
 
     /// Returns outcomes whose write failed, ahead of anything buffered since, to be tried again.
-    pub fn put_back(&self, mut batch: Vec<(i64, Outcome)>) {
+    pub(super) fn put_back(&self, mut batch: Vec<(i64, Outcome)>) {
         if batch.is_empty() {
             return;
         }
@@ -77,13 +80,8 @@ impl Outcomes {
     }
 
     /// Number of outcomes waiting.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.lock().items.len()
-    }
-
-    /// True when nothing waits.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Resolves once the oldest waiting outcome has waited `linger`.
@@ -111,73 +109,99 @@ impl Outcomes {
     }
 }
 
-/// Records everything waiting in `outcomes`; on failure puts it back for the next try.
-/// Returns the ids whose outcome went to the database (recorded or found taken over), which
-/// the caller no longer holds.
-pub async fn flush(
-    queue: &QueueClient,
-    outcomes: &Outcomes,
-    slug: &str,
-) -> anyhow::Result<Vec<i64>> {
-    let batch = outcomes.take();
-    if batch.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids = ids_of(&batch);
-    match queue.finish(batch.clone()).await {
-        Ok(finished) => {
-            warn_not_held(slug, &finished);
-            Ok(ids)
+/// Writes the buffered outcomes of one service's runner, and lets go of the items written.
+#[derive(Clone)]
+pub(super) struct Recorder {
+    queue: QueueClient,
+    outcomes: Arc<Outcomes>,
+    held: Arc<Held>,
+    slug: Arc<str>,
+}
+
+impl Recorder {
+    /// Records `outcomes` through `queue` for the service `slug`; items written leave `held`.
+    pub(super) fn new(
+        queue: QueueClient,
+        outcomes: Arc<Outcomes>,
+        held: Arc<Held>,
+        slug: &str,
+    ) -> Recorder {
+        Recorder {
+            queue,
+            outcomes,
+            held,
+            slug: Arc::from(slug),
         }
-        Err(e) => {
-            outcomes.put_back(batch);
-            Err(e)
+    }
+
+    /// Takes everything waiting, for a round trip that records it (a claim).
+    pub(super) fn take(&self) -> Vec<(i64, Outcome)> {
+        self.outcomes.take()
+    }
+
+    /// Returns a batch whose write failed, to be tried again first.
+    pub(super) fn put_back(&self, batch: Vec<(i64, Outcome)>) {
+        self.outcomes.put_back(batch);
+    }
+
+    /// Outcomes waiting.
+    pub(super) fn waiting(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// A batch went to the database (`recorded` holds its ids): those items are no longer
+    /// held, and the ones another worker had taken over are logged.
+    pub(super) fn written(&self, recorded: &[i64], finished: &Finished) {
+        for id in &finished.not_held {
+            tracing::warn!(
+                service = %self.slug,
+                item = id,
+                "item was taken over by another worker before it finished; its result is dropped"
+            );
+        }
+        self.held.remove_all(recorded);
+    }
+
+    /// Records everything waiting now; on failure puts it back for the next try.
+    pub(super) async fn flush(&self) -> anyhow::Result<()> {
+        let batch = self.take();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ids = ids_of(&batch);
+        match self.queue.finish(batch.clone()).await {
+            Ok(finished) => {
+                self.written(&ids, &finished);
+                Ok(())
+            }
+            Err(e) => {
+                self.put_back(batch);
+                Err(e)
+            }
+        }
+    }
+
+    /// Records outcomes that waited [`LINGER`] until `quit` fires. A write in progress when
+    /// `quit` fires is finished first; what is still waiting then is the caller's to flush.
+    pub(super) async fn flush_lingering(self, mut quit: Shutdown) {
+        loop {
+            tokio::select! {
+                () = self.outcomes.due(LINGER) => {}
+                () = quit.wait() => return,
+            }
+            if let Err(e) = self.flush().await {
+                tracing::error!(service = %self.slug, "cannot record results (will retry): {e:#}");
+                if quit.sleep(RETRY_PAUSE).await {
+                    return;
+                }
+            }
         }
     }
 }
 
 /// The item ids of a batch.
-pub fn ids_of(batch: &[(i64, Outcome)]) -> Vec<i64> {
+pub(super) fn ids_of(batch: &[(i64, Outcome)]) -> Vec<i64> {
     batch.iter().map(|(id, _)| *id).collect()
-}
-
-/// Logs each item whose outcome was dropped because another worker had taken it over.
-pub fn warn_not_held(slug: &str, finished: &Finished) {
-    for id in &finished.not_held {
-        tracing::warn!(
-            service = %slug,
-            item = id,
-            "item was taken over by another worker before it finished; its result is dropped"
-        );
-    }
-}
-
-/// Records outcomes that waited [`LINGER`] until `quit` fires (or its sender is dropped),
-/// calling `recorded` with the ids of each batch written. A write in progress when `quit`
-/// fires is finished first; what is still waiting then is the caller's to flush.
-pub async fn run_flusher(
-    queue: QueueClient,
-    outcomes: std::sync::Arc<Outcomes>,
-    slug: String,
-    recorded: impl Fn(Vec<i64>),
-    mut quit: oneshot::Receiver<()>,
-) {
-    loop {
-        tokio::select! {
-            () = outcomes.due(LINGER) => {}
-            _ = &mut quit => return,
-        }
-        match flush(&queue, &outcomes, &slug).await {
-            Ok(ids) => recorded(ids),
-            Err(e) => {
-                tracing::error!(service = %slug, "cannot record results (will retry): {e:#}");
-                tokio::select! {
-                    () = tokio::time::sleep(RETRY_PAUSE) => {}
-                    _ = &mut quit => return,
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -191,7 +215,7 @@ mod tests {
         o.push(2, Outcome::Failed("x".into()));
         let batch = o.take();
         assert_eq!(ids_of(&batch), vec![1, 2]);
-        assert!(o.is_empty());
+        assert_eq!(o.len(), 0);
         o.push(3, Outcome::Completed);
         o.put_back(batch);
         assert_eq!(ids_of(&o.take()), vec![1, 2, 3]);
@@ -199,7 +223,7 @@ mod tests {
 
     #[tokio::test]
     async fn due_waits_while_empty_and_resolves_after_a_push() {
-        let o = std::sync::Arc::new(Outcomes::default());
+        let o = Arc::new(Outcomes::default());
         let waiter = {
             let o = o.clone();
             tokio::spawn(async move { o.due(LINGER).await })
