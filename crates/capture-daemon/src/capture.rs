@@ -17,6 +17,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 use url::Url;
 use webcast::client::ClientCounters;
+use webcast::session::Session;
 use webcast::{Client, ClientConfig, ClientError, ClientEvent, ConnectionStatus, StopReason};
 
 use crate::cli::Args;
@@ -57,6 +58,8 @@ struct Capture {
     session: Option<LiveSession>,
     /// The LIVE ended.
     ended: bool,
+    /// A LiveEndEvent came (it has its own console line).
+    saw_live_end: bool,
 }
 
 /// The webcast client, running on its own task.
@@ -102,6 +105,7 @@ impl Capture {
             recorder,
             session: None,
             ended: false,
+            saw_live_end: false,
         })
     }
 
@@ -158,8 +162,12 @@ impl Capture {
                     }
                 }
                 ClientEvent::StreamEnded => {
-                    // The LiveEndEvent's own line already told the streamer.
                     self.ended = true;
+                    if !self.saw_live_end {
+                        // No control message: TikTok's live check told.
+                        self.console
+                            .status("🏁 the LIVE ended (TikTok says it is no longer live)");
+                    }
                     self.console.detail("   [status] stream ended");
                 }
             }
@@ -223,6 +231,11 @@ impl Capture {
             ConnectionStatus::Retrying { after } => {
                 console.detail(format!("   retrying in {:.1}s", after.as_secs_f64()));
             }
+            ConnectionStatus::RoomResolved { room_id } => {
+                console.status(format!(
+                    "🔀 the sign server fetched room {room_id}; following it, same session"
+                ));
+            }
             _ => {}
         }
     }
@@ -230,6 +243,9 @@ impl Capture {
     /// A frame's events: their lines on the console, and a batch for the committer.
     async fn on_events(&mut self, events: Vec<CapturedEvent>) -> Result<(), Fatal> {
         self.console.events(&events);
+        self.saw_live_end |= events
+            .iter()
+            .any(|e| e.event_type == core_models::EventType::LiveEnd);
         let Some(s) = &self.session else {
             // The client resolves the room before it reads any event; be safe anyway.
             tracing::warn!(
@@ -372,8 +388,13 @@ fn client_config(args: &Args, endpoints: Endpoints, streamer: &str, record: bool
     }
     if let Some(web) = endpoints.tiktok_web {
         config.web_base = web.clone();
-        config.api_base = web;
+        config.api_base = web.clone();
+        config.webcast_base = web;
     }
+    config.session = args
+        .session_id
+        .clone()
+        .map(|id| Session::new(id, args.tt_target_idc.clone()));
     config.room_id = args.room_id;
     config.emit_raw_frames = record;
     config.max_attempts = (args.max_attempts > 0).then_some(args.max_attempts);

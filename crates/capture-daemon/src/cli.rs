@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use webcast::sign::Secret;
 
 /// Exit codes, shown at the end of `--help`.
 const EXIT_CODES_HELP: &str = "\
@@ -19,8 +20,13 @@ Exit codes:
 
 Environment:
   DATABASE_URL              database (mysql://user:pass@host/db, sqlite://PATH or a path)
-  WEBCAST_SIGN_SERVER_URL   sign server root (default https://tiktok.eulerstream.com)
+  WEBCAST_SIGN_SERVER_URL   sign server root (default https://api.eulerstream.com)
   WEBCAST_SIGN_API_KEY      API key sent to the sign server (never printed or logged)
+  WEBCAST_SESSION_ID        a logged-in TikTok session id, for age-restricted and private LIVEs
+                            (never printed or logged)
+  WEBCAST_TT_TARGET_IDC     the data centre of that account (default useast1a)
+  WHITELIST_AUTHENTICATED_SESSION_ID_HOST
+                            the sign server host allowed to receive the session (unset: TikTok only)
   WEBCAST_TIKTOK_BASE_URL   TikTok web origin for the room lookup (default https://www.tiktok.com)
   CAPTURE_SPOOL_DIR         where the outage spool lives (default: the database's data directory)
   CAPTURE_LOG               tracing filter, e.g. `debug` (overrides --verbose)";
@@ -47,9 +53,17 @@ pub struct Args {
     /// Sign server root URL (any server speaking `/webcast/fetch`, e.g. the simulator).
     #[arg(long, env = "WEBCAST_SIGN_SERVER_URL")]
     pub sign_server_url: Option<String>,
-    /// TikTok web origin used for the room lookup (tests and simulators).
+    /// TikTok web origin used for the room lookup and the live check (tests and simulators).
     #[arg(long, env = "WEBCAST_TIKTOK_BASE_URL")]
     pub tiktok_base_url: Option<String>,
+    /// A logged-in TikTok session id (the `sessionid` cookie), for age-restricted and private
+    /// LIVEs; prefer the environment variable (a flag shows in the process list). Never
+    /// printed or logged.
+    #[arg(long, env = webcast::session::SESSION_ID_ENV, hide_env_values = true, value_parser = secret, value_name = "ID")]
+    pub session_id: Option<Secret>,
+    /// The data centre of the session's account (the `tt-target-idc` cookie), e.g. `eu-ttp2`.
+    #[arg(long, env = webcast::session::TT_TARGET_IDC_ENV, value_name = "IDC")]
+    pub tt_target_idc: Option<String>,
     /// Save every raw frame received, with timestamps, to FILE (JSON lines), for
     /// `webcast-sim --replay FILE`.
     #[arg(long, value_name = "FILE")]
@@ -76,4 +90,12 @@ pub struct Args {
     /// First reconnect delay in milliseconds (doubles up to 60 s, with jitter).
     #[arg(long, default_value_t = 2000, hide = true)]
     pub reconnect_delay_ms: u64,
+}
+
+/// A secret flag value: kept out of `Debug` output from the moment it is parsed.
+fn secret(value: &str) -> Result<Secret, String> {
+    match value.trim() {
+        "" => Err("must not be empty".into()),
+        v => Ok(Secret::new(v)),
+    }
 }

@@ -86,17 +86,20 @@ fn num(v: &Value, key: &str) -> i64 {
     v.get(key).and_then(Value::as_i64).unwrap_or(0)
 }
 
+/// A text of the event's data on one line, whatever the user typed.
+fn text(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .replace(['\n', '\r'], " ")
+}
+
 /// The console line of one event.
 fn event_line(event: &CapturedEvent) -> String {
     let d = &event.data;
     let user = who(event);
     match event.event_type {
-        EventType::Comment => {
-            let text = d.get("comment").and_then(Value::as_str).unwrap_or("");
-            // A comment is one line on screen, whatever the user typed.
-            let text = text.replace(['\n', '\r'], " ");
-            format!("💬 {user}: {text}")
-        }
+        EventType::Comment => format!("💬 {user}: {}", text(d, "comment")),
         EventType::Gift => gift_line(event, user),
         EventType::Like => format!(
             "❤️ {user} liked x{} (total likes {})",
@@ -113,6 +116,61 @@ fn event_line(event: &CapturedEvent) -> String {
             num(d, "total_viewers")
         ),
         EventType::LiveEnd => "🏁 the LIVE ended".to_owned(),
+        EventType::CommentDeleted => {
+            let n = d["deleted_msg_ids"].as_array().map_or(0, Vec::len);
+            format!("🗑️ a moderator deleted {n} comment(s)")
+        }
+        EventType::Envelope => format!(
+            "🧰 {user} sent a treasure box ({} 💎 for {} viewers)",
+            num(d, "diamonds"),
+            num(d, "people")
+        ),
+        EventType::Poll => {
+            let options: Vec<String> = d["options"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|o| format!("{} {}", text(o, "text"), num(o, "votes")))
+                .collect();
+            let stage = match d["kind"].as_str() {
+                Some("start") => "poll",
+                Some("end") => "poll ended",
+                _ => "poll votes",
+            };
+            format!("📊 {stage}: {} ({})", text(d, "title"), options.join(", "))
+        }
+        EventType::Question => format!("❓ {user} asked: {}", text(d, "question")),
+        EventType::RoomPin if d["action"] == "unpin" => "📌 a comment was unpinned".to_owned(),
+        EventType::RoomPin => format!("📌 {user}'s comment pinned: {}", text(d, "comment")),
+        EventType::Battle => {
+            let hosts: Vec<String> = d["hosts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|h| text(h, "unique_id"))
+                .collect();
+            let stage = if d["status"] == "end" {
+                "ended"
+            } else {
+                "started"
+            };
+            format!("⚔️ battle {stage}: {}", hosts.join(" vs "))
+        }
+        EventType::BattleScore => {
+            let points: Vec<String> = d["scores"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| num(s, "points").to_string())
+                .collect();
+            format!("⚔️ battle points: {}", points.join(" – "))
+        }
+        EventType::Goal => format!(
+            "🎯 goal {}: {}/{}",
+            text(d, "description"),
+            num(d, "progress"),
+            num(d, "target")
+        ),
     }
 }
 
@@ -210,5 +268,64 @@ mod tests {
         let mut anon = event(EventType::Join, json!({}));
         anon.user_unique_id = None;
         assert_eq!(event_line(&anon), "🚪 Bob 🌟 joined");
+    }
+
+    #[test]
+    fn lines_for_the_events_added_since() {
+        let line = |t, data| event_line(&event(t, data));
+        assert_eq!(
+            line(
+                EventType::CommentDeleted,
+                json!({"deleted_msg_ids": [1, 2]})
+            ),
+            "🗑️ a moderator deleted 2 comment(s)"
+        );
+        assert_eq!(
+            line(EventType::Envelope, json!({"diamonds": 100, "people": 20})),
+            "🧰 bob sent a treasure box (100 💎 for 20 viewers)"
+        );
+        assert_eq!(
+            line(
+                EventType::Poll,
+                json!({"kind": "end", "title": "Pizza?", "options": [{"text": "yes", "votes": 3}, {"text": "no", "votes": 1}]})
+            ),
+            "📊 poll ended: Pizza? (yes 3, no 1)"
+        );
+        assert_eq!(
+            line(EventType::Question, json!({"question": "why?\nreally"})),
+            "❓ bob asked: why? really"
+        );
+        assert_eq!(
+            line(
+                EventType::RoomPin,
+                json!({"action": "pin", "comment": "hi"})
+            ),
+            "📌 bob's comment pinned: hi"
+        );
+        assert_eq!(
+            line(EventType::RoomPin, json!({"action": "unpin"})),
+            "📌 a comment was unpinned"
+        );
+        assert_eq!(
+            line(
+                EventType::Battle,
+                json!({"status": "start", "hosts": [{"unique_id": "a"}, {"unique_id": "b"}]})
+            ),
+            "⚔️ battle started: a vs b"
+        );
+        assert_eq!(
+            line(
+                EventType::BattleScore,
+                json!({"scores": [{"points": 150}, {"points": 90}]})
+            ),
+            "⚔️ battle points: 150 – 90"
+        );
+        assert_eq!(
+            line(
+                EventType::Goal,
+                json!({"description": "100 roses", "progress": 5, "target": 100})
+            ),
+            "🎯 goal 100 roses: 5/100"
+        );
     }
 }

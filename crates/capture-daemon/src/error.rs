@@ -81,6 +81,7 @@ impl Fatal {
                     Fatal::SignServerAuth(key_hint(message))
                 }
                 SignError::RateLimited { .. } => Fatal::RateLimited(rate_hint(message)),
+                SignError::InvalidSession => Fatal::Usage(message),
                 SignError::Blocked { status: 403, .. } => Fatal::Blocked(message),
                 _ => Fatal::Other(message),
             },
@@ -96,6 +97,7 @@ impl Fatal {
                 }
                 AttemptFailure::SignServer { .. } | AttemptFailure::Other => Fatal::Other(message),
             },
+            ClientError::SessionNotAllowed(_) => Fatal::Usage(message),
             ClientError::Http(_) => Fatal::Other(message),
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! capture-daemon [--username X] [--session-name Y] [--room-id N] [--database-url URL]
-//!                [--sign-server-url URL] [--record FILE] [--verbose | --quiet]
+//!                [--sign-server-url URL] [--session-id ID] [--record FILE] [--verbose | --quiet]
 //! ```
 //!
 //! One `live_sessions` row per run (kept across reconnects), one transaction per webcast
@@ -31,7 +31,9 @@
 //! # Environment
 //!
 //! `DATABASE_URL`, `WEBCAST_SIGN_SERVER_URL`, `WEBCAST_SIGN_API_KEY` (never printed),
-//! `WEBCAST_TIKTOK_BASE_URL`, `CAPTURE_SPOOL_DIR`, `CAPTURE_LOG` (tracing filter).
+//! `WEBCAST_SESSION_ID` (a TikTok login, never printed), `WEBCAST_TT_TARGET_IDC`,
+//! `WHITELIST_AUTHENTICATED_SESSION_ID_HOST`, `WEBCAST_TIKTOK_BASE_URL`, `CAPTURE_SPOOL_DIR`,
+//! `CAPTURE_LOG` (tracing filter).
 
 use capture_daemon::{capture_live, cli, error};
 use std::process::ExitCode;
@@ -63,11 +65,17 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
+    // Whatever CAPTURE_LOG says, no dependency may log the login (webcast's directives).
+    let filter = webcast::session::LOG_DIRECTIVES.iter().fold(
+        tracing_subscriber::EnvFilter::try_from_env("CAPTURE_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        |filter, directive| match directive.parse() {
+            Ok(d) => filter.add_directive(d),
+            Err(_) => filter,
+        },
+    );
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAPTURE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal, not in log files or a supervisor's journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -29,6 +29,8 @@ string_enum! {
         /// The queue was full: a lower-priority discardable item made room, or a new
         /// discardable event found no room (DESIGN §5).
         Overflow => "overflow",
+        /// A moderator deleted the comment before it was processed (a CommentDeletedEvent).
+        Deleted => "deleted",
     }
 }
 

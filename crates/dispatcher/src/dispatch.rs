@@ -1,7 +1,8 @@
 //! Store and route: a batch in one transaction, in named steps. Store the events, load the
 //! routes of their types, take the dispatch lock of the services they go to, decide each
-//! service's rows with the overflow policy, discard the chosen victims, insert the rows and
-//! add what was stored to the session's `total_events`.
+//! service's rows with the overflow policy, discard the chosen victims, insert the rows,
+//! discard the pending items of comments the batch deletes, and add what was stored to the
+//! session's `total_events`.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,7 @@ use core_models::{sessions, with_conn, DbConn, EventType, Priority, QueueReason,
 use diesel::prelude::*;
 
 use crate::batch::{Batch, SessionRef};
+use crate::deleted::{self, Deletions};
 use crate::error::{retry, EngineError};
 use crate::live_events::{self, NewLiveEvent};
 use crate::overflow::{Candidate, Decision, QueueState};
@@ -31,7 +33,8 @@ pub(crate) fn dispatch(conn: &mut DbConn, batch: &Batch) -> Result<DispatchRepor
     }
     let t = now();
     let rows = live_events::prepare(&batch.session, &batch.events, t);
-    retry(|| conn.transaction(|conn| dispatch_in_tx(conn, batch, &rows, t)))
+    let deletions = Deletions::of(&batch.events);
+    retry(|| conn.transaction(|conn| dispatch_in_tx(conn, batch, &rows, &deletions, t)))
 }
 
 /// One attempt, inside its transaction.
@@ -39,6 +42,7 @@ fn dispatch_in_tx(
     conn: &mut DbConn,
     batch: &Batch,
     rows: &[NewLiveEvent],
+    deletions: &Deletions,
     t: NaiveDateTime,
 ) -> Result<DispatchReport, EngineError> {
     let event_ids = live_events::store(conn, rows, &batch.events)?;
@@ -48,6 +52,7 @@ fn dispatch_in_tx(
         duplicates: (rows.len() - stored.len()) as u64,
         event_ids,
         services: BTreeMap::new(),
+        deleted: 0,
     };
     let routes = routes::load_by_service(conn, &stored.types())?;
     let ids: Vec<i64> = routes.keys().copied().collect();
@@ -67,6 +72,8 @@ fn dispatch_in_tx(
     }
     plan.discard_victims(conn, t)?;
     plan.insert_rows(conn)?;
+    // After the inserts: a comment deleted in its own batch is caught too.
+    report.deleted = deleted::discard(conn, &batch.session, deletions, t)?;
     count_session_events(conn, &batch.session, report.stored)?;
     Ok(report)
 }

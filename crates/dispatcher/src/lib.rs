@@ -48,7 +48,7 @@
 //!
 //! | operation | locks, in order |
 //! | --- | --- |
-//! | dispatch | 1. `live_events`: plain reads by (room_id, msg_id) (and by streak for synthesised ends), then the new rows and their unique-key entries (INSERT). 2. `service_event_configs`: every config row of the services the batch goes to, `FOR UPDATE`, in primary-key order: **the dispatch lock**. 3. `services`: plain read. 4. `event_queue`: plain reads (bounded pending count, victim candidates), then victims by primary key (UPDATE re-checking `pending`), then the new rows (INSERT; shared locks on their parents through the foreign keys). 5. `live_sessions`: the session's row (`total_events`), last. |
+//! | dispatch | 1. `live_events`: plain reads by (room_id, msg_id) (and by streak for synthesised ends), then the new rows and their unique-key entries (INSERT). 2. `service_event_configs`: every config row of the services the batch goes to, `FOR UPDATE`, in primary-key order: **the dispatch lock**. 3. `services`: plain read. 4. `event_queue`: plain reads (bounded pending count, victim candidates), then victims by primary key (UPDATE re-checking `pending`), then the new rows (INSERT; shared locks on their parents through the foreign keys); for a batch that deletes comments, plain reads of those comments' `live_events` rows and pending items, then the items by primary key (UPDATE re-checking `pending`). 5. `live_sessions`: the session's row (`total_events`), last. |
 //! | claim | 1. `service_leases`: the service's lease row, `FOR UPDATE`: **the claim lock**, which a takeover waits for. 2. `event_queue`: finished items by primary key (UPDATE), then `SELECT … FOR UPDATE SKIP LOCKED` on `idx_eq_claim` (skips locked rows, never waits) and an UPDATE of those rows by primary key. 3. `live_events`: plain read of the claimed events. |
 //! | finish, renew_items, release_items | `event_queue` rows by primary key only. |
 //! | rescue_expired | plain read on (status, locked_until), then `event_queue` rows by primary key, the condition re-checked. |
@@ -88,6 +88,7 @@
 
 mod batch;
 mod claim;
+mod deleted;
 mod dispatch;
 mod engine;
 mod error;

@@ -37,6 +37,9 @@ pub struct DispatchReport {
     pub event_ids: Vec<Option<i64>>,
     /// Per service id, only services that received something.
     pub services: BTreeMap<i64, ServiceReport>,
+    /// Pending items discarded (reason `deleted`) because a CommentDeletedEvent of the batch
+    /// deleted their comment.
+    pub deleted: u64,
 }
 
 impl DispatchReport {
@@ -60,6 +63,9 @@ impl fmt::Display for DispatchReport {
     /// One line: `stored 12, duplicates 0; dinochrome +10 -1/-1 overflow 0; …`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "stored {}, duplicates {}", self.stored, self.duplicates)?;
+        if self.deleted > 0 {
+            write!(f, ", deleted comments' items {}", self.deleted)?;
+        }
         for s in self.services.values() {
             write!(
                 f,

@@ -768,3 +768,95 @@ fn committing_a_batch_twice_stores_it_once() {
         assert_eq!(total, 2, "total_events counts what was stored");
     }
 }
+
+/// A CommentDeletedEvent discards the pending items of the comments it names (by msg_id in
+/// the room, and every comment of the users it names in the session), with reason `deleted`,
+/// also when the comment came in the same batch; an item already claimed is left alone, and
+/// the deletion itself goes to the services that subscribe to it.
+#[test]
+fn deleted_comments_leave_the_queues() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let ctx = session(&mut conn, "deleting");
+        let chat = service(
+            &mut conn,
+            "chat",
+            100,
+            &[
+                (EventType::Comment, 5, true),
+                (EventType::Gift, 9, false),
+                (EventType::CommentDeleted, 8, false),
+            ],
+        );
+        let by = |msg_id: i64, user: &str| {
+            let mut e = event(EventType::Comment, Some(msg_id));
+            e.user_id = Some(user.into());
+            e
+        };
+        dispatch(
+            &mut conn,
+            &ctx,
+            &[
+                by(1, "7"),
+                by(2, "7"),
+                by(3, "8"),
+                by(4, "9"),
+                event(EventType::Gift, Some(5)),
+            ],
+        )
+        .unwrap();
+        // Comment 2 is already with a worker.
+        let comment_2: i64 = with_conn!(&mut conn, |c| le::table
+            .filter(le::msg_id.eq(Some(2)))
+            .select(le::id)
+            .first(c))
+        .unwrap();
+        with_conn!(&mut conn, |c| diesel::update(
+            eq::table.filter(eq::live_event_id.eq(comment_2))
+        )
+        .set(eq::status.eq(QueueStatus::Processing))
+        .execute(c))
+        .unwrap();
+        let mut deletion = event(EventType::CommentDeleted, Some(10));
+        deletion.data =
+            serde_json::json!({"deleted_msg_ids": [1, 2, 6], "deleted_user_ids": ["9"]});
+        let report = dispatch(&mut conn, &ctx, &[by(6, "10"), deletion]).unwrap();
+        assert_eq!(report.deleted, 3, "1, 4 (user 9) and 6; 2 is claimed");
+        let items = queue(&mut conn, chat);
+        let by_event: BTreeMap<i64, (QueueStatus, Option<String>)> = items
+            .iter()
+            .map(|q| (q.live_event_id, (q.status, q.reason.map(|r| r.to_string()))))
+            .collect();
+        let msg_of: BTreeMap<i64, i64> = with_conn!(&mut conn, |c| le::table
+            .select((le::id, le::msg_id))
+            .load::<(i64, Option<i64>)>(c))
+        .unwrap()
+        .into_iter()
+        .filter_map(|(id, m)| Some((id, m?)))
+        .collect();
+        let status_of = |msg: i64| {
+            let id = msg_of
+                .iter()
+                .find(|(_, m)| **m == msg)
+                .map(|(id, _)| *id)
+                .unwrap();
+            by_event[&id].clone()
+        };
+        let deleted = (QueueStatus::Discarded, Some("deleted".to_owned()));
+        assert_eq!(status_of(1), deleted, "{:?}", db.backend());
+        assert_eq!(status_of(4), deleted);
+        assert_eq!(status_of(6), deleted, "deleted in its own batch");
+        assert_eq!(status_of(2).0, QueueStatus::Processing);
+        assert_eq!(status_of(3), (QueueStatus::Pending, None));
+        assert_eq!(status_of(5), (QueueStatus::Pending, None), "gifts stay");
+        assert_eq!(
+            status_of(10),
+            (QueueStatus::Pending, None),
+            "the deletion is routed"
+        );
+        assert!(items
+            .iter()
+            .filter(|q| q.reason.is_some())
+            .all(|q| q.processed_at.is_some()));
+    }
+}
