@@ -126,6 +126,63 @@ fn the_overlay_page_shows_a_gift_alert_that_went_through_the_queue() {
 }
 
 #[test]
+fn comments_a_moderator_deleted_leave_the_chat_feed() {
+    for mut fx in Fixture::all() {
+        let Some(Stage {
+            id,
+            worker: w,
+            mut browser,
+        }) = stage(
+            &fx,
+            ServiceKind::Overlays,
+            &[],
+            true,
+            &[(EventType::Comment, 5), (EventType::CommentDeleted, 8)],
+        )
+        else {
+            return;
+        };
+        // TikTok's msg_ids are above 2^53: the page must not mistake one for its neighbour.
+        fx.number_msg_ids_from(7_400_000_000_000_000_001);
+        let kept = fx.enqueue_event(EventType::Comment, "Ana", json!({"comment": "stays"}));
+        let spam = fx.enqueue_event(
+            EventType::Comment,
+            "Bot",
+            json!({"comment": "buy followers"}),
+        );
+        let troll = fx.enqueue_event(EventType::Comment, "Troll", json!({"comment": "rude"}));
+        assert_eq!((kept + 1, spam + 1), (spam, troll));
+        browser.wait_for(
+            LONG,
+            "three chat rows",
+            "document.querySelectorAll('#chat li').length === 3",
+        );
+        fx.enqueue_event(
+            EventType::CommentDeleted,
+            "",
+            json!({"deleted_msg_ids": [spam], "deleted_user_ids": [format!("u{troll}")]}),
+        );
+        browser.wait_for(
+            LONG,
+            "the deleted comments gone",
+            "document.querySelectorAll('#chat li').length === 1",
+        );
+        assert_eq!(
+            browser.eval("document.querySelector('#chat li .message').textContent"),
+            json!("stays")
+        );
+        assert_eq!(
+            browser.eval("document.querySelector('#chat li').dataset.msgId"),
+            json!(kept.to_string())
+        );
+        fx.wait(LONG, "every item delivered, the deletion too", || {
+            fx.stats(id).completed == 4
+        });
+        drop(w);
+    }
+}
+
+#[test]
 fn tiktok_text_is_shown_as_text_and_never_runs() {
     const COMMENT: &str = "<img src=x onerror=alert(1)>";
     const NICK: &str = "<b>bold</b><script>alert(2)</script>";

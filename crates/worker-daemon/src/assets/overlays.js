@@ -1,6 +1,10 @@
 // The overlay page: alerts (gifts, follows, subscribes, shares) stacked at the top, several
 // at once, and a chat feed at the bottom left. Every TikTok string goes in as textContent.
 //
+// A "delete" message (a moderator deleted comments) takes them off the chat feed, by msg_id
+// (a string: JavaScript's numbers cannot hold it exactly) and by author, and keeps them from
+// showing later.
+//
 // An item is acked when it is on screen, never before: a chat row at once, an alert when its
 // card appears. Alerts waiting for a free slot are not acked yet, so they stay in flight for
 // the overlays service and its max_concurrency bounds how many wait here; nothing is ever
@@ -13,7 +17,8 @@
   const SHOW_MS = { GiftEvent: 7000, SubscribeEvent: 6000, FollowEvent: 5000, ShareEvent: 5000 };
   const CHAT_ROWS = 10;
   const CHAT_FADE_MS = 30000;
-  // How many shown item ids are remembered, to recognise a resend of something already shown.
+  // How many shown item ids (and deleted msg_ids) are remembered, to recognise a resend of
+  // something already shown (or a deleted comment arriving late).
   const REMEMBERED = 500;
 
   const alerts = document.getElementById("alerts");
@@ -26,6 +31,9 @@
   // Item ids already shown (and acked), oldest first.
   const shown = new Set();
   const shownOrder = [];
+  // msg_ids of deleted comments, oldest first.
+  const deleted = new Set();
+  const deletedOrder = [];
   let socket = null;
 
   function status() {
@@ -168,6 +176,9 @@
   function feed(message, quiet, text) {
     const row = el("li", quiet ? "quiet" : "");
     row.dataset.itemId = String(message.id);
+    if (typeof message.msg_id === "string") row.dataset.msgId = message.msg_id;
+    const user = (message.event && message.event.user) || {};
+    if (typeof user.id === "string") row.dataset.userId = user.id;
     row.append(el("span", "name", nickname(message.event)));
     row.append(el("span", "message", text));
     chat.append(row);
@@ -189,7 +200,10 @@
         alert(message);
         return;
       case "CommentEvent":
-        feed(message, false, data.comment || "");
+        if (!deleted.has(message.msg_id)) feed(message, false, data.comment || "");
+        break;
+      case "QuestionEvent":
+        feed(message, false, "❓ " + (data.question || ""));
         break;
       case "JoinEvent":
         feed(message, true, "joined");
@@ -204,12 +218,33 @@
     done(message.id);
   }
 
+  // Comments a moderator deleted leave the feed (and are not shown if they come later).
+  function remove(message) {
+    const msgIds = Array.isArray(message.msg_ids) ? message.msg_ids.map(String) : [];
+    const userIds = new Set(Array.isArray(message.user_ids) ? message.user_ids.map(String) : []);
+    for (const id of msgIds) {
+      if (!deleted.has(id)) {
+        deleted.add(id);
+        deletedOrder.push(id);
+        while (deletedOrder.length > REMEMBERED) deleted.delete(deletedOrder.shift());
+      }
+    }
+    for (const row of Array.from(chat.children)) {
+      if (deleted.has(row.dataset.msgId) || userIds.has(row.dataset.userId)) row.remove();
+    }
+    socket.ack(message.id);
+  }
+
   socket = Pages.connect(
     "/ws/overlays",
     (message) => {
       if (typeof message.id !== "number") return;
       if (message.type === "cancel") {
         cancel(message.id);
+        return;
+      }
+      if (message.type === "delete") {
+        remove(message);
         return;
       }
       if (message.type !== "event" || !message.event) return;

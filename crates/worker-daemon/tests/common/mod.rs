@@ -68,13 +68,19 @@ impl Fixture {
         self.dispatch(events);
     }
 
-    /// Enqueues one event with this nickname and event_data through the dispatcher.
+    /// Numbers the next events' msg_ids from `first` (TikTok's are above 2^53).
+    pub fn number_msg_ids_from(&mut self, first: i64) {
+        self.next_msg = first - 1;
+    }
+
+    /// Enqueues one event with this nickname and event_data through the dispatcher; returns
+    /// its msg_id (its user id is `u<msg_id>`).
     pub fn enqueue_event(
         &mut self,
         event_type: EventType,
         nickname: &str,
         data: serde_json::Value,
-    ) {
+    ) -> i64 {
         self.next_msg += 1;
         let event = CapturedEvent {
             event_type,
@@ -88,6 +94,7 @@ impl Fixture {
             received_at: None,
         };
         self.dispatch(vec![event]);
+        self.next_msg
     }
 
     /// Stores and routes `events` as one batch of the fixture's session.
