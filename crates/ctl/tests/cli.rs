@@ -385,6 +385,55 @@ fn event_config_commands() {
     }
 }
 
+/// The event types added since the seed are accepted wherever an event type is named; the
+/// seed's own data stays the seven interactive types.
+#[test]
+fn the_newer_event_types_are_accepted_like_the_seeds() {
+    for db in ready_db() {
+        for t in [
+            "CommentDeletedEvent",
+            "EnvelopeEvent",
+            "PollEvent",
+            "QuestionEvent",
+            "RoomPinEvent",
+            "BattleEvent",
+            "BattleScoreEvent",
+            "GoalEvent",
+        ] {
+            let out = ok(&db, &["event-config", "set", "overlays", t, "--keep"]);
+            assert!(out.starts_with(&format!("Created overlays {t}:")), "{out}");
+        }
+        let list = json(&db, &["event-config", "list", "overlays", "--json"]);
+        assert_eq!(list.as_array().unwrap().len(), 15);
+        let out = ok(
+            &db,
+            &[
+                "service",
+                "add",
+                "--name",
+                "Battles",
+                "--slug",
+                "battles",
+                "--class",
+                "dummy",
+                "--event",
+                "BattleEvent:9:sync:keep",
+                "--event",
+                "battle_score:3:async:discard",
+            ],
+        );
+        assert!(out.contains("Created service battles"), "{out}");
+        let shown = json(&db, &["service", "show", "battles", "--json"]);
+        let types: Vec<&str> = shown["event_configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["event_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["BattleEvent", "BattleScoreEvent"]);
+    }
+}
+
 #[test]
 fn config_queue_and_session_commands() {
     for db in ready_db() {

@@ -46,7 +46,9 @@
 //!   `out_of_order_streak`, `lost_repeat_end`, `late_repeat_end`, `stream_end`.
 //! - `end` sends a control message (action 3, stream ended) and closes the connection.
 //! - `{"type": "frame", "frame_b64": "..."}` sends one raw binary frame as is (how recordings
-//!   are replayed, see [`Scenario::replay`]).
+//!   are replayed, see [`Scenario::replay`]); `{"type": "message", "method": "...",
+//!   "payload_b64": "..."}` sends one message encoded elsewhere (a capture, or a peer library's
+//!   encoding), packed with its neighbours.
 
 use std::time::Duration;
 
@@ -243,6 +245,14 @@ pub enum Step {
     Frame {
         /// The frame, standard base64.
         frame_b64: String,
+    },
+    /// One message whose payload was encoded elsewhere (e.g. with a peer library's schema),
+    /// packed into frames with its neighbours like any other.
+    Message {
+        /// The `method` it is dispatched under, e.g. `WebcastPollMessage`.
+        method: String,
+        /// The payload (the inner message bytes), standard base64.
+        payload_b64: String,
     },
 }
 

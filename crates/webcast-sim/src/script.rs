@@ -215,6 +215,16 @@ impl Script {
             Step::End => vec![self.msg(|m| messages::control(m, 3)), Piece::End],
             Step::Fault { fault } => self.fault(*fault),
             Step::Frame { frame_b64 } => raw_frame(frame_b64),
+            Step::Message {
+                method,
+                payload_b64,
+            } => match base64::engine::general_purpose::STANDARD.decode(payload_b64) {
+                Ok(payload) => vec![Piece::Message(self.raw_message(method, &payload))],
+                Err(error) => {
+                    tracing::warn!(%error, "message step is not base64; skipped");
+                    Vec::new()
+                }
+            },
         }
     }
 
