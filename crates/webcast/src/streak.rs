@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn complete_streak_start_continue_end() {
-        let mut t = StreakTracker::new(Duration::from_secs(5));
+        let mut t = StreakTracker::new(Duration::from_secs(10));
         let out = run(
             &mut t,
             &[(1, false), (2, false), (3, false), (3, true)],
@@ -285,7 +285,7 @@ mod tests {
 
     #[test]
     fn out_of_order_counts_never_lower_or_inflate_the_total() {
-        let mut t = StreakTracker::new(Duration::from_secs(5));
+        let mut t = StreakTracker::new(Duration::from_secs(10));
         let out = run(
             &mut t,
             &[
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn end_with_lower_count_keeps_the_tracked_max() {
-        let mut t = StreakTracker::new(Duration::from_secs(5));
+        let mut t = StreakTracker::new(Duration::from_secs(10));
         let out = run(&mut t, &[(1, false), (5, false), (4, true)], Instant::now());
         assert_eq!(
             statuses_and_totals(&out).last(),
@@ -361,7 +361,7 @@ mod tests {
 
     #[test]
     fn messages_after_end_are_ignored_unless_they_raise_the_total() {
-        let mut t = StreakTracker::new(Duration::from_secs(5));
+        let mut t = StreakTracker::new(Duration::from_secs(10));
         let out = run(
             &mut t,
             &[(1, false), (1, true), (1, true), (1, false), (2, false)],
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn lone_end_message_finalises_at_once() {
-        let mut t = StreakTracker::new(Duration::from_secs(5));
+        let mut t = StreakTracker::new(Duration::from_secs(10));
         let out = run(&mut t, &[(2, true)], Instant::now());
         assert_eq!(statuses_and_totals(&out), vec![(StreakStatus::End, 2)]);
         assert_eq!(t.open_count(), 0);
@@ -389,7 +389,7 @@ mod tests {
 
     #[test]
     fn non_streakable_gift_is_single() {
-        let mut t: StreakTracker<()> = StreakTracker::new(Duration::from_secs(5));
+        let mut t: StreakTracker<()> = StreakTracker::new(Duration::from_secs(10));
         let out = t.observe(
             GiftStep {
                 sender_id: 1,
@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn concurrent_streaks_of_one_sender_are_separate() {
-        let mut t = StreakTracker::new(Duration::from_secs(5));
+        let mut t = StreakTracker::new(Duration::from_secs(10));
         let now = Instant::now();
         let a = |c, e| GiftStep {
             group_id: 1,
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn finish_all_closes_open_streaks() {
-        let mut t = StreakTracker::new(Duration::from_secs(5));
+        let mut t = StreakTracker::new(Duration::from_secs(10));
         let now = Instant::now();
         run(&mut t, &[(1, false), (2, false)], now);
         let closed = t.finish_all(now);

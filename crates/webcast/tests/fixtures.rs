@@ -387,7 +387,7 @@ fn expected_streaks() -> Vec<((i64, i64), (i64, i64))> {
 fn gift_file_in_order_gives_the_readme_streak_totals() {
     let result = fetch_result_of("WebcastGiftMessage.jsonl");
     let batch = decode_messages(&result);
-    let timeout = Duration::from_secs(5);
+    let timeout = webcast::mapping::DEFAULT_STREAK_TIMEOUT;
     let mut mapper = Mapper::new(MapperConfig {
         streak_timeout: timeout,
         ..Default::default()
