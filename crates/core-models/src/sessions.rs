@@ -58,13 +58,19 @@ pub fn finish(
 }
 
 /// Marks as `aborted` the sessions of this streamer still `active` (left by a killed
-/// daemon); returns how many.
-pub fn abort_orphans(conn: &mut DbConn, streamer_unique_id: &str) -> ModelResult<usize> {
+/// daemon), but `continued` (the session a daemon taking over goes on with); returns how
+/// many.
+pub fn abort_orphans(
+    conn: &mut DbConn,
+    streamer_unique_id: &str,
+    continued: Option<i64>,
+) -> ModelResult<usize> {
     let t = now();
     Ok(with_conn!(conn, |c| diesel::update(
         ls::table
             .filter(ls::streamer_unique_id.eq(streamer_unique_id))
             .filter(ls::status.eq(SessionStatus::Active))
+            .filter(ls::id.ne(continued.unwrap_or(0)))
     )
     .set((
         ls::status.eq(SessionStatus::Aborted),

@@ -27,6 +27,10 @@ pub enum EngineError {
     /// reaches a caller only inside [`EngineError::RetriesExhausted`].
     #[error("an overflow victim was claimed while the batch was applied")]
     VictimTaken,
+    /// A lease row appeared and went while it was being taken. Transient, like
+    /// [`EngineError::VictimTaken`].
+    #[error("{0}")]
+    LeaseRace(String),
     /// A transient conflict persisted through every retry.
     #[error("gave up after {attempts} attempts on a transient conflict: {source}")]
     RetriesExhausted {
@@ -81,7 +85,7 @@ const CONFLICT_BACKOFF: Backoff =
 /// the duplicate), and a victim claimed meanwhile.
 pub(crate) fn is_transient(e: &EngineError) -> bool {
     match e {
-        EngineError::VictimTaken => true,
+        EngineError::VictimTaken | EngineError::LeaseRace(_) => true,
         EngineError::Db(DbError::Query(d)) => {
             core_models::db::is_lock_conflict(d)
                 || matches!(

@@ -3,7 +3,7 @@
 //! policy of DESIGN §5), hands queue items to workers under leases, records how they ended,
 //! brings back the items of dead workers, and keeps the queues small.
 //!
-//! Every statement on `event_queue` and `service_leases`, and every write of `live_events`,
+//! Every statement on `event_queue`, `service_leases` and `capture_leases`, and every write of `live_events`,
 //! is here and nowhere else; other crates call the [`Engine`] facade. So this crate must never
 //! be bypassed (the one deliberate exception is `ctl bench`'s plain-INSERT baseline, the
 //! physical limit the engine is measured against), and it must never reach beyond its tables:
@@ -24,6 +24,7 @@
 //! | | [`Engine::renew_items`], [`Engine::release_items`] | count | worker runner |
 //! | service leases | [`Engine::acquire_service`] (take or renew), [`Engine::release_service`] | held? | worker runner |
 //! | | [`Engine::service_owner`] | [`ServiceLease`] | inspection |
+//! | capture leases | [`Engine::acquire_capture`] (take, renew, take over or stand by), [`Engine::set_capture_session`], [`Engine::release_capture`] | [`CaptureClaim`] | capture-daemon |
 //! | upkeep | [`Engine::rescue_expired`] ([`RescueParams`]) | [`RescueReport`] | worker runner |
 //! | | [`Engine::prune`] ([`PruneParams`]) | rows deleted | `ctl queue prune` |
 //! | | [`Engine::remove_service`] | [`Removed`] | `ctl service remove` |
@@ -54,6 +55,7 @@
 //! | rescue_expired | plain read on (status, locked_until), then `event_queue` rows by primary key, the condition re-checked. |
 //! | prune (per batch) | plain read on (status, updated_at), then DELETE by primary key, the status re-checked. |
 //! | acquire / release service | the lease row by primary key (conditional UPDATE, then `INSERT IGNORE` or DELETE). |
+//! | acquire / release capture | the streamer's `capture_leases` row by primary key (plain read, conditional UPDATE or `INSERT IGNORE`, or DELETE); nothing else. |
 //! | remove_service | the service's `event_queue` rows (DELETE by service), its lease row, then (core-models) its configs and its row. An admin operation; a conflict with a running worker is retried. |
 //!
 //! Why this never deadlocks (and what the rules forbid):
@@ -87,6 +89,7 @@
 //!   again (see above).
 
 mod batch;
+mod capture_lease;
 mod claim;
 mod deleted;
 mod dispatch;
@@ -107,6 +110,7 @@ mod view;
 pub mod workload;
 
 pub use batch::{Batch, SessionRef};
+pub use capture_lease::{CaptureClaim, CaptureLease, CaptureRelease};
 pub use claim::{ClaimParams, Claimed, ClaimedItem, MYSQL_CLAIM_SQL, SQLITE_CLAIM_SQL};
 pub use engine::Engine;
 pub use error::EngineError;
