@@ -1,6 +1,6 @@
 //! The event vocabulary every crate shares: what happened on a LIVE ([`EventType`],
-//! [`CapturedEvent`], gift [`Streak`]s), how urgent it is for a service ([`Priority`]) and how
-//! a service's work on it ended ([`Outcome`]).
+//! [`CapturedEvent`], gift [`Streak`]s), whose LIVE it was ([`Streamer`]), how urgent it is
+//! for a service ([`Priority`]) and how a service's work on it ended ([`Outcome`]).
 //!
 //! This crate is for the words, not the work: it must never open a connection, touch a
 //! database or the network, or pull a driver into the build. The protocol crate (`webcast`)
@@ -13,8 +13,10 @@ mod outcome;
 mod priority;
 #[cfg(feature = "diesel")]
 mod sql;
+mod streamer;
 
 pub use event::{CapturedEvent, EventType, Streak, StreakStatus};
 pub use names::UnknownName;
 pub use outcome::Outcome;
 pub use priority::{InvalidPriority, Priority};
+pub use streamer::{InvalidStreamer, Streamer};

@@ -80,29 +80,9 @@ impl RoomError {
 /// a leading `@` and whitespace, and lowercases (TikTok handles are case-insensitive in practice,
 /// and the lookup fails on the wrong case).
 pub fn normalize_username(input: &str) -> Result<String, RoomError> {
-    let invalid = || RoomError::InvalidUsername {
-        input: input.to_owned(),
-    };
-    let mut s = input.trim();
-    for prefix in ["https://", "http://"] {
-        s = s.strip_prefix(prefix).unwrap_or(s);
-    }
-    for prefix in ["www.tiktok.com/", "m.tiktok.com/", "tiktok.com/"] {
-        s = s.strip_prefix(prefix).unwrap_or(s);
-    }
-    let s = s.split(['?', '#']).next().unwrap_or_default();
-    let s = s.trim_end_matches('/');
-    let s = s.strip_suffix("/live").unwrap_or(s);
-    let s = s.trim().trim_start_matches('@').to_lowercase();
-    let valid = !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    if valid {
-        Ok(s)
-    } else {
-        Err(invalid())
-    }
+    events::Streamer::parse(input)
+        .map(|s| s.as_str().to_owned())
+        .map_err(|e| RoomError::InvalidUsername { input: e.input })
 }
 
 /// Finds the room id of a live user through TikTok's web endpoints, then the sign server's.
