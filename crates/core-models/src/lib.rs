@@ -19,6 +19,7 @@ pub mod models;
 // DESIGN.md and the migrations.
 #[allow(missing_docs)]
 pub mod schema;
+pub mod scopes;
 pub mod seed;
 pub mod services;
 pub mod sessions;

@@ -104,6 +104,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The streamers each service serves (none listed: every streamer).
+    service_streamers (service_id, streamer_unique_id) {
+        service_id -> BigInt,
+        streamer_unique_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// The capture daemon that currently captures each streamer, and its standby.
     capture_leases (streamer_unique_id) {
         streamer_unique_id -> Text,
@@ -133,6 +143,7 @@ diesel::joinable!(service_event_configs -> services (service_id));
 diesel::joinable!(event_queue -> services (service_id));
 diesel::joinable!(event_queue -> live_events (live_event_id));
 diesel::joinable!(service_leases -> services (service_id));
+diesel::joinable!(service_streamers -> services (service_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     live_sessions,
@@ -142,5 +153,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_queue,
     service_leases,
     capture_leases,
+    service_streamers,
     app_config,
 );
