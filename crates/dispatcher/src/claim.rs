@@ -2,10 +2,13 @@
 //! priority then age order under an item lease, in one short transaction, and only while the
 //! daemon holds the service lease.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use core_models::models::now;
-use core_models::schema::{event_queue as eq, live_events as le, service_leases as sl};
+use core_models::schema::{
+    event_queue as eq, live_events as le, service_event_configs as sec, service_leases as sl,
+};
 use core_models::{with_conn, DbConn, LiveEvent, QueueItem, QueueStatus};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -69,6 +72,8 @@ pub struct ClaimedItem {
     pub item: QueueItem,
     /// The event to process.
     pub event: LiveEvent,
+    /// The action of the item's rule (`--action`), read at claim time: handed to the service.
+    pub action: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -170,8 +175,47 @@ fn claim_in_tx(
         .order((eq::priority.desc(), eq::id.asc()))
         .select((QueueItem::as_select(), LiveEvent::as_select()))
         .load(c))?;
+    let actions = rule_actions(conn, service_id, &rows)?;
     Ok(rows
         .into_iter()
-        .map(|(item, event)| ClaimedItem { item, event })
+        .map(|(item, event)| {
+            let action = item
+                .rule_name
+                .as_ref()
+                .and_then(|name| actions.get(name).cloned());
+            ClaimedItem {
+                item,
+                event,
+                action,
+            }
+        })
+        .collect())
+}
+
+/// The actions of the rules the claimed items went under, by rule name (a plain read of the
+/// service's rules; only rules with an action).
+fn rule_actions(
+    conn: &mut DbConn,
+    service_id: i64,
+    rows: &[(QueueItem, LiveEvent)],
+) -> Result<HashMap<String, String>, EngineError> {
+    let mut names: Vec<&str> = rows
+        .iter()
+        .filter_map(|(item, _)| item.rule_name.as_deref())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(String, Option<String>)> = with_conn!(conn, |c| sec::table
+        .filter(sec::service_id.eq(service_id))
+        .filter(sec::name.eq_any(&names))
+        .filter(sec::action.is_not_null())
+        .select((sec::name, sec::action))
+        .load(c))?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(name, action)| Some((name, action?)))
         .collect())
 }

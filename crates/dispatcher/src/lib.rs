@@ -88,10 +88,12 @@
 
 mod batch;
 mod claim;
+mod cooldown;
 mod deleted;
 mod dispatch;
 mod engine;
 mod error;
+mod explain;
 mod finish;
 mod items;
 mod lease;
@@ -102,6 +104,7 @@ mod removal;
 mod report;
 mod rescue;
 mod routes;
+mod rules;
 mod time;
 mod view;
 pub mod workload;
@@ -112,10 +115,12 @@ pub use engine::Engine;
 pub use error::EngineError;
 /// How a worker's run of an item ended: what [`Engine::claim`] and [`Engine::finish`] record.
 pub use events::Outcome;
+pub use explain::{RuleVerdict, Verdict};
 pub use finish::Finished;
 pub use lease::ServiceLease;
 pub use prune::PruneParams;
 pub use removal::Removed;
 pub use report::{DispatchReport, ServiceReport};
 pub use rescue::{RescueParams, RescueReport};
+pub use rules::{Miss, RuleCache, RuleTable};
 pub use view::{EventTally, ListParams, QueueEntry, QueueStats};
