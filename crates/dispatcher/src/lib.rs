@@ -3,9 +3,10 @@
 //! policy of DESIGN §5), hands queue items to workers under leases, records how they ended,
 //! brings back the items of dead workers, and keeps the queues small.
 //!
-//! Every statement on `event_queue` and `service_leases`, and every write of `live_events`,
-//! is here and nowhere else; other crates call the [`Engine`] facade. So this crate must never
-//! be bypassed (the one deliberate exception is `ctl bench`'s plain-INSERT baseline, the
+//! Every statement on `event_queue`, `service_leases` and `rule_cooldowns`, and every write
+//! of `live_events`, is here and nowhere else, and so is the matching of events against the
+//! services' trigger rules (which core-models stores and validates); other crates call the
+//! [`Engine`] facade. So this crate must never be bypassed (the one deliberate exception is `ctl bench`'s plain-INSERT baseline, the
 //! physical limit the engine is measured against), and it must never reach beyond its tables:
 //! no networking, no async runtime, no knowledge of what a service does with an item, and no
 //! policy that belongs to its callers (lease lengths, attempts and batch sizes are parameters:
@@ -18,7 +19,8 @@
 //!
 //! | group | operation | result | called by |
 //! | --- | --- | --- | --- |
-//! | store and route | [`Engine::dispatch`] a [`Batch`] | [`DispatchReport`] | capture-daemon's committer |
+//! | store and route | [`Engine::dispatch`] a [`Batch`] ([`Engine::dispatch_cached`] with a [`RuleCache`]) | [`DispatchReport`] | capture-daemon's committer |
+//! | | [`Engine::explain_rules`] | [`RuleVerdict`]s | `ctl rule test` |
 //! | claim side | [`Engine::claim`] ([`ClaimParams`], with the finished items) | [`Claimed`] | worker runner |
 //! | | [`Engine::finish`] | [`Finished`] | worker runner |
 //! | | [`Engine::renew_items`], [`Engine::release_items`] | count | worker runner |
@@ -48,7 +50,7 @@
 //!
 //! | operation | locks, in order |
 //! | --- | --- |
-//! | dispatch | 1. `live_events`: plain reads by (room_id, msg_id) (and by streak for synthesised ends), then the new rows and their unique-key entries (INSERT). 2. `service_event_configs`: every config row of the services the batch goes to, `FOR UPDATE`, in primary-key order: **the dispatch lock**. 3. `services`: plain read. 4. `event_queue`: plain reads (bounded pending count, victim candidates), then victims by primary key (UPDATE re-checking `pending`), then the new rows (INSERT; shared locks on their parents through the foreign keys); for a batch that deletes comments, plain reads of those comments' `live_events` rows and pending items, then the items by primary key (UPDATE re-checking `pending`). 5. `live_sessions`: the session's row (`total_events`), last. |
+//! | dispatch | 1. `live_events`: plain reads by (room_id, msg_id) (and by streak for synthesised ends), then the new rows and their unique-key entries (INSERT). 2. `service_event_configs` (the rules): a plain read of the enabled rules (skipped when the caller's [`RuleCache`] is fresh), then every rule row of the services the batch goes to, `FOR UPDATE`, in primary-key order: **the dispatch lock**. 3. `services`: plain read. 3b. `rule_cooldowns` (only when a candidate rule has a cooldown): plain read of the batch's keys, then one multi-row upsert of the firings (`INSERT … ON DUPLICATE KEY UPDATE`), keys sorted. 4. `event_queue`: plain reads (bounded pending count, victim candidates), then victims by primary key (UPDATE re-checking `pending`), then the new rows (INSERT; shared locks on their parents through the foreign keys); for a batch that deletes comments, plain reads of those comments' `live_events` rows and pending items, then the items by primary key (UPDATE re-checking `pending`). 5. `live_sessions`: the session's row (`total_events`), last. |
 //! | claim | 1. `service_leases`: the service's lease row, `FOR UPDATE`: **the claim lock**, which a takeover waits for. 2. `event_queue`: finished items by primary key (UPDATE), then `SELECT … FOR UPDATE SKIP LOCKED` on `idx_eq_claim` (skips locked rows, never waits) and an UPDATE of those rows by primary key. 3. `live_events`: plain read of the claimed events. |
 //! | finish, renew_items, release_items | `event_queue` rows by primary key only. |
 //! | rescue_expired | plain read on (status, locked_until), then `event_queue` rows by primary key, the condition re-checked. |
@@ -81,6 +83,11 @@
 //!   to discard a pending victim (by primary key, `pending` re-checked; a victim claimed in
 //!   between fails the batch, which is decided again from scratch), and a claim never sees a
 //!   dispatch's new rows before it commits.
+//! - **Cooldowns are decided under the dispatch lock.** A `rule_cooldowns` row belongs to
+//!   one rule, so to one service, and only a dispatcher holding that service's dispatch lock
+//!   reads or writes it: the plain read is the truth until the transaction ends, and two
+//!   capture daemons (or a restarted one) can never both fire a cooling rule. Nothing else
+//!   locks those rows (`ctl rule test` reads them without locks), so they add no cycle.
 //! - **A session's row is written last**, by the one committer of that session (the capture's
 //!   spool lock keeps a second daemon off the same streamer).
 //! - Whatever still conflicts is transient: the transaction is rolled back whole and run
