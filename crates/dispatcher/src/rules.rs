@@ -369,3 +369,290 @@ impl RuleCache {
         Ok(table)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use chrono::{DateTime, TimeDelta};
+    use core_models::{Streak, StreakPolicy};
+    use serde_json::json;
+
+    fn rule(id: i64, name: &str, ty: EventType, priority: i64, conditions: Value) -> Rule {
+        let t = DateTime::UNIX_EPOCH.naive_utc();
+        Rule {
+            id,
+            service_id: 1,
+            name: name.into(),
+            event_type: ty,
+            is_enabled: true,
+            priority: Priority::new(priority).expect("1 to 10"),
+            is_async: false,
+            is_discardable: true,
+            conditions: Some(conditions.to_string()),
+            cooldown_ms: None,
+            user_cooldown_ms: None,
+            streak_policy: StreakPolicy::Each,
+            action: None,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    fn event(ty: EventType, user: &str, data: Value) -> CapturedEvent {
+        CapturedEvent {
+            event_type: ty,
+            msg_id: Some(1),
+            timestamp: DateTime::UNIX_EPOCH,
+            user_id: Some(format!("id-{user}")),
+            user_unique_id: Some(user.into()),
+            user_nickname: None,
+            streak: None,
+            data,
+            received_at: None,
+        }
+    }
+
+    fn winner(table: &RuleTable, e: &CapturedEvent, book: &mut CooldownBook, at_s: i64) -> String {
+        let at = DateTime::UNIX_EPOCH.naive_utc() + TimeDelta::seconds(at_s);
+        match table.choose(1, e, at, book) {
+            Some(Verdict::Fire(r)) => r.name.clone(),
+            Some(Verdict::Cooling(r)) => format!("cooling:{}", r.name),
+            None => "none".into(),
+        }
+    }
+
+    #[test]
+    fn the_highest_priority_matching_rule_wins_and_ties_go_to_the_first_created() {
+        let table = RuleTable::of(&[
+            rule(
+                3,
+                "lion",
+                EventType::Gift,
+                9,
+                json!({"gifts": ["lion", "6369"]}),
+            ),
+            rule(1, "GiftEvent", EventType::Gift, 5, json!(null)),
+            rule(2, "big", EventType::Gift, 5, json!({"min_diamonds": 100})),
+        ]);
+        let mut book = CooldownBook::default();
+        let gift = |name: &str, id: i64, diamonds: i64| {
+            event(
+                EventType::Gift,
+                "bob",
+                json!({"gift": {"name": name, "id": id}, "total_diamonds": diamonds}),
+            )
+        };
+        assert_eq!(
+            winner(&table, &gift("Lion", 6369, 29_999), &mut book, 0),
+            "lion"
+        );
+        assert_eq!(
+            winner(&table, &gift("Renamed", 6369, 1), &mut book, 0),
+            "lion",
+            "by id"
+        );
+        // big and GiftEvent tie at 5: GiftEvent was created first.
+        assert_eq!(
+            winner(&table, &gift("Galaxy", 11046, 1000), &mut book, 0),
+            "GiftEvent"
+        );
+        let comment = event(EventType::Comment, "bob", json!({"comment": "hi"}));
+        assert_eq!(winner(&table, &comment, &mut book, 0), "none");
+    }
+
+    #[test]
+    fn each_condition_checks_what_the_event_data_says() {
+        let c = |conditions: Value, ty: EventType, data: Value, user: &str| {
+            let r = CompiledRule::compile(&rule(1, "r", ty, 5, conditions));
+            r.check(&event(ty, user, data))
+        };
+        use EventType::*;
+        assert_eq!(
+            c(
+                json!({"comment_prefix": "!JUMP"}),
+                Comment,
+                json!({"comment": "!jump now"}),
+                "a"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            c(
+                json!({"comment_prefix": "!jump"}),
+                Comment,
+                json!({"comment": "jump!"}),
+                "a"
+            ),
+            Err(Miss::Comment)
+        );
+        assert_eq!(
+            c(
+                json!({"comment_regex": "^!(duck|down)\\b"}),
+                Comment,
+                json!({"comment": "!down we go"}),
+                "a"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            c(
+                json!({"comment_regex": "^!(duck|down)\\b"}),
+                Comment,
+                json!({"comment": "!downward"}),
+                "a"
+            ),
+            Err(Miss::Comment)
+        );
+        assert_eq!(
+            c(
+                json!({"min_count": 10}),
+                Gift,
+                json!({"streak_total_count": 9}),
+                "a"
+            ),
+            Err(Miss::Count(9))
+        );
+        assert_eq!(
+            c(
+                json!({"min_count": 10}),
+                Gift,
+                json!({"streak_total_count": 10}),
+                "a"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            c(
+                json!({"min_likes": 10}),
+                Like,
+                json!({"like_count": 15}),
+                "a"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            c(
+                json!({"min_likes": 10}),
+                Like,
+                json!({"like_count": 3}),
+                "a"
+            ),
+            Err(Miss::Likes(3))
+        );
+        assert_eq!(
+            c(json!({"users": ["Alice"]}), Join, json!({}), "alice"),
+            Ok(())
+        );
+        assert_eq!(
+            c(json!({"users": ["Alice"]}), Join, json!({}), "bob"),
+            Err(Miss::User)
+        );
+        let user = |u: Value| json!({"user": u});
+        assert_eq!(
+            c(
+                json!({"from": ["follower"]}),
+                Join,
+                user(json!({"follow_role": 1})),
+                "a"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            c(
+                json!({"from": ["friend"]}),
+                Join,
+                user(json!({"follow_role": 1})),
+                "a"
+            ),
+            Err(Miss::From)
+        );
+        assert_eq!(
+            c(
+                json!({"from": ["friend", "moderator"]}),
+                Join,
+                user(json!({"is_moderator": true})),
+                "a"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            c(
+                json!({"from": ["subscriber"]}),
+                Join,
+                user(json!({"is_super_fan": true})),
+                "a"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            c(
+                json!({"from": ["top-gifter"]}),
+                Join,
+                user(json!({"is_gift_giver": false})),
+                "a"
+            ),
+            Err(Miss::From)
+        );
+        assert_eq!(
+            c(
+                json!({"min_gifter_level": 20}),
+                Join,
+                user(json!({"gifter_level": 19})),
+                "a"
+            ),
+            Err(Miss::GifterLevel(19))
+        );
+    }
+
+    #[test]
+    fn streak_end_takes_combo_ends_and_single_gifts_only() {
+        let mut r = rule(1, "combo", EventType::Gift, 5, json!(null));
+        r.streak_policy = StreakPolicy::End;
+        let r = CompiledRule::compile(&r);
+        let mut e = event(EventType::Gift, "bob", json!({}));
+        assert_eq!(r.check(&e), Ok(()), "a non-streakable gift is its own end");
+        for (status, ok) in [
+            (StreakStatus::Start, false),
+            (StreakStatus::Continue, false),
+            (StreakStatus::End, true),
+        ] {
+            e.streak = Some(Streak {
+                id: "s".into(),
+                status,
+            });
+            assert_eq!(r.check(&e).is_ok(), ok, "{status}");
+        }
+    }
+
+    #[test]
+    fn cooling_rules_give_way_to_the_next_and_all_cooling_is_a_cooldown_verdict() {
+        let mut chat = rule(
+            1,
+            "chat-jump",
+            EventType::Comment,
+            7,
+            json!({"comment_prefix": "!jump"}),
+        );
+        chat.user_cooldown_ms = Some(60_000);
+        let mut any = rule(2, "any", EventType::Comment, 3, json!(null));
+        any.cooldown_ms = Some(10_000);
+        let table = RuleTable::of(&[chat, any]);
+        let mut book = CooldownBook::default();
+        let say = |user: &str| event(EventType::Comment, user, json!({"comment": "!jump"}));
+        assert_eq!(winner(&table, &say("alice"), &mut book, 0), "chat-jump");
+        // alice again: her chat-jump cools, `any` takes it (and starts its own cooldown).
+        assert_eq!(winner(&table, &say("alice"), &mut book, 1), "any");
+        assert_eq!(
+            winner(&table, &say("bob"), &mut book, 2),
+            "chat-jump",
+            "per viewer"
+        );
+        assert_eq!(
+            winner(&table, &say("alice"), &mut book, 5),
+            "cooling:chat-jump"
+        );
+        assert_eq!(winner(&table, &say("alice"), &mut book, 11), "any");
+        assert_eq!(winner(&table, &say("alice"), &mut book, 60), "chat-jump");
+    }
+}
