@@ -56,7 +56,7 @@
 //! | rescue_expired | plain read on (status, locked_until), then `event_queue` rows by primary key, the condition re-checked. |
 //! | prune (per batch) | plain read on (status, updated_at), then DELETE by primary key, the status re-checked. |
 //! | acquire / release service | the lease row by primary key (conditional UPDATE, then `INSERT IGNORE` or DELETE). |
-//! | remove_service | the service's `event_queue` rows (DELETE by service), its lease row, then (core-models) its configs and its row. An admin operation; a conflict with a running worker is retried. |
+//! | remove_service | the service's `event_queue` rows (DELETE by service), its lease row, its rules' `rule_cooldowns` rows, then (core-models) its rules and its row. An admin operation; a conflict with a running worker is retried. |
 //!
 //! Why this never deadlocks (and what the rules forbid):
 //!

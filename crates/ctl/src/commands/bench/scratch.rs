@@ -147,6 +147,16 @@ impl Drop for Scratch {
     }
 }
 
+/// A bench rule: name, type, priority, conditions, cooldown, per-viewer cooldown.
+type BenchRule = (
+    &'static str,
+    EventType,
+    i64,
+    core_models::Conditions,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
 /// Rules per service in the rules ingest case (the seed's 7 included).
 pub const RULES_PER_SERVICE: usize = 20;
 
@@ -161,7 +171,7 @@ pub fn add_bench_rules(conn: &mut DbConn) -> anyhow::Result<()> {
     let p = |n: i64| Priority::new(n).map(Some);
     let c = Conditions::default;
     for slug in ["dinochrome", "overlays"] {
-        let specs: Vec<(&str, EventType, i64, Conditions, Option<&str>, Option<&str>)> = vec![
+        let specs: Vec<BenchRule> = vec![
             (
                 "rose",
                 EventType::Gift,
