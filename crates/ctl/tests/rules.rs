@@ -219,8 +219,67 @@ fn summary(r: &Value) -> (String, String, String, i64, String, Option<String>) {
     )
 }
 
-/// Captures the simulator playing `scenario` with a `capture-daemon` process until the
-/// stream ends.
+/// A `capture-daemon` process on a simulator of its own (room `run` rooms after the
+/// default's: the simulator numbers its messages the same way each time).
+struct Capture {
+    sim: webcast_sim::SimulatorHandle,
+    child: std::process::Child,
+    _spool: tempfile::TempDir,
+}
+
+impl Capture {
+    fn start(rt: &tokio::runtime::Runtime, capture: &PathBuf, db: &TestDb, run: i64) -> Capture {
+        let config = SimulatorConfig::default();
+        let sim = rt
+            .block_on(Simulator::start(SimulatorConfig {
+                room_id: config.room_id + run,
+                ..config
+            }))
+            .expect("simulator");
+        let spool = tempfile::tempdir().expect("spool dir");
+        let child = Command::new(capture)
+            .args([
+                "--database-url",
+                db.url(),
+                "--username",
+                sim.username(),
+                "--room-id",
+                &sim.room_id().to_string(),
+                "--sign-server-url",
+                sim.base_url().as_str(),
+                "--spool-dir",
+                &spool.path().display().to_string(),
+            ])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn capture-daemon");
+        Capture {
+            sim,
+            child,
+            _spool: spool,
+        }
+    }
+
+    /// Waits for the daemon to end with the stream (the scenario's `End`).
+    fn wait(mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("capture-daemon did not end with the stream");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "capture-daemon: {status:?}");
+    }
+}
+
+/// Captures the simulator playing `scenario` until the stream ends.
 fn run_capture(
     rt: &tokio::runtime::Runtime,
     capture: &PathBuf,
@@ -228,46 +287,9 @@ fn run_capture(
     run: i64,
     scenario: Scenario,
 ) {
-    // Another room per run: the simulator numbers its messages the same way each time.
-    let config = SimulatorConfig::default();
-    let sim = rt
-        .block_on(Simulator::start(SimulatorConfig {
-            room_id: config.room_id + run,
-            ..config
-        }))
-        .expect("simulator");
-    let spool = tempfile::tempdir().expect("spool dir");
-    let mut child = Command::new(capture)
-        .args([
-            "--database-url",
-            db.url(),
-            "--username",
-            sim.username(),
-            "--room-id",
-            &sim.room_id().to_string(),
-            "--sign-server-url",
-            sim.base_url().as_str(),
-            "--spool-dir",
-            &spool.path().display().to_string(),
-        ])
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn capture-daemon");
-    sim.play(scenario);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("capture-daemon did not end with the stream");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "capture-daemon: {status:?}");
+    let c = Capture::start(rt, capture, db, run);
+    c.sim.play(scenario);
+    c.wait();
 }
 
 #[test]
@@ -387,6 +409,70 @@ fn rules_decide_items_priorities_cooldowns_and_combo_ends() {
                 ),
                 row("CommentEvent", "zoe", "chat-jump", 7, "pending", None),
             ]
+        );
+    }
+}
+
+#[test]
+fn a_rule_added_while_the_capture_runs_takes_effect_without_a_restart() {
+    let Some(capture) = capture_binary() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for db in TestDb::all() {
+        ctl(&db, &["migrate"]);
+        ctl(&db, &["populate-initial-data"]);
+        ctl(&db, &["service", "disable", "overlays"]);
+        let c = Capture::start(&rt, &capture, &db, 0);
+        c.sim.play(Scenario {
+            steps: vec![comment("carol", "!dance")],
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while queue(&db).iter().all(|r| r["user_unique_id"] != "carol") {
+            assert!(Instant::now() < deadline, "carol's comment never arrived");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ctl(
+            &db,
+            &[
+                "rule",
+                "add",
+                "dinochrome",
+                "dance",
+                "--event",
+                "CommentEvent",
+                "--comment-prefix",
+                "!dance",
+                "--priority",
+                "9",
+                "--action",
+                "sparkle",
+            ],
+        );
+        // The capture reloads its rules every 2 s.
+        std::thread::sleep(Duration::from_millis(2500));
+        c.sim.play(Scenario {
+            steps: vec![comment("carol", "!dance again"), Step::End],
+        });
+        c.wait();
+        let rules: Vec<(String, String)> = queue(&db)
+            .iter()
+            .filter(|r| r["user_unique_id"] == "carol")
+            .map(|r| {
+                (
+                    r["rule"].as_str().unwrap_or_default().to_owned(),
+                    r["priority"].to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rules,
+            vec![
+                ("CommentEvent".to_owned(), "6".to_owned()),
+                ("dance".to_owned(), "9".to_owned())
+            ],
+            "{}",
+            db.url()
         );
     }
 }
