@@ -210,7 +210,8 @@ fn cooldowns_text(r: &Rule) -> Vec<String> {
     out
 }
 
-fn print_rules(rules: &[Rule], slug: &str) {
+/// A service's rules (its event configs included) as a table, in the order given.
+pub fn print_rules(rules: &[Rule], slug: &str) {
     let mut t = Table::new(&[
         "NAME",
         "EVENT TYPE",
