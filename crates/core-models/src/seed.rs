@@ -123,7 +123,8 @@ pub fn populate_initial_data(conn: &mut DbConn) -> ModelResult<SeedReport> {
                 Some(service) => {
                     let existing = services::configs(conn, service.id)?;
                     for route in routes {
-                        if existing.iter().all(|c| c.event_type != route.event_type) {
+                        // The seed's rules are the ones named after their type.
+                        if existing.iter().all(|c| c.name != route.event_type.as_str()) {
                             services::set_config(
                                 conn,
                                 seed.slug,
