@@ -1,30 +1,35 @@
 //! Cooldowns, with the database as the truth: `rule_cooldowns` holds when each rule last
-//! fired, rule-wide (viewer `''`) and per viewer. A batch reads the rows of the rules it may
-//! fire (only rules that have a cooldown, only the batch's viewers), decides in memory in
+//! fired, rule-wide (viewer `''`) and per viewer. A batch reads the rows it may need (only
+//! rules that have a cooldown, only the viewers of the events they match), decides in memory in
 //! event order, and writes the firings back in the transaction that enqueues, under the
 //! services' dispatch lock (see the crate docs' lock order): two capture daemons on one
 //! database, or a capture restarted, see each other's firings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{NaiveDateTime, TimeDelta};
 use core_models::schema::rule_cooldowns as rc;
-use core_models::{CapturedEvent, DbConn};
+use core_models::DbConn;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use crate::error::EngineError;
-use crate::rules::{viewer_key, CompiledRule};
+use crate::rules::CompiledRule;
 
 /// Keys per `IN (…)` list.
 const IN_CHUNK: usize = 500;
 /// Rows per multi-row upsert (3 columns).
 const UPSERT_CHUNK: usize = 1000;
 
+/// The keys a batch may need: per cooling rule, `""` (rule-wide) and the viewers of the
+/// events the rule matches.
+pub(crate) type NeededKeys = BTreeMap<i64, BTreeSet<String>>;
+
 /// The last firing of the batch's cooling rules, as read, and what the batch fired.
 #[derive(Debug, Default)]
 pub(crate) struct CooldownBook {
-    last: HashMap<(i64, String), NaiveDateTime>,
+    /// By rule, then viewer (`""`: rule-wide).
+    last: HashMap<i64, HashMap<String, NaiveDateTime>>,
     /// Keys fired by this batch (their new time is in `last`).
     fired: HashSet<(i64, String)>,
 }
@@ -37,25 +42,20 @@ struct CooldownRow {
 }
 
 impl CooldownBook {
-    /// Reads the cooldown rows of `rule_ids` for the rule-wide key and the batch's viewers.
-    /// Nothing is read when no rule cools.
+    /// Reads the cooldown rows of the keys the batch may need: one query per cooling rule
+    /// (its matching events' viewers only), nothing when no rule cools. Reading every
+    /// (rule, viewer) pair of the batch instead cost an index probe per pair.
     pub(crate) fn load(
         conn: &mut DbConn,
-        rule_ids: &[i64],
-        events: &[&CapturedEvent],
+        needed: &NeededKeys,
     ) -> Result<CooldownBook, EngineError> {
         let mut book = CooldownBook::default();
-        if rule_ids.is_empty() {
-            return Ok(book);
-        }
-        let mut viewers: Vec<&str> = events.iter().map(|e| viewer_key(e)).collect();
-        viewers.push("");
-        viewers.sort_unstable();
-        viewers.dedup();
-        for chunk in viewers.chunks(IN_CHUNK) {
-            let rows: Vec<(i64, String, NaiveDateTime)> = with_conn_rows(conn, rule_ids, chunk)?;
-            book.last
-                .extend(rows.into_iter().map(|(r, v, t)| ((r, v), t)));
+        for (&rule_id, viewers) in needed {
+            let viewers: Vec<&str> = viewers.iter().map(String::as_str).collect();
+            for chunk in viewers.chunks(IN_CHUNK) {
+                let rows = with_conn_rows(conn, rule_id, chunk)?;
+                book.last.entry(rule_id).or_default().extend(rows);
+            }
         }
         Ok(book)
     }
@@ -63,10 +63,11 @@ impl CooldownBook {
     /// True when the rule may fire for `viewer` at `at`: both of its cooldowns (those it has)
     /// are over.
     pub(crate) fn ready(&self, rule: &CompiledRule, viewer: &str, at: NaiveDateTime) -> bool {
+        let of_rule = self.last.get(&rule.id);
         let over = |key: &str, ms: Option<i64>| {
             ms.is_none_or(|ms| {
-                self.last
-                    .get(&(rule.id, key.to_owned()))
+                of_rule
+                    .and_then(|m| m.get(key))
                     .is_none_or(|&last| at >= last + TimeDelta::milliseconds(ms))
             })
         };
@@ -75,16 +76,14 @@ impl CooldownBook {
 
     /// Records that the rule fired for `viewer` at `at`.
     pub(crate) fn fire(&mut self, rule: &CompiledRule, viewer: &str, at: NaiveDateTime) {
-        let mut keys = Vec::with_capacity(2);
+        let of_rule = self.last.entry(rule.id).or_default();
         if rule.cooldown_ms.is_some() {
-            keys.push((rule.id, String::new()));
+            of_rule.insert(String::new(), at);
+            self.fired.insert((rule.id, String::new()));
         }
         if rule.user_cooldown_ms.is_some() {
-            keys.push((rule.id, viewer.to_owned()));
-        }
-        for key in keys {
-            self.last.insert(key.clone(), at);
-            self.fired.insert(key);
+            of_rule.insert(viewer.to_owned(), at);
+            self.fired.insert((rule.id, viewer.to_owned()));
         }
     }
 
@@ -95,11 +94,11 @@ impl CooldownBook {
         let mut rows: Vec<CooldownRow> = self
             .fired
             .iter()
-            .filter_map(|key| {
+            .filter_map(|(rule_id, viewer)| {
                 Some(CooldownRow {
-                    rule_id: key.0,
-                    viewer: key.1.clone(),
-                    fired_at: *self.last.get(key)?,
+                    rule_id: *rule_id,
+                    viewer: viewer.clone(),
+                    fired_at: *self.last.get(rule_id)?.get(viewer)?,
                 })
             })
             .collect();
@@ -133,12 +132,12 @@ impl CooldownBook {
 
 fn with_conn_rows(
     conn: &mut DbConn,
-    rule_ids: &[i64],
+    rule_id: i64,
     viewers: &[&str],
-) -> Result<Vec<(i64, String, NaiveDateTime)>, EngineError> {
+) -> Result<Vec<(String, NaiveDateTime)>, EngineError> {
     Ok(core_models::with_conn!(conn, |c| rc::table
-        .filter(rc::rule_id.eq_any(rule_ids))
+        .filter(rc::rule_id.eq(rule_id))
         .filter(rc::viewer.eq_any(viewers))
-        .select((rc::rule_id, rc::viewer, rc::fired_at))
+        .select((rc::viewer, rc::fired_at))
         .load(c))?)
 }

@@ -91,11 +91,8 @@ fn dispatch_in_tx(
     let services = routes::lock_services(conn, &ids)?;
     let active: Vec<&LockedService> = services.iter().filter(|s| s.is_active).collect();
     let active_ids: Vec<i64> = active.iter().map(|s| s.id).collect();
-    let mut cooldowns = CooldownBook::load(
-        conn,
-        &table.cooling_rules(&active_ids, &types),
-        &stored.captured(),
-    )?;
+    let needed = table.cooldown_keys(&active_ids, &stored.captured());
+    let mut cooldowns = CooldownBook::load(conn, &needed)?;
 
     let mut plan = Plan::default();
     for service in active {

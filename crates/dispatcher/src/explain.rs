@@ -61,12 +61,7 @@ pub(crate) fn explain(
     let enabled: Vec<_> = rules.iter().filter(|r| r.is_enabled).cloned().collect();
     let table = RuleTable::of(&enabled);
     let candidates = table.candidates(service_id, event.event_type);
-    let cooling: Vec<i64> = candidates
-        .iter()
-        .filter(|r| r.cools())
-        .map(|r| r.id)
-        .collect();
-    let book = CooldownBook::load(conn, &cooling, &[event])?;
+    let book = CooldownBook::load(conn, &table.cooldown_keys(&[service_id], &[event]))?;
     let mut winner: Option<&CompiledRule> = None;
     let mut out = Vec::with_capacity(rules.len());
     // The event's type first, in matching order; then the others.

@@ -12,7 +12,7 @@ use core_models::rules::{self as model, Audience, Conditions, StreakPolicy};
 use core_models::{CapturedEvent, DbConn, EventType, Priority, Rule, StreakStatus};
 use serde_json::Value;
 
-use crate::cooldown::CooldownBook;
+use crate::cooldown::{CooldownBook, NeededKeys};
 use crate::error::EngineError;
 
 /// One rule, ready to be checked against events.
@@ -288,14 +288,28 @@ impl RuleTable {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// The rules with a cooldown among those of these services and types.
-    pub(crate) fn cooling_rules(&self, services: &[i64], types: &[EventType]) -> Vec<i64> {
-        services
-            .iter()
-            .flat_map(|&s| types.iter().flat_map(move |&t| self.candidates(s, t)))
-            .filter(|r| r.cools())
-            .map(|r| r.id)
-            .collect()
+    /// The cooldown keys a batch may need: for each rule with a cooldown among the
+    /// services' candidates, `""` (rule-wide) and the viewers of the events it matches (per
+    /// viewer).
+    pub(crate) fn cooldown_keys(&self, services: &[i64], events: &[&CapturedEvent]) -> NeededKeys {
+        let mut keys = NeededKeys::new();
+        for &service_id in services {
+            for event in events {
+                for rule in self.candidates(service_id, event.event_type) {
+                    if !rule.cools() || rule.check(event).is_err() {
+                        continue;
+                    }
+                    let of_rule = keys.entry(rule.id).or_default();
+                    if rule.cooldown_ms.is_some() {
+                        of_rule.insert(String::new());
+                    }
+                    if rule.user_cooldown_ms.is_some() {
+                        of_rule.insert(viewer_key(event).to_owned());
+                    }
+                }
+            }
+        }
+        keys
     }
 
     /// The winning rule of `service_id` for an event (see [`Verdict`]); `None` when no rule
