@@ -384,8 +384,17 @@ impl RuleValues {
             ModelError::Invalid("a rule needs an event type: pass --event TYPE".into())
         })?;
         check_streak(new.streak, event_type)?;
+        let name = check_name(&new.name)?;
+        // `ctl event-config TYPE` edits the rule named TYPE: that name is TYPE's.
+        if let Some(named) = EventType::ALL.iter().find(|t| t.as_str() == name) {
+            if *named != event_type {
+                return Err(ModelError::Invalid(format!(
+                    "the rule name '{name}' is kept for the {name} config: choose another name"
+                )));
+            }
+        }
         RuleValues {
-            name: check_name(&new.name)?,
+            name,
             event_type,
             priority: new.basics.priority.unwrap_or(Priority::DEFAULT),
             is_async: new.basics.is_async.unwrap_or(false),
@@ -402,6 +411,12 @@ impl RuleValues {
 
     fn changed(rule: &Rule, ch: &RuleChanges) -> ModelResult<RuleValues> {
         let event_type = ch.event_type.unwrap_or(rule.event_type);
+        if event_type != rule.event_type && rule.name == rule.event_type.as_str() {
+            return Err(ModelError::Invalid(format!(
+                "the rule {} is the {} config: its event type cannot change (add a rule instead)",
+                rule.name, rule.event_type
+            )));
+        }
         let streak_policy = match ch.streak {
             Some(p) => {
                 check_streak(Some(p), event_type)?;

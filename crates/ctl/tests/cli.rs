@@ -1204,6 +1204,28 @@ fn rule_commands_refuse_bad_input_in_one_line_and_write_nothing() {
                 &["rule", "remove", "dinochrome", "nope"][..],
                 "has no rule named 'nope'",
             ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "FollowEvent",
+                    "--event",
+                    "GiftEvent",
+                ][..],
+                "kept for the FollowEvent config",
+            ),
+            (
+                &[
+                    "rule",
+                    "set",
+                    "dinochrome",
+                    "GiftEvent",
+                    "--event",
+                    "CommentEvent",
+                ][..],
+                "its event type cannot change",
+            ),
         ] {
             let r = ctl(&db, args);
             assert_eq!(r.code, 2, "ctl {args:?}: {}{}", r.stdout, r.stderr);
