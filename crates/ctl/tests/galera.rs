@@ -273,6 +273,7 @@ fn killing_the_capture_node_mid_stream_loses_and_doubles_nothing() {
         context,
     );
     cluster.kill9(1);
+    let before_kill = all_events(&mut conn2).len();
     assert!(rt.block_on(sim.wait_idle(LONG)), "simulator stuck");
     sim.push(Step::End);
     let status = capture.wait_exit(LONG);
@@ -323,6 +324,19 @@ fn killing_the_capture_node_mid_stream_loses_and_doubles_nothing() {
         "every comment once, in id order across the failover"
     );
     assert_eq!(gifts.len(), N, "every gift once\n{}", context());
+    // The kill came mid-stream, and the capture went on through another node: each node
+    // hands out ids in its own residue class (`auto_increment_offset` = node number).
+    assert!(before_kill < events.len(), "node 1 died mid-stream");
+    assert_eq!(
+        events[0].id % 3,
+        1,
+        "the capture wrote through node 1 first"
+    );
+    assert_ne!(
+        events.last().map(|e| e.id % 3),
+        Some(1),
+        "then through another node"
+    );
     let mut msg_ids: Vec<i64> = events.iter().filter_map(|e| e.msg_id).collect();
     let stored = msg_ids.len();
     msg_ids.sort_unstable();
@@ -372,6 +386,16 @@ fn killing_the_capture_node_mid_stream_loses_and_doubles_nothing() {
     assert_eq!(sessions.len(), 1, "one session across the failover");
     assert_eq!(sessions[0].status, SessionStatus::Completed);
     assert_eq!(sessions[0].total_events, events.len() as i64);
+    // For the CI log: what the failover looked like from the capture's side.
+    let said = std::fs::read_to_string(&capture_log).unwrap_or_default();
+    eprintln!(
+        "capture on the failover:\n{}",
+        said.lines()
+            .filter(|l| l.contains("database") || l.contains("WARN") || l.contains("retry"))
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     drop(workers);
     rt.block_on(sim.shutdown());
 }

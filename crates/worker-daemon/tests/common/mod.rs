@@ -2,7 +2,7 @@
 //! real dispatcher, the daemon as a process, and a recording `exec` program in POSIX sh.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -332,7 +332,9 @@ pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool)
     panic!("timed out waiting for: {what}");
 }
 
-pub use test_support::recorder::{max_overlap, recorder, spans, Span};
+// Not every test binary including this module records jobs.
+#[allow(unused_imports)]
+pub use test_support::recorder::{max_overlap, recorder, spans};
 
 /// A plain HTTP/1.1 GET: (status, lower-cased head, body).
 pub fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
