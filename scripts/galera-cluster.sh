@@ -20,9 +20,9 @@
 # Every node accepts `tiklive` / `tiklive` from 127.0.0.1 with every privilege; HAProxy checks
 # the nodes as `haproxy_check` (no password, no privileges).
 #
-# Exit codes: 0 done; 1 failed (the nodes' logs are printed); 3 prerequisites missing (not
-# root, no mariadbd, no Galera library, no rsync, no haproxy) — tests skip or fail on this
-# with the message on stderr.
+# Exit codes: 0 done; 1 failed (the nodes' logs are printed); 2 bad arguments; 3 prerequisites
+# missing (not root, no mariadbd, no Galera library, no rsync, no haproxy), with the reason on
+# stderr: the Galera tests fail on it when TEST_GALERA is set.
 set -euo pipefail
 
 BASE_PORT=${GALERA_BASE_PORT:-33060}
@@ -38,6 +38,7 @@ node_pid() { cat "$(node_dir "$1")/mysqld.pid" 2>/dev/null || true; }
 sqln() { mariadb --no-defaults --protocol=socket --socket="$(node_sock "$1")" -uroot -N -B -e "$2"; }
 
 die() { echo "galera-cluster: $*" >&2; exit 1; }
+usage() { echo "galera-cluster: $*" >&2; exit 2; }
 missing() { echo "galera-cluster: cannot start: $*" >&2; exit 3; }
 
 prerequisites() {
@@ -219,7 +220,7 @@ status() {
 
 kill9() {
   local n=${1:-}
-  case "$n" in 1 | 2 | 3) ;; *) die "kill9 needs a node number 1..3" ;; esac
+  case "$n" in 1 | 2 | 3) ;; *) usage "kill9 needs a node number 1..3" ;; esac
   local pid
   pid=$(node_pid "$n")
   ours "$pid" || die "node$n is not running"
@@ -233,8 +234,5 @@ case "${1:-}" in
   status) status ;;
   urls) urls ;;
   kill9) kill9 "${2:-}" ;;
-  *)
-    echo "usage: $0 start|stop|status|urls|kill9 N" >&2
-    exit 2
-    ;;
+  *) usage "usage: $0 start|stop|status|urls|kill9 N" ;;
 esac
