@@ -35,10 +35,11 @@
 //! Everything is synchronous diesel on a [`DbConn`](core_models::DbConn); async callers run
 //! one operation per closure on the blocking pool (`Db::run`). Every write is one transaction
 //! (a prune, one per batch) or one statement, run again after a transient conflict (a
-//! deadlock, a lock-wait timeout, a duplicate message stored concurrently, an overflow victim
-//! claimed meanwhile): up to 8 attempts, 2 ms doubling to 256 ms apart with jitter
-//! ([`lifecycle::Backoff`]). Nothing of a failed operation is kept, so an operation must not
-//! be called inside a caller's transaction.
+//! deadlock, a lock-wait timeout, a Galera certification failure at COMMIT, a duplicate
+//! message stored concurrently, an overflow victim claimed meanwhile): up to 8 attempts, 2 ms
+//! doubling to 256 ms apart with jitter, by core-models' one retry loop
+//! ([`core_models::db::retry_transient`]). Nothing of a failed operation is kept, so an
+//! operation must not be called inside a caller's transaction.
 //!
 //! # Lock order
 //!
