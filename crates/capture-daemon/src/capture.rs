@@ -24,9 +24,11 @@ use crate::cli::Args;
 use crate::committer::{CommitTotals, Committer, CommitterConfig, CommitterOutcome};
 use crate::console::{Console, Verbosity};
 use crate::error::Fatal;
+use crate::lease::{Lost, Renewal};
 use crate::record::RecordTask;
 use crate::session;
 use crate::target::Target;
+use dispatcher::CaptureRelease;
 
 /// Captures one LIVE until it ends, `shutdown` fires or a fatal error happens. The session
 /// ends `completed` (the LIVE ended, or a stop on request) or `aborted` (the error returned);
@@ -35,7 +37,10 @@ use crate::target::Target;
 pub async fn capture_live(args: Args, shutdown: Shutdown) -> Result<(), Fatal> {
     let console = Console::new(Verbosity::from_flags(args.quiet, args.verbose));
     let endpoints = Endpoints::parse(&args)?;
-    let target = Target::prepare(&args, console).await?;
+    let Some(target) = Target::prepare(&args, console, &shutdown).await? else {
+        console.status("stopped while standing by");
+        return Ok(());
+    };
     let mut capture = Capture::start(&args, target, console)?;
     let client = capture.connect(&args, endpoints, &shutdown)?;
     let stopped = capture.follow(client, &shutdown).await;
@@ -54,6 +59,10 @@ struct Capture {
     spool_path: PathBuf,
     committer: Committer,
     recorder: Option<RecordTask>,
+    /// The streamer's capture lease, renewed while the capture runs.
+    renewal: Renewal,
+    /// The session of the daemon this one took over from, until the room is known.
+    inherited: Option<LiveSession>,
     /// The session, once the room is known.
     session: Option<LiveSession>,
     /// The LIVE ended.
@@ -80,6 +89,7 @@ impl Capture {
     fn start(args: &Args, target: Target, console: Console) -> Result<Capture, Fatal> {
         let drain_timeout = Duration::from_secs(args.drain_timeout);
         let spool_path = target.spool.path().to_path_buf();
+        let renewal = Renewal::start(target.db.clone(), &target.streamer, &target.lease);
         let committer = Committer::spawn(
             target.db.clone(),
             target.spool,
@@ -103,6 +113,8 @@ impl Capture {
             spool_path,
             committer,
             recorder,
+            renewal,
+            inherited: target.inherited,
             session: None,
             ended: false,
             saw_live_end: false,
@@ -150,9 +162,11 @@ impl Capture {
         Stopped { fatal, counters }
     }
 
-    /// The client's events, one at a time, until its channel closes or one of them is fatal.
+    /// The client's events, one at a time, until its channel closes, one of them is fatal or
+    /// another daemon takes the capture over.
     async fn pump(&mut self, mut events: mpsc::Receiver<ClientEvent>) -> Result<(), Fatal> {
-        while let Some(event) = events.recv().await {
+        let mut lost = self.renewal.lost();
+        while let Some(event) = self.next_event(&mut events, &mut lost).await? {
             match event {
                 ClientEvent::Status(status) => self.on_status(status).await?,
                 ClientEvent::Events(batch) => self.on_events(batch).await?,
@@ -175,6 +189,21 @@ impl Capture {
         Ok(())
     }
 
+    /// The client's next event; an error once the lease is lost.
+    async fn next_event(
+        &self,
+        events: &mut mpsc::Receiver<ClientEvent>,
+        lost: &mut Lost,
+    ) -> Result<Option<ClientEvent>, Fatal> {
+        tokio::select! {
+            event = events.recv() => Ok(event),
+            holder = lost.wait() => Err(Fatal::LeaseLost(format!(
+                "{holder} took the capture of @{} over while this daemon could not renew its lease; the session goes on there",
+                self.streamer
+            ))),
+        }
+    }
+
     /// A connection change: the room known (the session starts), or a line for the streamer.
     async fn on_status(&mut self, status: ConnectionStatus) -> Result<(), Fatal> {
         match &status {
@@ -187,8 +216,27 @@ impl Capture {
         Ok(())
     }
 
-    /// Opens this run's session (once: a reconnect keeps it).
+    /// Opens this capture's session (once: a reconnect keeps it), or continues the one of the
+    /// daemon taken over when it is in the same room.
     async fn open_session(&mut self, room_id: i64) -> Result<(), Fatal> {
+        if let Some(s) = self.inherited.take() {
+            if s.room_id == room_id.to_string() {
+                self.console.status(format!(
+                    "🎬 continuing session {} of @{} (room {room_id})",
+                    s.id, self.streamer
+                ));
+                self.session = Some(s);
+                return Ok(());
+            }
+            // A new LIVE since: that session is over.
+            let deadline = Instant::now() + self.drain_timeout;
+            let note = Some(format!("the LIVE moved to room {room_id}"));
+            if let Err(e) =
+                session::finish(&self.db, s.id, SessionStatus::Aborted, note, deadline).await
+            {
+                tracing::warn!(error = %e, session = s.id, "cannot close the session taken over");
+            }
+        }
         let s = session::start(
             &self.db,
             self.session_name.as_deref(),
@@ -203,6 +251,7 @@ impl Capture {
             "🎬 session {} started for @{} (room {room_id})",
             s.id, self.streamer
         ));
+        self.renewal.set_session(s.id).await;
         self.session = Some(s);
         Ok(())
     }
@@ -281,8 +330,11 @@ impl Capture {
         }
     }
 
-    /// Stores what is buffered (bounded by --drain-timeout), then closes the session.
-    async fn finish(self, stopped: Stopped) -> Result<(), Fatal> {
+    /// Lets the lease go (handing the session over to a waiting standby when stopped on
+    /// request), stores what is buffered (bounded by --drain-timeout), then closes the
+    /// session unless another daemon goes on with it.
+    async fn finish(mut self, stopped: Stopped) -> Result<(), Fatal> {
+        let handed_to = self.let_lease_go(&stopped).await;
         // The committer's input closes first, so it drains while the recorder flushes.
         let committed = self.committer.close();
         if let Some(r) = self.recorder {
@@ -296,6 +348,15 @@ impl Capture {
         if outcome.left_batches > 0 {
             // The session stays active: the next start aborts it and stores the spool.
             return Err(left_in_spool(&outcome, &self.spool_path));
+        }
+        if let Some(to) = handed_to {
+            if let Some(s) = &self.session {
+                self.console.status(format!(
+                    "🤝 session {} handed over to {to}: {} event(s) stored here, {} duplicate(s) skipped",
+                    s.id, outcome.totals.stored, outcome.totals.duplicates,
+                ));
+            }
+            return stopped.fatal.map_or(Ok(()), Err);
         }
         if let Some(s) = &self.session {
             let (status, notes) = session_end(stopped.fatal.as_ref(), self.ended);
@@ -314,7 +375,23 @@ impl Capture {
                 outcome.totals.duplicates,
             ));
         }
+        self.renewal.release(CaptureRelease::Close).await;
         stopped.fatal.map_or(Ok(()), Err)
+    }
+
+    /// Before the drain, so a standby connects while this daemon stores what it has: a
+    /// capture stopped on request hands over to the standby waiting (the session stays
+    /// `active` for it), and a lost lease is left alone. Returns who goes on with the
+    /// session, if anyone.
+    async fn let_lease_go(&mut self, stopped: &Stopped) -> Option<String> {
+        if matches!(stopped.fatal, Some(Fatal::LeaseLost(_))) {
+            return Some("the daemon that took the capture over".to_owned());
+        }
+        if stopped.fatal.is_some() || self.ended {
+            return None;
+        }
+        let standby = self.renewal.standby().await?;
+        self.renewal.hand_over().await.then_some(standby)
     }
 }
 

@@ -17,6 +17,10 @@ Exit codes:
   6  the sign server refused us: API key invalid or missing, or a paid plan needed (401/402)
   7  the database is unreachable or not migrated at start
   8  the sign server still rate-limited us (429) after --max-attempts attempts
+  9  another daemon took the capture over (this one could not renew its lease in time)
+
+One capture per streamer: a second daemon for the same streamer and database, on any machine,
+stands by and takes over (continuing the session) when the holder dies or is stopped.
 
 Environment:
   DATABASE_URL              database (mysql://user:pass@host/db, sqlite://PATH or a path)

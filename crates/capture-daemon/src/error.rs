@@ -28,6 +28,10 @@ pub enum Fatal {
     /// The sign server kept rate-limiting us (429) until we gave up.
     #[error("{0}")]
     RateLimited(String),
+    /// Another daemon took the capture over while this one could not renew its lease: the
+    /// session goes on there.
+    #[error("{0}")]
+    LeaseLost(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -45,6 +49,7 @@ impl Fatal {
             Fatal::SignServerAuth(_) => 6,
             Fatal::Database(_) => 7,
             Fatal::RateLimited(_) => 8,
+            Fatal::LeaseLost(_) => 9,
         }
     }
 

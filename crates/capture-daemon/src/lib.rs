@@ -16,6 +16,7 @@ pub mod cli;
 pub mod committer;
 pub mod console;
 pub mod error;
+mod lease;
 mod record;
 mod session;
 pub mod spool;

@@ -27,6 +27,15 @@
 //! | 6 | sign server: API key invalid or missing, or a paid plan needed (401/402) |
 //! | 7 | database unreachable or not migrated at start |
 //! | 8 | sign server: still rate-limited (429) after `--max-attempts` attempts |
+//! | 9 | another daemon took the capture over (this one could not renew its lease in time); the session goes on there |
+//!
+//! # One capture per streamer
+//!
+//! A second daemon for the same streamer and database, on this machine or another, stands by
+//! (one line naming the holder) and takes over when the holder stops: within 12 s of a kill
+//! (its lease expires; at once when the holder was a process of this machine that no longer
+//! runs), at once after a Ctrl+C of the holder, which then leaves its session open for the
+//! standby. The standby continues the same session; events both stored are stored once.
 //!
 //! # Environment
 //!

@@ -1,5 +1,6 @@
 //! The capture session's lifecycle in `live_sessions`: orphans of a killed daemon aborted at
-//! start, one `active` session per run, ended `completed` or `aborted`.
+//! start, one `active` session per capture (continued by a daemon that takes over), ended
+//! `completed` or `aborted`.
 
 use std::time::Duration;
 
@@ -7,11 +8,23 @@ use core_models::{sessions, Db, LiveSession, ModelError, SessionStatus};
 use lifecycle::Backoff;
 use tokio::time::Instant;
 
-/// Marks `aborted` the sessions of `streamer` left `active` by a daemon that was killed.
-pub async fn abort_orphans(db: &Db, streamer: &str) -> Result<usize, ModelError> {
+/// Marks `aborted` the sessions of `streamer` left `active` by a daemon that was killed, but
+/// `continued` (the one this daemon takes over).
+pub async fn abort_orphans(
+    db: &Db,
+    streamer: &str,
+    continued: Option<i64>,
+) -> Result<usize, ModelError> {
     let streamer = streamer.to_owned();
-    db.run(move |conn| sessions::abort_orphans(conn, &streamer))
+    db.run(move |conn| sessions::abort_orphans(conn, &streamer, continued))
         .await
+}
+
+/// The session a daemon that took over continues: the holder's, if it is still `active`.
+pub async fn inherited(db: &Db, id: Option<i64>) -> Result<Option<LiveSession>, ModelError> {
+    let Some(id) = id else { return Ok(None) };
+    let s = db.run(move |conn| sessions::get(conn, id)).await?;
+    Ok((s.status == SessionStatus::Active).then_some(s))
 }
 
 /// Opens this run's session.

@@ -1,6 +1,7 @@
 //! What a capture needs before it connects, checked in this order: the database reachable
-//! and migrated, the streamer known, this streamer's spool locked (one daemon per streamer
-//! and database), and no session of the streamer left `active` by a killed daemon.
+//! and migrated, the streamer known, the streamer's capture lease held (standing by while
+//! another daemon, on any machine, holds it), this streamer's spool locked, and no session
+//! of the streamer left `active` by a killed daemon but the one taken over.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,8 +11,11 @@ use core_models::{config_store, Db, DbUrl, PoolOptions};
 use crate::cli::Args;
 use crate::console::Console;
 use crate::error::Fatal;
+use crate::lease::{self, Held};
 use crate::session;
 use crate::spool::{Spool, SpoolError};
+use core_models::LiveSession;
+use lifecycle::Shutdown;
 
 /// Where a capture goes, checked before anything connects.
 pub struct Target {
@@ -23,36 +27,57 @@ pub struct Target {
     pub streamer: String,
     /// This streamer's spool in this database, locked: one daemon each.
     pub spool: Spool,
+    /// The streamer's capture lease, held.
+    pub lease: Held,
+    /// The session of the daemon this one took over from, still `active`: it goes on.
+    pub inherited: Option<LiveSession>,
 }
 
 impl Target {
-    /// A migrated database, the streamer, the spool (with what a killed run left in it), and
-    /// no session of the streamer left active by a killed daemon.
-    pub async fn prepare(args: &Args, console: Console) -> Result<Target, Fatal> {
+    /// A migrated database, the streamer, its capture lease, the spool (with what a killed
+    /// run left in it), and no session of the streamer left active by a killed daemon.
+    /// `None` when `shutdown` fired while standing by.
+    pub async fn prepare(
+        args: &Args,
+        console: Console,
+        shutdown: &Shutdown,
+    ) -> Result<Option<Target>, Fatal> {
         // The database first: nothing can be captured without it at start.
         let url = DbUrl::resolve(args.database_url.as_deref())
             .map_err(|e| Fatal::Usage(e.to_string()))?;
         let masked = url.masked();
         let db = open_database(&url).await?;
         let streamer = resolve_streamer(&db, args, &masked).await?;
+        // Held before the spool and the orphan sweep below: a second daemon for the same
+        // streamer waits here instead of aborting the first one's live session.
+        let Some(lease) = lease::take(&db, &streamer, console, shutdown).await? else {
+            return Ok(None);
+        };
         let spool_dir = args.spool_dir.clone().unwrap_or_else(|| url.data_dir());
-        // Locked before the orphan sweep below: a second daemon for the same streamer and
-        // database stops here instead of aborting the first one's live session.
         let spool = lock_spool(&spool_dir, &streamer, &masked, args.spool_memory_events)?;
-        let orphans = session::abort_orphans(&db, &streamer)
+        let sessions_error = |e: core_models::ModelError| {
+            Fatal::Database(format!("cannot update sessions in {masked}: {e}"))
+        };
+        let inherited = session::inherited(&db, lease.inherited_session)
             .await
-            .map_err(|e| Fatal::Database(format!("cannot update sessions in {masked}: {e}")))?;
+            .map_err(sessions_error)?;
+        let continued = inherited.as_ref().map(|s| s.id);
+        let orphans = session::abort_orphans(&db, &streamer, continued)
+            .await
+            .map_err(sessions_error)?;
         if orphans > 0 {
             console.status(format!(
                 "🧹 {orphans} session(s) of @{streamer} left active by a stopped daemon marked aborted"
             ));
         }
-        Ok(Target {
+        Ok(Some(Target {
             db,
             masked,
             streamer,
             spool,
-        })
+            lease,
+            inherited,
+        }))
     }
 }
 

@@ -315,49 +315,150 @@ fn sigterm_completes_the_session() {
     }
 }
 
+/// Two daemons for one streamer, as if on two machines (their HOSTNAMEs differ, so neither
+/// can see the other's process): the second stands by, leaving the first one's session alone.
+async fn holder_and_standby(
+    db: &TestDb,
+    sim: &webcast_sim::SimulatorHandle,
+    spool: &std::path::Path,
+) -> (Daemon, Daemon) {
+    let args = daemon_args(db.url(), sim, spool);
+    let first = Daemon::spawn(&refs(&args), &[("HOSTNAME", "machine-a")]);
+    sim.push(comment("alice", "first daemon"));
+    let url = db.db_url().clone();
+    wait_until("the comment stored", WAIT, || {
+        let url = url.clone();
+        async move { comments(&events(&url).await).len() == 2 }
+    })
+    .await;
+    let second = Daemon::spawn(&refs(&args), &[("HOSTNAME", "machine-b")]);
+    wait_for(
+        "the second daemon standing by",
+        WAIT,
+        || {
+            let out = second.stdout();
+            async move { out.contains("standing by: machine-a:") }
+        },
+        || second.describe(),
+    )
+    .await;
+    let all = sessions(db.db_url()).await;
+    assert_eq!(all.len(), 1, "the standby opened no session");
+    assert_eq!(
+        all[0].status,
+        SessionStatus::Active,
+        "first session untouched"
+    );
+    (first, second)
+}
+
+/// After a takeover: a comment pushed now is stored in the same session, once; the standby,
+/// stopped, completes that session.
+async fn continues_the_session(
+    db: &TestDb,
+    sim: &webcast_sim::SimulatorHandle,
+    mut second: Daemon,
+) {
+    let first_session = sessions(db.db_url()).await[0].id;
+    wait_for(
+        "the standby continuing the session",
+        WAIT,
+        || {
+            let out = second.stdout();
+            let line = format!("continuing session {first_session} ");
+            async move { out.contains(&line) }
+        },
+        || second.describe(),
+    )
+    .await;
+    sim.push(comment("bob", "after the takeover"));
+    let url = db.db_url().clone();
+    wait_until("the comment stored after the takeover", WAIT, || {
+        let url = url.clone();
+        async move { comments(&events(&url).await).contains(&"after the takeover".to_owned()) }
+    })
+    .await;
+    second.signal("-TERM");
+    let status = second.wait(WAIT).await;
+    assert!(status.success(), "{:?}\n{}", status, second.describe());
+    let rows = events(db.db_url()).await;
+    assert_no_duplicate_msg_ids(&rows);
+    let all = sessions(db.db_url()).await;
+    assert_eq!(all.len(), 1, "one session across both daemons");
+    assert_eq!(all[0].status, SessionStatus::Completed);
+    assert!(rows.iter().all(|e| e.session_id == first_session));
+    assert_eq!(all[0].total_events, rows.len() as i64);
+    let leases = query(db.db_url(), |conn| {
+        core_models::with_conn!(conn, |c| {
+            use diesel::prelude::*;
+            core_models::schema::capture_leases::table
+                .count()
+                .get_result::<i64>(c)
+                .expect("count leases")
+        })
+    })
+    .await;
+    assert_eq!(leases, 0, "a completed capture lets its lease go");
+}
+
 #[test]
-fn a_second_daemon_for_the_same_streamer_is_refused_and_leaves_the_first_alone() {
+fn a_standby_takes_over_a_killed_daemon_within_the_lease_and_continues_its_session() {
     for db in TestDb::all_migrated() {
         runtime().block_on(async {
             let spool = tempfile::tempdir().expect("spool dir");
             let sim = Simulator::start(SimulatorConfig::default())
                 .await
                 .expect("sim");
-            let mut args = daemon_args(db.url(), &sim, spool.path());
-            args.push("--quiet".into());
-            let mut first = Daemon::spawn(&refs(&args), &[]);
-            sim.push(comment("alice", "first daemon"));
-            let url = db.db_url().clone();
-            wait_until("the comment stored", WAIT, || {
-                let url = url.clone();
-                async move { comments(&events(&url).await).len() == 2 }
-            })
+            let (mut first, second) = holder_and_standby(&db, &sim, spool.path()).await;
+            first.child.kill().expect("kill -9");
+            let killed = std::time::Instant::now();
+            let _ = first.wait(WAIT).await;
+            let session = sessions(db.db_url()).await[0].id;
+            wait_for(
+                "the standby taking over",
+                WAIT,
+                || {
+                    let out = second.stdout();
+                    async move { out.contains("took over the capture of @") }
+                },
+                || second.describe(),
+            )
             .await;
-
-            let mut second = Daemon::spawn(&refs(&args), &[]);
-            let status = second.wait(WAIT).await;
-            assert_eq!(status.code(), Some(2), "{}", second.describe());
-            let err = second.stderr();
+            let took = killed.elapsed();
             assert!(
-                err.contains("another capture-daemon is already capturing @"),
-                "{err}"
+                took <= std::time::Duration::from_secs(15),
+                "took over after {took:?}"
             );
-            assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
-            let all = sessions(db.db_url()).await;
-            assert_eq!(all.len(), 1, "the refused daemon opened no session");
-            assert_eq!(
-                all[0].status,
-                SessionStatus::Active,
-                "first session untouched"
-            );
+            assert_eq!(sessions(db.db_url()).await[0].id, session);
+            continues_the_session(&db, &sim, second).await;
+            sim.shutdown().await;
+        });
+    }
+}
 
+#[test]
+fn a_stopped_daemon_hands_over_to_its_standby_at_once() {
+    for db in TestDb::all_migrated() {
+        runtime().block_on(async {
+            let spool = tempfile::tempdir().expect("spool dir");
+            let sim = Simulator::start(SimulatorConfig::default())
+                .await
+                .expect("sim");
+            let (mut first, second) = holder_and_standby(&db, &sim, spool.path()).await;
             first.signal("-TERM");
             let status = first.wait(WAIT).await;
             assert!(status.success(), "{:?}\n{}", status, first.describe());
+            assert!(
+                first.stdout().contains("handed over to machine-b:"),
+                "{}",
+                first.describe()
+            );
             assert_eq!(
                 sessions(db.db_url()).await[0].status,
-                SessionStatus::Completed
+                SessionStatus::Active,
+                "the session stays open for the standby"
             );
+            continues_the_session(&db, &sim, second).await;
             sim.shutdown().await;
         });
     }

@@ -467,7 +467,7 @@ fn check_streak(streak: Option<StreakPolicy>, event_type: EventType) -> ModelRes
 /// Creates a rule of the service `slug`; returns it.
 pub fn add(conn: &mut DbConn, slug: &str, new: &NewRule) -> ModelResult<Rule> {
     let values = RuleValues::of_new(new)?;
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = services::find(conn, slug)?;
         if find_opt(conn, service.id, &values.name)?.is_some() {
             return Err(ModelError::Invalid(format!(
@@ -522,7 +522,7 @@ fn insert(conn: &mut DbConn, service_id: i64, v: &RuleValues) -> ModelResult<()>
 
 /// Applies changes to the rule `name` of the service `slug`; returns it.
 pub fn set(conn: &mut DbConn, slug: &str, name: &str, changes: &RuleChanges) -> ModelResult<Rule> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = services::find(conn, slug)?;
         let rule = find(conn, slug, service.id, name)?;
         let v = RuleValues::changed(&rule, changes)?;
@@ -539,7 +539,7 @@ pub(crate) fn set_config(
     event_type: EventType,
     basics: Basics,
 ) -> ModelResult<(Rule, bool)> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = services::find(conn, slug)?;
         let name = event_type.as_str();
         let created = match find_opt(conn, service.id, name)? {
@@ -582,7 +582,7 @@ fn write_back(conn: &mut DbConn, id: i64, v: &RuleValues) -> ModelResult<()> {
 
 /// Deletes the rule `name` of the service `slug`.
 pub fn remove(conn: &mut DbConn, slug: &str, name: &str) -> ModelResult<()> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = services::find(conn, slug)?;
         let rule = find(conn, slug, service.id, name)?;
         with_conn!(conn, |c| diesel::delete(sec::table.find(rule.id))

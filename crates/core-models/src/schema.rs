@@ -120,6 +120,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The capture daemon that currently captures each streamer, and its standby.
+    capture_leases (streamer_unique_id) {
+        streamer_unique_id -> Text,
+        owner -> Text,
+        session_id -> Nullable<BigInt>,
+        expires_at -> Timestamp,
+        standby -> Nullable<Text>,
+        standby_seen_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// Key-value settings (`tiktok_user`, ...).
     app_config (id) {
         id -> BigInt,
@@ -144,5 +158,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     rule_cooldowns,
     event_queue,
     service_leases,
+    capture_leases,
     app_config,
 );

@@ -125,7 +125,7 @@ pub fn add(conn: &mut DbConn, new: &NewService) -> ModelResult<ServiceDetail> {
     check_unique_routes(&new.routes)?;
     let settings_text = serde_json::Value::Object(settings).to_string();
     let description = clean_text(&new.description);
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         if find_opt(conn, new.slug.as_str())?.is_some() {
             return Err(ModelError::Invalid(format!(
                 "a service with slug '{}' already exists: choose another slug or change it with `ctl service set {}`",
@@ -217,7 +217,7 @@ pub fn detail(conn: &mut DbConn, slug: &str) -> ModelResult<ServiceDetail> {
 
 /// Activates or deactivates a service; returns it and whether anything changed.
 pub fn set_active(conn: &mut DbConn, slug: &str, active: bool) -> ModelResult<(Service, bool)> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = find(conn, slug)?;
         if service.is_active == active {
             return Ok((service, false));
@@ -275,7 +275,7 @@ pub fn update(conn: &mut DbConn, slug: &str, changes: &ServiceChanges) -> ModelR
         ));
     }
     let name = changes.name.as_deref().map(check_name).transpose()?;
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = find(conn, slug)?;
         let kind = match changes.kind {
             Some(k) => k,
@@ -323,7 +323,7 @@ pub fn set_config(
 
 /// Deletes a service's config for one event type.
 pub fn remove_config(conn: &mut DbConn, slug: &str, event_type: EventType) -> ModelResult<()> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = find(conn, slug)?;
         let n = with_conn!(conn, |c| diesel::delete(
             sec::table

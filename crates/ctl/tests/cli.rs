@@ -67,6 +67,7 @@ fn snapshot(db: &TestDb) -> Vec<TableState> {
         "service_event_configs",
         "event_queue",
         "service_leases",
+        "capture_leases",
         "app_config",
     ]
     .iter()

@@ -23,6 +23,11 @@ use crate::time::deadline;
 /// `idx_eq_claim (service_id, status, priority DESC, id)`, so it reads only the rows it
 /// returns (plus the ones other claimers hold, which `SKIP LOCKED` passes by) and never sorts.
 /// Public so a test can `EXPLAIN` the very statement that runs.
+///
+/// `id` is the age: ids grow with commit order. On a Galera cluster too, where each node hands
+/// out ids in its own residue class: a transaction begins only after its node has applied
+/// every earlier commit (`wsrep_sync_wait`, see `core_models::db::GALERA_SYNC_WAIT`), and
+/// InnoDB raises the counter past every id it applies (tested in `ctl/tests/galera.rs`).
 pub const MYSQL_CLAIM_SQL: &str = "SELECT id FROM event_queue \
      WHERE service_id = ? AND status = 'pending' \
      ORDER BY priority DESC, id ASC LIMIT ? FOR UPDATE SKIP LOCKED";

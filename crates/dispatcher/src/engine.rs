@@ -7,6 +7,7 @@ use core_models::{CapturedEvent, DbConn};
 use events::Outcome;
 
 use crate::batch::Batch;
+use crate::capture_lease::{CaptureClaim, CaptureRelease};
 use crate::claim::{ClaimParams, Claimed};
 use crate::error::EngineError;
 use crate::explain::RuleVerdict;
@@ -18,7 +19,9 @@ use crate::report::DispatchReport;
 use crate::rescue::{RescueParams, RescueReport};
 use crate::rules::RuleCache;
 use crate::view::{EventTally, ListParams, QueueEntry, QueueStats};
-use crate::{claim, dispatch, finish, items, lease, prune, removal, rescue, routes, view};
+use crate::{
+    capture_lease, claim, dispatch, finish, items, lease, prune, removal, rescue, routes, view,
+};
 
 /// The queue engine over one connection: `Engine::new(conn).dispatch(&batch)`.
 ///
@@ -146,6 +149,46 @@ impl<'c> Engine<'c> {
     /// for the lease to expire. False when `owner` did not hold it.
     pub fn release_service(&mut self, service_id: i64, owner: &str) -> Result<bool, EngineError> {
         lease::release_service(self.conn, service_id, owner)
+    }
+
+    // ── Capture leases (one daemon per streamer) ─────────────────────────────────────────
+
+    /// Takes, renews or takes over `owner`'s lease on the capture of `streamer` until
+    /// `now + ttl`; when another daemon holds it, says who and (with `stand_by`) marks
+    /// `owner` as its standby. Of two daemons racing for a free or expired capture, exactly
+    /// one holds it. A holder named `presumed_dead` (a process the caller knows is gone)
+    /// loses its lease at once.
+    pub fn acquire_capture(
+        &mut self,
+        streamer: &str,
+        owner: &str,
+        ttl: Duration,
+        presumed_dead: Option<&str>,
+        stand_by: bool,
+    ) -> Result<CaptureClaim, EngineError> {
+        capture_lease::acquire_capture(self.conn, streamer, owner, ttl, presumed_dead, stand_by)
+    }
+
+    /// Records the session `owner` captures into, so a daemon taking over continues it;
+    /// false when `owner` no longer holds the capture.
+    pub fn set_capture_session(
+        &mut self,
+        streamer: &str,
+        owner: &str,
+        session_id: i64,
+    ) -> Result<bool, EngineError> {
+        capture_lease::set_capture_session(self.conn, streamer, owner, session_id)
+    }
+
+    /// Lets `owner`'s capture of `streamer` go: closed (the row goes), or handed over to a
+    /// standby (the lease expires now and keeps the session); false when it was not held.
+    pub fn release_capture(
+        &mut self,
+        streamer: &str,
+        owner: &str,
+        how: CaptureRelease,
+    ) -> Result<bool, EngineError> {
+        capture_lease::release_capture(self.conn, streamer, owner, how)
     }
 
     /// Who holds a service, if its lease has not expired.

@@ -3,11 +3,11 @@
 //! policy of DESIGN §5), hands queue items to workers under leases, records how they ended,
 //! brings back the items of dead workers, and keeps the queues small.
 //!
-//! Every statement on `event_queue`, `service_leases` and `rule_cooldowns`, and every write
-//! of `live_events`, is here and nowhere else, and so is the matching of events against the
-//! services' trigger rules (which core-models stores and validates); other crates call the
-//! [`Engine`] facade. So this crate must never be bypassed (the one deliberate exception is `ctl bench`'s plain-INSERT baseline, the
-//! physical limit the engine is measured against), and it must never reach beyond its tables:
+//! Every statement on `event_queue`, `service_leases`, `capture_leases` and `rule_cooldowns`,
+//! and every write of `live_events`, is here and nowhere else, and so is the matching of
+//! events against the services' trigger rules (which core-models stores and validates); other
+//! crates call the [`Engine`] facade. So this crate must never be bypassed (the one
+//! deliberate exception is `ctl bench`'s plain-INSERT baseline, the physical limit the engine is measured against), and it must never reach beyond its tables:
 //! no networking, no async runtime, no knowledge of what a service does with an item, and no
 //! policy that belongs to its callers (lease lengths, attempts and batch sizes are parameters:
 //! the worker's settings are their one source).
@@ -26,6 +26,7 @@
 //! | | [`Engine::renew_items`], [`Engine::release_items`] | count | worker runner |
 //! | service leases | [`Engine::acquire_service`] (take or renew), [`Engine::release_service`] | held? | worker runner |
 //! | | [`Engine::service_owner`] | [`ServiceLease`] | inspection |
+//! | capture leases | [`Engine::acquire_capture`] (take, renew, take over or stand by), [`Engine::set_capture_session`], [`Engine::release_capture`] | [`CaptureClaim`] | capture-daemon |
 //! | upkeep | [`Engine::rescue_expired`] ([`RescueParams`]) | [`RescueReport`] | worker runner |
 //! | | [`Engine::prune`] ([`PruneParams`]) | rows deleted | `ctl queue prune` |
 //! | | [`Engine::remove_service`] | [`Removed`] | `ctl service remove` |
@@ -36,10 +37,11 @@
 //! Everything is synchronous diesel on a [`DbConn`](core_models::DbConn); async callers run
 //! one operation per closure on the blocking pool (`Db::run`). Every write is one transaction
 //! (a prune, one per batch) or one statement, run again after a transient conflict (a
-//! deadlock, a lock-wait timeout, a duplicate message stored concurrently, an overflow victim
-//! claimed meanwhile): up to 8 attempts, 2 ms doubling to 256 ms apart with jitter
-//! ([`lifecycle::Backoff`]). Nothing of a failed operation is kept, so an operation must not
-//! be called inside a caller's transaction.
+//! deadlock, a lock-wait timeout, a Galera certification failure at COMMIT, a duplicate
+//! message stored concurrently, an overflow victim claimed meanwhile): up to 8 attempts, 2 ms
+//! doubling to 256 ms apart with jitter, by core-models' one retry loop
+//! ([`core_models::db::retry_transient`]). Nothing of a failed operation is kept, so an
+//! operation must not be called inside a caller's transaction.
 //!
 //! # Lock order
 //!
@@ -56,6 +58,7 @@
 //! | rescue_expired | plain read on (status, locked_until), then `event_queue` rows by primary key, the condition re-checked. |
 //! | prune (per batch) | plain read on (status, updated_at), then DELETE by primary key, the status re-checked. |
 //! | acquire / release service | the lease row by primary key (conditional UPDATE, then `INSERT IGNORE` or DELETE). |
+//! | acquire / release capture | the streamer's `capture_leases` row by primary key (plain read, conditional UPDATE or `INSERT IGNORE`, or DELETE); nothing else. |
 //! | remove_service | the service's `event_queue` rows (DELETE by service), its lease row, its rules' `rule_cooldowns` rows, then (core-models) its rules and its row. An admin operation; a conflict with a running worker is retried. |
 //!
 //! Why this never deadlocks (and what the rules forbid):
@@ -94,6 +97,7 @@
 //!   again (see above).
 
 mod batch;
+mod capture_lease;
 mod claim;
 mod cooldown;
 mod deleted;
@@ -117,6 +121,7 @@ mod view;
 pub mod workload;
 
 pub use batch::{Batch, SessionRef};
+pub use capture_lease::{CaptureClaim, CaptureLease, CaptureRelease};
 pub use claim::{ClaimParams, Claimed, ClaimedItem, MYSQL_CLAIM_SQL, SQLITE_CLAIM_SQL};
 pub use engine::Engine;
 pub use error::EngineError;

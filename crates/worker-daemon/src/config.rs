@@ -37,21 +37,5 @@ impl WorkerConfig {
     }
 }
 
-/// A unique owner id for this process.
-pub fn owner_id() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".to_owned());
-    format!(
-        "{host}:{}:{:04x}",
-        std::process::id(),
-        rand::random::<u16>()
-    )
-}
+/// A unique owner id for this process (`host:pid:nonce`).
+pub use lifecycle::instance_id as owner_id;

@@ -33,7 +33,7 @@ fn add(conn: &mut DbConn, a: ServiceAdd) -> anyhow::Result<()> {
         settings: a.settings,
         routes: a.events,
     };
-    let detail = conn.transaction(|c| {
+    let detail = conn.write_transaction(|c| {
         let detail = services::add(c, &new)?;
         check_runnable(&detail.service)?;
         Ok::<_, ModelError>(detail)
@@ -160,7 +160,7 @@ fn set(conn: &mut DbConn, a: ServiceSet) -> anyhow::Result<()> {
         description: a.description,
         settings: a.settings,
     };
-    let s = conn.transaction(|c| {
+    let s = conn.write_transaction(|c| {
         let s = services::update(c, &a.slug, &changes)?;
         check_runnable(&s)?;
         Ok::<_, ModelError>(s)
