@@ -15,10 +15,11 @@
 //! `total_events` grows by what was actually stored, in the same transaction.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use core_models::{Db, DbError};
-use dispatcher::{Batch, DispatchReport, Engine, EngineError};
+use dispatcher::{Batch, DispatchReport, Engine, EngineError, RuleCache};
 use lifecycle::Backoff;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -42,6 +43,9 @@ pub struct CommitterConfig {
     pub retry: Backoff,
     /// After the input closes, how long to keep trying before leaving the rest spooled.
     pub drain_timeout: Duration,
+    /// How old the rules kept in memory may get: a rule added, changed or removed with
+    /// `ctl rule` reaches the capture within this.
+    pub rules_max_age: Duration,
 }
 
 impl Default for CommitterConfig {
@@ -50,6 +54,7 @@ impl Default for CommitterConfig {
             slow_after: Duration::from_secs(2),
             retry: Backoff::new(Duration::from_millis(250), Duration::from_secs(5)),
             drain_timeout: Duration::from_secs(30),
+            rules_max_age: Duration::from_secs(2),
         }
     }
 }
@@ -148,6 +153,8 @@ struct CommitLoop {
     drain_deadline: Option<Instant>,
     /// The database is failing (the streamer is told once per outage).
     outage: bool,
+    /// The services' rules, checked in memory and reloaded every `rules_max_age`.
+    rules: Arc<RuleCache>,
 }
 
 impl CommitLoop {
@@ -164,12 +171,13 @@ impl CommitLoop {
             input,
             console,
             backoff: config.retry.clone(),
-            config,
             totals: CommitTotals::default(),
             attempt: None,
             retry_at: Instant::now(),
             drain_deadline: None,
             outage: false,
+            rules: Arc::new(RuleCache::new(config.rules_max_age)),
+            config,
         }
     }
 
@@ -231,7 +239,11 @@ impl CommitLoop {
         }
         if let Some((batch, frames)) = self.spool.front_group(GROUP_MAX_EVENTS)? {
             let db = self.db.clone();
-            let job = async move { db.run(move |conn| Engine::new(conn).dispatch(&batch)).await };
+            let rules = Arc::clone(&self.rules);
+            let job = async move {
+                db.run(move |conn| Engine::new(conn).dispatch_cached(&batch, &rules))
+                    .await
+            };
             self.attempt = Some(Attempt {
                 task: tokio::spawn(job),
                 started: Instant::now(),

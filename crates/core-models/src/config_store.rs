@@ -30,7 +30,7 @@ pub fn set(conn: &mut DbConn, key: &str, value: &str) -> ModelResult<Option<Stri
         )));
     }
     let value = clean_text(value);
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let previous = get(conn, key)?;
         let t = now();
         with_conn!(conn, |c| match previous {

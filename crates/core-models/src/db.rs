@@ -16,6 +16,9 @@ use diesel::RunQueryDsl;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncMysqlConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use lifecycle::{Backoff, Jitter};
+
+use crate::error::{ModelError, ModelResult};
 
 /// A synchronous MySQL/MariaDB connection over the pure-Rust driver.
 pub type MysqlConnection = AsyncConnectionWrapper<AsyncMysqlConnection>;
@@ -292,6 +295,11 @@ impl DbConn {
                     reason: e.to_string(),
                     hint: "The server accepted the connection but refused the session settings; MySQL 8.0+ or MariaDB 10.6+ is required.",
                 })?;
+                galera_session(&mut conn).map_err(|e| DbError::Connect {
+                    url: url.masked(),
+                    reason: e.to_string(),
+                    hint: "The server is a Galera node but refused wsrep_sync_wait; MariaDB 10.6+ with galera-4 is required.",
+                })?;
                 Ok(DbConn::Mysql(conn))
             }
             Backend::Sqlite => {
@@ -328,6 +336,15 @@ impl DbConn {
         }
     }
 
+    /// True when this connection's server is a Galera cluster node (`wsrep_on`): its session
+    /// then waits for the cluster before each read ([`GALERA_SYNC_WAIT`]).
+    pub fn is_galera(&mut self) -> diesel::QueryResult<bool> {
+        match self {
+            DbConn::Mysql(c) => wsrep_on(c),
+            DbConn::Sqlite(_) => Ok(false),
+        }
+    }
+
     /// The engine of this connection.
     pub fn backend(&self) -> Backend {
         match self {
@@ -361,6 +378,35 @@ impl DbConn {
                 Err(e)
             }
         }
+    }
+
+    /// Like [`DbConn::transaction`], but a transaction the server rolled back on a transient
+    /// conflict (a deadlock, a lock-wait timeout, a Galera certification failure at COMMIT:
+    /// see [`is_lock_conflict`]) is run again, on the conflict backoff, up to
+    /// [`MAX_TRANSACTION_ATTEMPTS`] times. Every write of a repository function goes through
+    /// here (or through the queue engine's retry, built on the same [`retry_transient`]).
+    ///
+    /// Inside another transaction it runs once: the server rolled the whole transaction back,
+    /// so only the outermost one can be run again.
+    pub fn write_transaction<T, F>(&mut self, mut f: F) -> ModelResult<T>
+    where
+        F: FnMut(&mut DbConn) -> ModelResult<T>,
+    {
+        if self.in_transaction()? {
+            return self.transaction(f);
+        }
+        retry_transient(ModelError::is_conflict, || self.transaction(&mut f))
+            .map_err(|failure| failure.error)
+    }
+
+    /// True while a transaction (or savepoint) of this connection is open.
+    fn in_transaction(&mut self) -> diesel::QueryResult<bool> {
+        fn depth<C: Connection>(c: &mut C) -> diesel::QueryResult<bool> {
+            Ok(C::TransactionManager::transaction_manager_status_mut(c)
+                .transaction_depth()?
+                .is_some())
+        }
+        with_conn!(self, |c| depth(c))
     }
 
     fn begin(&mut self) -> diesel::QueryResult<()> {
@@ -448,7 +494,10 @@ fn rollback_on<C: Connection>(c: &mut C) -> diesel::QueryResult<()> {
 }
 
 /// True for MySQL/MariaDB deadlocks (1213) and lock-wait timeouts (1205): the server rolled
-/// the transaction back, and running it again can succeed.
+/// the transaction (or the statement) back, and running it again can succeed. On a Galera
+/// cluster a certification conflict (another node committed a write to the same rows first)
+/// fails the COMMIT with the same 1213, as does a transaction aborted by a replicated one
+/// ("WSREP detected deadlock/conflict").
 pub fn is_lock_conflict(e: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     let Error::DatabaseError(kind, info) = e else {
@@ -458,10 +507,82 @@ pub fn is_lock_conflict(e: &diesel::result::Error) -> bool {
         return true;
     }
     // The pure-Rust driver reports these as `Unknown` with the server's message only.
-    let msg = info.message();
-    msg.contains("Deadlock found")
-        || msg.contains("Lock wait timeout exceeded")
-        || msg.contains("try restarting transaction")
+    let msg = info.message().to_ascii_lowercase();
+    msg.contains("deadlock found")
+        || msg.contains("lock wait timeout exceeded")
+        || msg.contains("try restarting")
+        || msg.contains("wsrep detected deadlock")
+}
+
+/// Attempts of one transaction before a transient conflict is reported.
+pub const MAX_TRANSACTION_ATTEMPTS: u32 = 8;
+
+/// The pause before running a conflicted transaction again: 2 ms doubling to 256 ms, plus up
+/// to as much again, so that the transactions that collided drift apart.
+pub const CONFLICT_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(2), Duration::from_millis(256)).with_jitter(Jitter::Up);
+
+/// How [`retry_transient`] ended without a result.
+#[derive(Debug)]
+pub struct RetryFailure<E> {
+    /// The last error: not transient, or transient with every attempt spent.
+    pub error: E,
+    /// Attempts made (1 when the error was not transient).
+    pub attempts: u32,
+}
+
+/// Runs `f` (one whole transaction, or one autocommit statement) until it succeeds, fails
+/// with an error `is_transient` refuses, or [`MAX_TRANSACTION_ATTEMPTS`] run out, sleeping on
+/// [`CONFLICT_BACKOFF`] between attempts. The one retry loop of the workspace's writes:
+/// [`DbConn::write_transaction`] and the queue engine's operations are built on it.
+pub fn retry_transient<T, E: std::fmt::Display>(
+    is_transient: impl Fn(&E) -> bool,
+    mut f: impl FnMut() -> Result<T, E>,
+) -> Result<T, RetryFailure<E>> {
+    let mut backoff = CONFLICT_BACKOFF;
+    loop {
+        let attempts = backoff.failures() + 1;
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(error) if !is_transient(&error) || attempts >= MAX_TRANSACTION_ATTEMPTS => {
+                return Err(RetryFailure { error, attempts })
+            }
+            Err(error) => {
+                tracing::debug!(attempts, %error, "transient conflict, retrying");
+                std::thread::sleep(backoff.next_delay());
+            }
+        }
+    }
+}
+
+/// What a session on a Galera node sets `wsrep_sync_wait` to: 1, so every read (`SELECT`,
+/// `SHOW`, `BEGIN`) first waits until the node has applied every write set the cluster
+/// committed before it. Without it, a node may answer from a state a few write sets old: a
+/// worker could miss what a capture on another node just stored, a capture that failed over
+/// could miss its own last batch when it checks for duplicates, and a transaction's new
+/// auto-increment ids could come out below ids already committed elsewhere (the claim
+/// order relies on them, see the dispatcher's claim). Writes need no wait: certification
+/// refuses a write based on a stale row, and the writer retries.
+pub const GALERA_SYNC_WAIT: u32 = 1;
+
+/// `wsrep_on` of the session's server: ON on a Galera node, OFF (MariaDB) or missing
+/// (MySQL) elsewhere.
+fn wsrep_on(c: &mut MysqlConnection) -> diesel::QueryResult<bool> {
+    #[derive(diesel::QueryableByName)]
+    struct Variable {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "Value")]
+        value: String,
+    }
+    let rows: Vec<Variable> = diesel::sql_query("SHOW VARIABLES LIKE 'wsrep_on'").load(c)?;
+    Ok(rows.iter().any(|v| v.value.eq_ignore_ascii_case("ON")))
+}
+
+/// On a Galera node, makes the session read its writes and everyone's ([`GALERA_SYNC_WAIT`]).
+fn galera_session(c: &mut MysqlConnection) -> diesel::QueryResult<()> {
+    if wsrep_on(c)? {
+        c.batch_execute(&format!("SET SESSION wsrep_sync_wait = {GALERA_SYNC_WAIT}"))?;
+    }
+    Ok(())
 }
 
 /// Opens connections for the pool.
@@ -638,8 +759,51 @@ mod tests {
             Unknown,
             "Lock wait timeout exceeded; try restarting transaction"
         )));
+        assert!(is_lock_conflict(&db(
+            Unknown,
+            "WSREP detected deadlock/conflict and aborted the transaction. Try restarting the transaction"
+        )));
         assert!(!is_lock_conflict(&db(UniqueViolation, "Duplicate entry")));
         assert!(!is_lock_conflict(&Error::NotFound));
+    }
+
+    #[test]
+    fn retries_transient_errors_then_gives_up() {
+        let mut calls = 0;
+        let r: Result<(), _> = retry_transient(
+            |_: &String| true,
+            || {
+                calls += 1;
+                Err("conflict".to_owned())
+            },
+        );
+        let failure = r.unwrap_err();
+        assert_eq!(failure.attempts, MAX_TRANSACTION_ATTEMPTS);
+        assert_eq!(calls, MAX_TRANSACTION_ATTEMPTS);
+        let mut calls = 0;
+        let r = retry_transient(
+            |e: &String| e == "conflict",
+            || {
+                calls += 1;
+                match calls {
+                    1..=3 => Err("conflict".to_owned()),
+                    _ => Ok(calls),
+                }
+            },
+        );
+        assert_eq!(r.unwrap(), 4);
+        let r: Result<(), _> = retry_transient(|e: &String| e == "conflict", || Err("bad".into()));
+        let failure = r.unwrap_err();
+        assert_eq!((failure.error.as_str(), failure.attempts), ("bad", 1));
+    }
+
+    #[test]
+    fn the_conflict_backoff_doubles_from_2_to_256_ms() {
+        for (n, base) in [(1, 2), (2, 4), (8, 256), (20, 256)] {
+            let d = CONFLICT_BACKOFF.delay(n);
+            let base = Duration::from_millis(base);
+            assert!(d >= base && d < base * 2, "{n}: {d:?}");
+        }
     }
 
     #[test]

@@ -22,6 +22,12 @@ impl ModelError {
     pub fn is_user_error(&self) -> bool {
         matches!(self, ModelError::Invalid(_) | ModelError::NotFound(_))
     }
+
+    /// True for a transient conflict the server rolled back: running the same transaction
+    /// again can succeed (see [`is_lock_conflict`](crate::db::is_lock_conflict)).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ModelError::Db(DbError::Query(e)) if crate::db::is_lock_conflict(e))
+    }
 }
 
 impl From<diesel::result::Error> for ModelError {

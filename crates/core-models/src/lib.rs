@@ -17,6 +17,7 @@ pub mod event;
 pub mod models;
 // diesel's `table!` generates the column structs without docs; the tables are documented in
 // DESIGN.md and the migrations.
+pub mod rules;
 #[allow(missing_docs)]
 pub mod schema;
 pub mod scopes;
@@ -31,6 +32,9 @@ pub mod validate;
 pub use db::{Backend, Db, DbConn, DbError, DbUrl, PoolOptions, PooledConn};
 pub use error::{ModelError, ModelResult};
 pub use event::{CapturedEvent, EventType, Streak, StreakStatus, UnknownName};
-pub use models::{ConfigEntry, LiveEvent, LiveSession, QueueItem, Service, ServiceEventConfig};
+pub use models::{
+    ConfigEntry, LiveEvent, LiveSession, QueueItem, Rule, Service, ServiceEventConfig,
+};
+pub use rules::{Conditions, Cooldown, StreakPolicy};
 pub use status::{QueueReason, QueueStatus, ServiceKind, SessionStatus};
 pub use validate::{EventRoute, MaxQueueSize, Priority, Setting, Slug};

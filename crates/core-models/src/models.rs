@@ -124,17 +124,22 @@ impl Service {
     }
 }
 
-/// How one event type is routed to one service (`service_event_configs`).
+/// A trigger rule of a service (`service_event_configs`): which events of one type it takes
+/// (its conditions), how their items are queued, how often it may fire and what it asks the
+/// service to do. The seed's event configs are the rules without conditions named after their
+/// event type.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
 #[diesel(table_name = service_event_configs)]
-pub struct ServiceEventConfig {
-    /// Row id.
+pub struct Rule {
+    /// Row id; also the rule's creation order (the tie-break between equal priorities).
     pub id: i64,
     /// The service.
     pub service_id: i64,
-    /// The event type routed.
+    /// Unique within the service.
+    pub name: String,
+    /// The event type it matches.
     pub event_type: EventType,
-    /// Whether events of this type are dispatched at all.
+    /// Whether it matches at all.
     pub is_enabled: bool,
     /// 1 (lowest) to 10 (highest).
     pub priority: Priority,
@@ -142,11 +147,25 @@ pub struct ServiceEventConfig {
     pub is_async: bool,
     /// May be dropped when the queue is full.
     pub is_discardable: bool,
+    /// What must hold of an event (see [`crate::rules::Conditions`]); `None`: nothing.
+    #[serde(serialize_with = "crate::rules::serialize_conditions")]
+    pub conditions: Option<String>,
+    /// Fires at most once per this many milliseconds.
+    pub cooldown_ms: Option<i64>,
+    /// Fires at most once per this many milliseconds for one viewer.
+    pub user_cooldown_ms: Option<i64>,
+    /// Which steps of a gift combo it takes.
+    pub streak_policy: crate::rules::StreakPolicy,
+    /// Handed to the service with each item.
+    pub action: Option<String>,
     /// Row creation time.
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
 }
+
+/// The seed's name for a rule: every event config is one (named after its event type).
+pub type ServiceEventConfig = Rule;
 
 /// One delivery of one event to one service (`event_queue`).
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
@@ -165,7 +184,11 @@ pub struct QueueItem {
     /// Why it ended without being processed (`overflow`, …); `None` for pending,
     /// processing and completed items, and for failures the service itself reported.
     pub reason: Option<QueueReason>,
-    /// Copied from the config at enqueue time.
+    /// The name of the rule that enqueued it (`None` for rows older than rules). `rule` in
+    /// JSON.
+    #[serde(rename = "rule")]
+    pub rule_name: Option<String>,
+    /// Copied from the rule at enqueue time.
     pub priority: Priority,
     /// Copied from the config at enqueue time.
     pub is_async: bool,

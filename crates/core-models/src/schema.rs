@@ -56,15 +56,21 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Which event types a service receives, and how they are queued.
+    /// A service's trigger rules: which events it receives, and how they are queued.
     service_event_configs (id) {
         id -> BigInt,
         service_id -> BigInt,
+        name -> Text,
         event_type -> Text,
         is_enabled -> Bool,
         priority -> Integer,
         is_async -> Bool,
         is_discardable -> Bool,
+        conditions -> Nullable<Text>,
+        cooldown_ms -> Nullable<BigInt>,
+        user_cooldown_ms -> Nullable<BigInt>,
+        streak_policy -> Text,
+        action -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
@@ -79,6 +85,7 @@ diesel::table! {
         session_id -> BigInt,
         status -> Text,
         reason -> Nullable<Text>,
+        rule_name -> Nullable<Text>,
         priority -> Integer,
         is_async -> Bool,
         is_discardable -> Bool,
@@ -89,6 +96,15 @@ diesel::table! {
         processed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// When each rule last fired, rule-wide (viewer '') and per viewer.
+    rule_cooldowns (rule_id, viewer) {
+        rule_id -> BigInt,
+        viewer -> Text,
+        fired_at -> Timestamp,
     }
 }
 
@@ -150,6 +166,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     live_events,
     services,
     service_event_configs,
+    rule_cooldowns,
     event_queue,
     service_leases,
     capture_leases,

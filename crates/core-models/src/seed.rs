@@ -96,7 +96,7 @@ fn routes(seed: &Seed) -> ModelResult<Vec<EventRoute>> {
 /// Creates the original's initial data where missing, in one transaction. Existing rows are
 /// never changed (like the original's get-or-create), so a user's edits survive a re-run.
 pub fn populate_initial_data(conn: &mut DbConn) -> ModelResult<SeedReport> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let mut report = SeedReport::default();
         if config_store::ensure(conn, TIKTOK_USER, "")? {
             report.config_created.push(TIKTOK_USER.to_owned());
@@ -123,7 +123,8 @@ pub fn populate_initial_data(conn: &mut DbConn) -> ModelResult<SeedReport> {
                 Some(service) => {
                     let existing = services::configs(conn, service.id)?;
                     for route in routes {
-                        if existing.iter().all(|c| c.event_type != route.event_type) {
+                        // The seed's rules are the ones named after their type.
+                        if existing.iter().all(|c| c.name != route.event_type.as_str()) {
                             services::set_config(
                                 conn,
                                 seed.slug,

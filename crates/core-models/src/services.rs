@@ -10,7 +10,7 @@ use crate::models::{now, Service, ServiceEventConfig};
 use crate::schema::{service_event_configs as sec, services as sv};
 use crate::status::ServiceKind;
 use crate::text::{clean_line, clean_text};
-use crate::validate::{EventRoute, MaxQueueSize, Priority, Setting, Slug};
+use crate::validate::{EventRoute, MaxQueueSize, Setting, Slug};
 use crate::with_conn;
 
 impl ServiceKind {
@@ -125,7 +125,7 @@ pub fn add(conn: &mut DbConn, new: &NewService) -> ModelResult<ServiceDetail> {
     check_unique_routes(&new.routes)?;
     let settings_text = serde_json::Value::Object(settings).to_string();
     let description = clean_text(&new.description);
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         if find_opt(conn, new.slug.as_str())?.is_some() {
             return Err(ModelError::Invalid(format!(
                 "a service with slug '{}' already exists: choose another slug or change it with `ctl service set {}`",
@@ -155,20 +155,17 @@ pub fn add(conn: &mut DbConn, new: &NewService) -> ModelResult<ServiceDetail> {
 }
 
 fn insert_config(conn: &mut DbConn, service_id: i64, r: &EventRoute) -> ModelResult<()> {
-    let t = now();
-    with_conn!(conn, |c| diesel::insert_into(sec::table)
-        .values((
-            sec::service_id.eq(service_id),
-            sec::event_type.eq(r.event_type),
-            sec::is_enabled.eq(r.is_enabled),
-            sec::priority.eq(r.priority),
-            sec::is_async.eq(r.is_async),
-            sec::is_discardable.eq(r.is_discardable),
-            sec::created_at.eq(t),
-            sec::updated_at.eq(t),
-        ))
-        .execute(c))?;
-    Ok(())
+    crate::rules::insert_config(
+        conn,
+        service_id,
+        r.event_type,
+        ConfigChanges {
+            priority: Some(r.priority),
+            is_async: Some(r.is_async),
+            is_discardable: Some(r.is_discardable),
+            is_enabled: Some(r.is_enabled),
+        },
+    )
 }
 
 /// Every service, by id.
@@ -197,11 +194,12 @@ pub fn find(conn: &mut DbConn, slug: &str) -> ModelResult<Service> {
     })
 }
 
-/// A service's event configs, highest priority first.
+/// A service's rules (event configs included), highest priority first, then by type and
+/// creation.
 pub fn configs(conn: &mut DbConn, service_id: i64) -> ModelResult<Vec<ServiceEventConfig>> {
     Ok(with_conn!(conn, |c| sec::table
         .filter(sec::service_id.eq(service_id))
-        .order((sec::priority.desc(), sec::event_type.asc()))
+        .order((sec::priority.desc(), sec::event_type.asc(), sec::id.asc()))
         .select(ServiceEventConfig::as_select())
         .load(c))?)
 }
@@ -219,7 +217,7 @@ pub fn detail(conn: &mut DbConn, slug: &str) -> ModelResult<ServiceDetail> {
 
 /// Activates or deactivates a service; returns it and whether anything changed.
 pub fn set_active(conn: &mut DbConn, slug: &str, active: bool) -> ModelResult<(Service, bool)> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = find(conn, slug)?;
         if service.is_active == active {
             return Ok((service, false));
@@ -277,7 +275,7 @@ pub fn update(conn: &mut DbConn, slug: &str, changes: &ServiceChanges) -> ModelR
         ));
     }
     let name = changes.name.as_deref().map(check_name).transpose()?;
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = find(conn, slug)?;
         let kind = match changes.kind {
             Some(k) => k,
@@ -307,87 +305,30 @@ pub fn update(conn: &mut DbConn, slug: &str, changes: &ServiceChanges) -> ModelR
     })
 }
 
-/// Changes to one event config; `None` leaves a field as it is (or at its default when the
-/// config is created: priority 5, SYNC, discardable, enabled).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ConfigChanges {
-    /// New priority.
-    pub priority: Option<Priority>,
-    /// ASYNC (`true`) or SYNC (`false`).
-    pub is_async: Option<bool>,
-    /// Discardable (`true`) or kept (`false`).
-    pub is_discardable: Option<bool>,
-    /// Enabled or disabled.
-    pub is_enabled: Option<bool>,
-}
+/// Changes to one event config (the rule named after its event type); `None` leaves a field
+/// as it is (or at its default when the config is created: priority 5, SYNC, discardable,
+/// enabled).
+pub type ConfigChanges = crate::rules::Basics;
 
-/// Creates or updates a service's config for one event type; returns it and whether it was
-/// created.
+/// Creates or updates a service's config for one event type (the rule named after the
+/// type); returns it and whether it was created.
 pub fn set_config(
     conn: &mut DbConn,
     slug: &str,
     event_type: EventType,
     changes: ConfigChanges,
 ) -> ModelResult<(ServiceEventConfig, bool)> {
-    conn.transaction(|conn| {
-        let service = find(conn, slug)?;
-        let existing = find_config(conn, service.id, event_type)?;
-        let created = existing.is_none();
-        match existing {
-            None => insert_config(
-                conn,
-                service.id,
-                &EventRoute {
-                    event_type,
-                    priority: changes.priority.unwrap_or(Priority::DEFAULT),
-                    is_async: changes.is_async.unwrap_or(false),
-                    is_discardable: changes.is_discardable.unwrap_or(true),
-                    is_enabled: changes.is_enabled.unwrap_or(true),
-                },
-            )?,
-            Some(cfg) => {
-                with_conn!(conn, |c| diesel::update(sec::table.find(cfg.id))
-                    .set((
-                        sec::priority.eq(changes.priority.unwrap_or(cfg.priority)),
-                        sec::is_async.eq(changes.is_async.unwrap_or(cfg.is_async)),
-                        sec::is_discardable
-                            .eq(changes.is_discardable.unwrap_or(cfg.is_discardable)),
-                        sec::is_enabled.eq(changes.is_enabled.unwrap_or(cfg.is_enabled)),
-                        sec::updated_at.eq(now()),
-                    ))
-                    .execute(c))?;
-            }
-        }
-        let cfg = find_config(conn, service.id, event_type)?.ok_or_else(|| {
-            ModelError::NotFound(format!(
-                "event config {event_type} vanished while being set"
-            ))
-        })?;
-        Ok((cfg, created))
-    })
-}
-
-fn find_config(
-    conn: &mut DbConn,
-    service_id: i64,
-    event_type: EventType,
-) -> ModelResult<Option<ServiceEventConfig>> {
-    Ok(with_conn!(conn, |c| sec::table
-        .filter(sec::service_id.eq(service_id))
-        .filter(sec::event_type.eq(event_type))
-        .select(ServiceEventConfig::as_select())
-        .first(c)
-        .optional())?)
+    crate::rules::set_config(conn, slug, event_type, changes)
 }
 
 /// Deletes a service's config for one event type.
 pub fn remove_config(conn: &mut DbConn, slug: &str, event_type: EventType) -> ModelResult<()> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let service = find(conn, slug)?;
         let n = with_conn!(conn, |c| diesel::delete(
             sec::table
                 .filter(sec::service_id.eq(service.id))
-                .filter(sec::event_type.eq(event_type))
+                .filter(sec::name.eq(event_type.as_str()))
         )
         .execute(c))?;
         if n == 0 {

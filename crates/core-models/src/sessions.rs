@@ -18,7 +18,7 @@ pub fn start(
     streamer_unique_id: &str,
 ) -> ModelResult<LiveSession> {
     let name = name.map(|n| clean_line(n, 255)).filter(|n| !n.is_empty());
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let t = now();
         with_conn!(conn, |c| diesel::insert_into(ls::table)
             .values((
@@ -46,15 +46,17 @@ pub fn finish(
 ) -> ModelResult<()> {
     let t = now();
     let notes = notes.map(clean_text);
-    with_conn!(conn, |c| diesel::update(ls::table.find(id))
-        .set((
-            ls::status.eq(status),
-            ls::ended_at.eq(Some(t)),
-            ls::notes.eq(notes),
-            ls::updated_at.eq(t),
-        ))
-        .execute(c))?;
-    Ok(())
+    conn.write_transaction(|conn| {
+        with_conn!(conn, |c| diesel::update(ls::table.find(id))
+            .set((
+                ls::status.eq(status),
+                ls::ended_at.eq(Some(t)),
+                ls::notes.eq(&notes),
+                ls::updated_at.eq(t),
+            ))
+            .execute(c))?;
+        Ok(())
+    })
 }
 
 /// Marks as `aborted` the sessions of this streamer still `active` (left by a killed
@@ -66,19 +68,21 @@ pub fn abort_orphans(
     continued: Option<i64>,
 ) -> ModelResult<usize> {
     let t = now();
-    Ok(with_conn!(conn, |c| diesel::update(
-        ls::table
-            .filter(ls::streamer_unique_id.eq(streamer_unique_id))
-            .filter(ls::status.eq(SessionStatus::Active))
-            .filter(ls::id.ne(continued.unwrap_or(0)))
-    )
-    .set((
-        ls::status.eq(SessionStatus::Aborted),
-        ls::ended_at.eq(Some(t)),
-        ls::notes.eq(Some("capture daemon stopped without closing the session")),
-        ls::updated_at.eq(t),
-    ))
-    .execute(c))?)
+    conn.write_transaction(|conn| {
+        Ok(with_conn!(conn, |c| diesel::update(
+            ls::table
+                .filter(ls::streamer_unique_id.eq(streamer_unique_id))
+                .filter(ls::status.eq(SessionStatus::Active))
+                .filter(ls::id.ne(continued.unwrap_or(0)))
+        )
+        .set((
+            ls::status.eq(SessionStatus::Aborted),
+            ls::ended_at.eq(Some(t)),
+            ls::notes.eq(Some("capture daemon stopped without closing the session")),
+            ls::updated_at.eq(t),
+        ))
+        .execute(c))?)
+    })
 }
 
 /// Adds `n` to a session's `total_events`.

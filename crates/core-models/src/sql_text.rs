@@ -2,6 +2,12 @@
 //! vocabulary's own are mapped in the `events` crate). An unknown string read from the
 //! database becomes a deserialization error that names the value, never a panic.
 
-use crate::{QueueReason, QueueStatus, ServiceKind, SessionStatus};
+use crate::{QueueReason, QueueStatus, ServiceKind, SessionStatus, StreakPolicy};
 
-events::text_sql!(QueueReason, QueueStatus, SessionStatus, ServiceKind);
+events::text_sql!(
+    QueueReason,
+    QueueStatus,
+    SessionStatus,
+    ServiceKind,
+    StreakPolicy
+);

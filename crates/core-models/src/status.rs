@@ -31,6 +31,9 @@ string_enum! {
         Overflow => "overflow",
         /// A moderator deleted the comment before it was processed (a CommentDeletedEvent).
         Deleted => "deleted",
+        /// Every rule that matched the event was cooling down (`--cooldown`,
+        /// `--user-cooldown`): the event was not enqueued.
+        Cooldown => "cooldown",
     }
 }
 

@@ -1,8 +1,10 @@
 //! The command line: every command, its arguments and its help text.
 
 use clap::{Args, Parser, Subcommand};
+use core_models::rules::Audience;
 use core_models::{
-    EventRoute, EventType, MaxQueueSize, Priority, QueueStatus, ServiceKind, Setting, Slug,
+    Cooldown, EventRoute, EventType, MaxQueueSize, Priority, QueueStatus, ServiceKind, Setting,
+    Slug, StreakPolicy,
 };
 
 /// Administration of the TikTok LIVE event system.
@@ -44,6 +46,11 @@ pub enum Command {
     /// Manage which event types a service receives and how they are queued.
     #[command(subcommand, name = "event-config")]
     EventConfig(EventConfigCommand),
+
+    /// Manage a service's trigger rules: which gift, which comment, who, how often, and what
+    /// a gift combo does (event configs are the rules named after their event type).
+    #[command(subcommand)]
+    Rule(RuleCommand),
 
     /// Read and write key-value settings (e.g. tiktok_user, the default streamer).
     #[command(subcommand)]
@@ -408,4 +415,162 @@ pub enum SessionCommand {
         #[command(flatten)]
         output: Output,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuleCommand {
+    /// Create a rule. Per event and service, the enabled rule of the event's type whose
+    /// conditions all hold and that is not cooling down wins: highest priority first, then
+    /// the one created first. New rules default to priority 5, SYNC, discardable, enabled.
+    ///
+    /// Example: ctl rule add dinochrome lion --event GiftEvent --gift Lion --priority 10
+    ///   --keep --streak end --action boost
+    Add(RuleAdd),
+
+    /// Change a rule: only what the flags say (a condition given replaces the same one).
+    ///
+    /// Example: ctl rule set overlays chat-jump --user-cooldown 1m --no-cooldown
+    Set(RuleSet),
+
+    /// List a service's rules in matching order (by type, highest priority first).
+    ///
+    /// Example: ctl rule list dinochrome --json
+    List {
+        /// The service's slug.
+        slug: String,
+        #[command(flatten)]
+        output: Output,
+    },
+
+    /// Delete a rule.
+    ///
+    /// Example: ctl rule remove dinochrome lion
+    Remove {
+        /// The service's slug.
+        slug: String,
+        /// The rule's name.
+        name: String,
+    },
+
+    /// Which rule would fire for an event (as JSON: a file, or - for standard input), and why
+    /// each other rule would not. Cooldowns are read from the database as they are now.
+    ///
+    /// Example: echo '{"event_type":"GiftEvent","data":{"gift":{"name":"Rose"}}}' | ctl rule test dinochrome --event -
+    Test {
+        /// The service's slug.
+        slug: String,
+        /// The event JSON: a file path, or - for standard input.
+        #[arg(long = "event", value_name = "FILE|-")]
+        event: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RuleAdd {
+    /// The service's slug.
+    pub slug: String,
+    /// The rule's name, unique in the service.
+    pub name: String,
+    /// The event type it matches, e.g. GiftEvent.
+    #[arg(long = "event", value_name = "TYPE")]
+    pub event_type: EventType,
+    #[command(flatten)]
+    pub fields: RuleFields,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct RuleSet {
+    /// The service's slug.
+    pub slug: String,
+    /// The rule's name.
+    pub name: String,
+    /// A new event type.
+    #[arg(long = "event", value_name = "TYPE")]
+    pub event_type: Option<EventType>,
+    #[command(flatten)]
+    pub fields: RuleFields,
+    /// Enable the rule.
+    #[arg(long, conflicts_with = "disabled")]
+    pub enabled: bool,
+    /// Remove the rule-wide cooldown.
+    #[arg(long, conflicts_with = "cooldown")]
+    pub no_cooldown: bool,
+    /// Remove the per-viewer cooldown.
+    #[arg(long, conflicts_with = "user_cooldown")]
+    pub no_user_cooldown: bool,
+    /// Remove the action.
+    #[arg(long, conflicts_with = "action")]
+    pub no_action: bool,
+    /// Drop every condition (then set those given).
+    #[arg(long)]
+    pub clear_conditions: bool,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+/// The flags `rule add` and `rule set` share.
+#[derive(Debug, Args)]
+pub struct RuleFields {
+    /// 1 (lowest) to 10 (highest).
+    #[arg(long, allow_negative_numbers = true)]
+    pub priority: Option<Priority>,
+    /// Process one at a time.
+    #[arg(long, conflicts_with = "is_async")]
+    pub sync: bool,
+    /// Process in parallel.
+    #[arg(long = "async", id = "is_async")]
+    pub is_async: bool,
+    /// Never dropped: enqueued even over the limit.
+    #[arg(long, conflicts_with = "discardable")]
+    pub keep: bool,
+    /// May be dropped when the queue is full.
+    #[arg(long)]
+    pub discardable: bool,
+    /// Keep the rule but do not match with it.
+    #[arg(long)]
+    pub disabled: bool,
+    /// GiftEvent: the gift's name or id (repeatable: any of them).
+    #[arg(long = "gift", value_name = "NAME|ID")]
+    pub gifts: Vec<String>,
+    /// GiftEvent: at least this many diamonds (total_diamonds).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub min_diamonds: Option<i64>,
+    /// GiftEvent: a combo of at least this many (streak_total_count).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub min_count: Option<i64>,
+    /// CommentEvent: the comment starts with this, in any letter case (e.g. !jump).
+    #[arg(long, value_name = "TEXT")]
+    pub comment_prefix: Option<String>,
+    /// CommentEvent: the comment matches this regular expression.
+    #[arg(long, value_name = "RE")]
+    pub comment_regex: Option<String>,
+    /// The viewer is: follower, friend, subscriber, moderator, top-gifter (repeatable: any).
+    #[arg(long = "from", value_name = "KIND")]
+    pub from: Vec<Audience>,
+    /// The viewer's gifter level is at least this.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub min_gifter_level: Option<i64>,
+    /// The viewer is this @handle (repeatable: any of them).
+    #[arg(long = "user", value_name = "HANDLE")]
+    pub users: Vec<String>,
+    /// LikeEvent: a batch of at least this many likes.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub min_likes: Option<i64>,
+    /// Fire at most once per this long (500ms, 30s, 2m, 1h).
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
+    pub cooldown: Option<Cooldown>,
+    /// Fire at most once per this long for one viewer.
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
+    pub user_cooldown: Option<Cooldown>,
+    /// GiftEvent: every combo step (each, the default) or only the combo's end (end).
+    #[arg(long, value_name = "each|end")]
+    pub streak: Option<StreakPolicy>,
+    /// Handed to the service (the dino page: jump, duck, boost, sparkle; the overlay page:
+    /// alert, chat, none).
+    #[arg(long, value_name = "TEXT")]
+    pub action: Option<String>,
 }

@@ -1055,3 +1055,373 @@ fn queue_prune_deletes_only_old_finished_items() {
         assert_eq!(stats[0]["pending"], 1);
     }
 }
+
+#[test]
+fn rule_commands_refuse_bad_input_in_one_line_and_write_nothing() {
+    for db in ready_db() {
+        ok(
+            &db,
+            &[
+                "rule",
+                "add",
+                "dinochrome",
+                "lion",
+                "--event",
+                "GiftEvent",
+                "--gift",
+                "Lion",
+            ],
+        );
+        let before = snapshot(&db);
+        for (args, says) in [
+            (
+                &["rule", "add", "nope", "x", "--event", "GiftEvent"][..],
+                "unknown service 'nope'",
+            ),
+            (
+                &["rule", "add", "dinochrome", "lion", "--event", "GiftEvent"][..],
+                "already has a rule named 'lion'",
+            ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "x",
+                    "--event",
+                    "CommentEvent",
+                    "--streak",
+                    "end",
+                ][..],
+                "--streak applies to GiftEvent rules only",
+            ),
+            (
+                &[
+                    "rule",
+                    "set",
+                    "dinochrome",
+                    "CommentEvent",
+                    "--streak",
+                    "each",
+                ][..],
+                "--streak applies to GiftEvent rules only",
+            ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "x",
+                    "--event",
+                    "CommentEvent",
+                    "--comment-regex",
+                    "(unclosed",
+                ][..],
+                "invalid --comment-regex '(unclosed'",
+            ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "x",
+                    "--event",
+                    "GiftEvent",
+                    "--cooldown",
+                    "0s",
+                ][..],
+                "invalid duration '0s'",
+            ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "x",
+                    "--event",
+                    "GiftEvent",
+                    "--user-cooldown",
+                    "-5s",
+                ][..],
+                "invalid duration '-5s'",
+            ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "x",
+                    "--event",
+                    "GiftEvent",
+                    "--priority",
+                    "11",
+                ][..],
+                "priority 11 is out of range",
+            ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "x",
+                    "--event",
+                    "GiftEvent",
+                    "--priority",
+                    "0",
+                ][..],
+                "priority 0 is out of range",
+            ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "x",
+                    "--event",
+                    "CommentEvent",
+                    "--gift",
+                    "Rose",
+                ][..],
+                "--gift applies to GiftEvent rules only",
+            ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "x",
+                    "--event",
+                    "GiftEvent",
+                    "--from",
+                    "stranger",
+                ][..],
+                "unknown viewer kind 'stranger'",
+            ),
+            (
+                &["rule", "set", "dinochrome", "nope", "--priority", "3"][..],
+                "has no rule named 'nope'",
+            ),
+            (
+                &["rule", "remove", "dinochrome", "nope"][..],
+                "has no rule named 'nope'",
+            ),
+            (
+                &[
+                    "rule",
+                    "add",
+                    "dinochrome",
+                    "FollowEvent",
+                    "--event",
+                    "GiftEvent",
+                ][..],
+                "kept for the FollowEvent config",
+            ),
+            (
+                &[
+                    "rule",
+                    "set",
+                    "dinochrome",
+                    "GiftEvent",
+                    "--event",
+                    "CommentEvent",
+                ][..],
+                "its event type cannot change",
+            ),
+        ] {
+            let r = ctl(&db, args);
+            assert_eq!(r.code, 2, "ctl {args:?}: {}{}", r.stdout, r.stderr);
+            assert_eq!(
+                r.stderr.trim_end().lines().count(),
+                1,
+                "{args:?}: {}",
+                r.stderr
+            );
+            assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+            assert_eq!(snapshot(&db), before, "{args:?} wrote something");
+        }
+    }
+}
+
+#[test]
+fn rules_are_listed_changed_tested_and_removed_and_configs_are_rules() {
+    for db in ready_db() {
+        // The seed's configs are the rules named after their type.
+        let rules = json(&db, &["rule", "list", "dinochrome", "--json"]);
+        let names: Vec<&str> = rules
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert_eq!(names.len(), 7);
+        assert!(rules
+            .as_array()
+            .expect("array")
+            .iter()
+            .all(|r| r["name"] == r["event_type"] && r["conditions"] == serde_json::json!({})));
+        // event-config edits the rule named after the type; service add --event creates one.
+        ok(
+            &db,
+            &[
+                "event-config",
+                "set",
+                "dinochrome",
+                "LikeEvent",
+                "--priority",
+                "2",
+            ],
+        );
+        ok(
+            &db,
+            &[
+                "service",
+                "add",
+                "--name",
+                "S",
+                "--slug",
+                "s",
+                "--class",
+                "dummy",
+                "--event",
+                "GiftEvent:9:sync:keep",
+            ],
+        );
+        let s = json(&db, &["rule", "list", "s", "--json"]);
+        assert_eq!(s[0]["name"], "GiftEvent");
+        assert_eq!(s[0]["priority"], 9);
+
+        let added = json(
+            &db,
+            &[
+                "rule",
+                "add",
+                "dinochrome",
+                "rose",
+                "--event",
+                "GiftEvent",
+                "--gift",
+                "rose",
+                "--gift",
+                "5655",
+                "--min-count",
+                "10",
+                "--from",
+                "follower",
+                "--user-cooldown",
+                "2m",
+                "--streak",
+                "end",
+                "--action",
+                "jump",
+                "--priority",
+                "10",
+                "--keep",
+                "--json",
+            ],
+        );
+        assert_eq!(
+            added["conditions"],
+            serde_json::json!({"gifts": ["rose", "5655"], "min_count": 10, "from": ["follower"]})
+        );
+        assert_eq!(added["user_cooldown_ms"], 120_000);
+        assert_eq!(added["streak_policy"], "end");
+        let changed = json(
+            &db,
+            &[
+                "rule",
+                "set",
+                "dinochrome",
+                "rose",
+                "--min-count",
+                "99",
+                "--no-user-cooldown",
+                "--cooldown",
+                "30s",
+                "--json",
+            ],
+        );
+        assert_eq!(changed["conditions"]["min_count"], 99);
+        assert_eq!(
+            changed["conditions"]["gifts"],
+            serde_json::json!(["rose", "5655"])
+        );
+        assert_eq!(changed["user_cooldown_ms"], serde_json::Value::Null);
+        assert_eq!(changed["cooldown_ms"], 30_000);
+        let cleared = json(
+            &db,
+            &[
+                "rule",
+                "set",
+                "dinochrome",
+                "rose",
+                "--clear-conditions",
+                "--json",
+            ],
+        );
+        assert_eq!(cleared["conditions"], serde_json::json!({}));
+        ok(
+            &db,
+            &[
+                "rule",
+                "set",
+                "dinochrome",
+                "rose",
+                "--gift",
+                "Rose",
+                "--min-count",
+                "99",
+            ],
+        );
+
+        // rule test: the seed's GiftEvent (priority 10, created first) wins the tie; rose's
+        // count does not hold; a comment rule is another type.
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("gift.json");
+        std::fs::write(
+            &file,
+            r#"{"event_type": "GiftEvent", "user_unique_id": "bob",
+                "data": {"gift": {"id": 5655, "name": "Rose"}, "streak_total_count": 5}}"#,
+        )
+        .expect("write");
+        let out = ok(
+            &db,
+            &[
+                "rule",
+                "test",
+                "dinochrome",
+                "--event",
+                &file.display().to_string(),
+            ],
+        );
+        assert!(
+            out.starts_with("GiftEvent: rule GiftEvent fires (priority 10)."),
+            "{out}"
+        );
+        assert!(out.contains("a combo of 5, below --min-count"), "{out}");
+        assert!(out.contains("no: a CommentEvent rule"), "{out}");
+        ok(
+            &db,
+            &["rule", "set", "dinochrome", "rose", "--min-count", "5"],
+        );
+        let verdicts = json(
+            &db,
+            &[
+                "rule",
+                "test",
+                "dinochrome",
+                "--event",
+                &file.display().to_string(),
+                "--json",
+            ],
+        );
+        assert_eq!(verdicts[0]["rule"], "GiftEvent");
+        assert_eq!(verdicts[0]["outcome"], "fires");
+        assert_eq!(verdicts[1]["rule"], "rose");
+        assert_eq!(verdicts[1]["outcome"], "outranked");
+        assert_eq!(verdicts[1]["by"], "GiftEvent");
+
+        ok(&db, &["rule", "remove", "dinochrome", "rose"]);
+        let rules = json(&db, &["rule", "list", "dinochrome", "--json"]);
+        assert_eq!(rules.as_array().map(Vec::len), Some(7));
+    }
+}

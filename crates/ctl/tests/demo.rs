@@ -214,7 +214,7 @@ fn summary_lines_are_parsed() {
 
 #[test]
 fn the_demo_runs_the_whole_pipeline_and_stops_by_itself() {
-    let mut demo = start_demo(&["--duration", "6", "--rate", "30"]);
+    let mut demo = start_demo(&["--duration", "6", "--rate", "100"]);
     assert_eq!(wait_exit(&mut demo.child, Duration::from_secs(90)), Some(0));
     let mut conn = DbConn::establish(&demo.db).unwrap();
     let stats = Engine::new(&mut conn).stats(None).unwrap();
@@ -267,7 +267,33 @@ fn the_demo_runs_the_whole_pipeline_and_stops_by_itself() {
         (events, gifts)
     });
     assert_eq!((last.events, last.gifts), (events, gifts), "{output:#?}");
+    // Gifts are a few percent of a real LIVE's events: 600 events have some.
     assert!(gifts > 0, "a lively LIVE has gifts: {output:#?}");
+    assert!(
+        gifts * 100 < events * 15,
+        "gifts {gifts} of {events} events"
+    );
+    // DinoChrome takes each combo once, at its end: no gift item of a combo step before it.
+    let dino_gift_steps: Vec<Option<String>> = with_conn!(&mut conn, |c| {
+        use core_models::schema::{event_queue as eq, services as sv};
+        eq::table
+            .inner_join(le::table)
+            .inner_join(sv::table)
+            .filter(sv::slug.eq("dinochrome"))
+            .filter(le::event_type.eq(EventType::Gift))
+            .select(le::streak_status)
+            .load::<Option<core_models::StreakStatus>>(c)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.map(|s| s.to_string()))
+            .collect()
+    });
+    assert!(
+        dino_gift_steps
+            .iter()
+            .all(|s| matches!(s.as_deref(), None | Some("end"))),
+        "{dino_gift_steps:?}"
+    );
     assert!(close_to(last.rate, events, 6.0), "{last:?}\n{output:#?}");
     let queues: Vec<(String, [i64; 4])> = stats
         .iter()

@@ -2,10 +2,13 @@
 //! priority then age order under an item lease, in one short transaction, and only while the
 //! daemon holds the service lease.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use core_models::models::now;
-use core_models::schema::{event_queue as eq, live_events as le, service_leases as sl};
+use core_models::schema::{
+    event_queue as eq, live_events as le, service_event_configs as sec, service_leases as sl,
+};
 use core_models::{with_conn, DbConn, LiveEvent, QueueItem, QueueStatus};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -20,6 +23,11 @@ use crate::time::deadline;
 /// `idx_eq_claim (service_id, status, priority DESC, id)`, so it reads only the rows it
 /// returns (plus the ones other claimers hold, which `SKIP LOCKED` passes by) and never sorts.
 /// Public so a test can `EXPLAIN` the very statement that runs.
+///
+/// `id` is the age: ids grow with commit order. On a Galera cluster too, where each node hands
+/// out ids in its own residue class: a transaction begins only after its node has applied
+/// every earlier commit (`wsrep_sync_wait`, see `core_models::db::GALERA_SYNC_WAIT`), and
+/// InnoDB raises the counter past every id it applies (tested in `ctl/tests/galera.rs`).
 pub const MYSQL_CLAIM_SQL: &str = "SELECT id FROM event_queue \
      WHERE service_id = ? AND status = 'pending' \
      ORDER BY priority DESC, id ASC LIMIT ? FOR UPDATE SKIP LOCKED";
@@ -69,6 +77,8 @@ pub struct ClaimedItem {
     pub item: QueueItem,
     /// The event to process.
     pub event: LiveEvent,
+    /// The action of the item's rule (`--action`), read at claim time: handed to the service.
+    pub action: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -170,8 +180,47 @@ fn claim_in_tx(
         .order((eq::priority.desc(), eq::id.asc()))
         .select((QueueItem::as_select(), LiveEvent::as_select()))
         .load(c))?;
+    let actions = rule_actions(conn, service_id, &rows)?;
     Ok(rows
         .into_iter()
-        .map(|(item, event)| ClaimedItem { item, event })
+        .map(|(item, event)| {
+            let action = item
+                .rule_name
+                .as_ref()
+                .and_then(|name| actions.get(name).cloned());
+            ClaimedItem {
+                item,
+                event,
+                action,
+            }
+        })
+        .collect())
+}
+
+/// The actions of the rules the claimed items went under, by rule name (a plain read of the
+/// service's rules; only rules with an action).
+fn rule_actions(
+    conn: &mut DbConn,
+    service_id: i64,
+    rows: &[(QueueItem, LiveEvent)],
+) -> Result<HashMap<String, String>, EngineError> {
+    let mut names: Vec<&str> = rows
+        .iter()
+        .filter_map(|(item, _)| item.rule_name.as_deref())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(String, Option<String>)> = with_conn!(conn, |c| sec::table
+        .filter(sec::service_id.eq(service_id))
+        .filter(sec::name.eq_any(&names))
+        .filter(sec::action.is_not_null())
+        .select((sec::name, sec::action))
+        .load(c))?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(name, action)| Some((name, action?)))
         .collect())
 }

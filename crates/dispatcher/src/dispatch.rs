@@ -1,24 +1,29 @@
-//! Store and route: a batch in one transaction, in named steps. Store the events, load the
-//! routes of their types, take the dispatch lock of the services they go to, decide each
-//! service's rows with the overflow policy, discard the chosen victims, insert the rows,
-//! discard the pending items of comments the batch deletes, and add what was stored to the
-//! session's `total_events`.
+//! Store and route: a batch in one transaction, in named steps. Store the events, take the
+//! rules of their types (from the caller's cache or the database), take the dispatch lock of
+//! the services they go to, read the cooldowns of the rules that have one, choose each
+//! event's rule per service and decide the service's rows with the overflow policy, write the
+//! firings, discard the chosen victims, insert the rows, discard the pending items of
+//! comments the batch deletes, and add what was stored to the session's `total_events`.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 use core_models::models::now;
 use core_models::schema::event_queue as eq;
-use core_models::{sessions, with_conn, DbConn, EventType, Priority, QueueReason, QueueStatus};
+use core_models::{
+    sessions, with_conn, CapturedEvent, DbConn, EventType, Priority, QueueReason, QueueStatus,
+};
 use diesel::prelude::*;
 
 use crate::batch::{Batch, SessionRef};
+use crate::cooldown::CooldownBook;
 use crate::deleted::{self, Deletions};
 use crate::error::{retry, EngineError};
 use crate::live_events::{self, NewLiveEvent};
 use crate::overflow::{Candidate, Decision, QueueState};
 use crate::report::{DispatchReport, ServiceReport};
-use crate::routes::{self, LockedService, Route};
+use crate::routes::{self, LockedService};
+use crate::rules::{CompiledRule, RuleCache, RuleTable, Verdict};
 
 /// Rows per multi-row INSERT into `event_queue` (11 columns).
 const INSERT_CHUNK: usize = 1000;
@@ -26,72 +31,108 @@ const INSERT_CHUNK: usize = 1000;
 const IN_CHUNK: usize = 1000;
 
 /// Stores and routes a batch (see [`Engine::dispatch`](crate::Engine::dispatch)): the rows are
-/// cleaned once, then the whole transaction runs, again after a transient conflict.
-pub(crate) fn dispatch(conn: &mut DbConn, batch: &Batch) -> Result<DispatchReport, EngineError> {
+/// cleaned once, then the whole transaction runs, again after a transient conflict. With a
+/// cache, the rules come from it; without, they are read in the transaction.
+pub(crate) fn dispatch(
+    conn: &mut DbConn,
+    batch: &Batch,
+    cache: Option<&RuleCache>,
+) -> Result<DispatchReport, EngineError> {
     if batch.events.is_empty() {
         return Ok(DispatchReport::default());
     }
     let t = now();
     let rows = live_events::prepare(&batch.session, &batch.events, t);
     let deletions = Deletions::of(&batch.events);
-    retry(|| conn.transaction(|conn| dispatch_in_tx(conn, batch, &rows, &deletions, t)))
+    retry(|| {
+        conn.transaction(|conn| {
+            let input = Input {
+                batch,
+                rows: &rows,
+                deletions: &deletions,
+                cache,
+            };
+            dispatch_in_tx(conn, &input, t)
+        })
+    })
+}
+
+/// A batch prepared for its transaction.
+struct Input<'a> {
+    batch: &'a Batch,
+    rows: &'a [NewLiveEvent],
+    deletions: &'a Deletions,
+    cache: Option<&'a RuleCache>,
 }
 
 /// One attempt, inside its transaction.
 fn dispatch_in_tx(
     conn: &mut DbConn,
-    batch: &Batch,
-    rows: &[NewLiveEvent],
-    deletions: &Deletions,
+    input: &Input<'_>,
     t: NaiveDateTime,
 ) -> Result<DispatchReport, EngineError> {
-    let event_ids = live_events::store(conn, rows, &batch.events)?;
-    let stored = StoredEvents::new(rows, &event_ids);
+    let batch = input.batch;
+    let event_ids = live_events::store(conn, input.rows, &batch.events)?;
+    let stored = StoredEvents::new(input.rows, &batch.events, &event_ids);
     let mut report = DispatchReport {
         stored: stored.len() as u64,
-        duplicates: (rows.len() - stored.len()) as u64,
+        duplicates: (input.rows.len() - stored.len()) as u64,
         event_ids,
         services: BTreeMap::new(),
         deleted: 0,
     };
-    let routes = routes::load_by_service(conn, &stored.types())?;
-    let ids: Vec<i64> = routes.keys().copied().collect();
+    let types = stored.types();
+    let table = match input.cache {
+        Some(cache) => cache.table(conn)?,
+        None => std::sync::Arc::new(RuleTable::load(conn, Some(&types))?),
+    };
+    let table: &RuleTable = &table;
+    let ids = table.services_for(&types);
     let services = routes::lock_services(conn, &ids)?;
+    let active: Vec<&LockedService> = services.iter().filter(|s| s.is_active).collect();
+    let active_ids: Vec<i64> = active.iter().map(|s| s.id).collect();
+    let needed = table.cooldown_keys(&active_ids, &stored.captured());
+    let mut cooldowns = CooldownBook::load(conn, &needed)?;
 
     let mut plan = Plan::default();
-    for service in services.iter().filter(|s| s.is_active) {
-        let Some(service_routes) = routes.get(&service.id) else {
-            continue;
-        };
-        let events = stored.routed(service_routes);
+    for service in active {
+        let events = stored.routed(table, service.id, &mut cooldowns);
         if events.is_empty() {
             continue;
         }
         let sr = plan.service(conn, service, &events, t)?;
         report.services.insert(service.id, sr);
     }
+    cooldowns.write(conn)?;
     plan.discard_victims(conn, t)?;
     plan.insert_rows(conn)?;
     // After the inserts: a comment deleted in its own batch is caught too.
-    report.deleted = deleted::discard(conn, &batch.session, deletions, t)?;
+    report.deleted = deleted::discard(conn, &batch.session, input.deletions, t)?;
     count_session_events(conn, &batch.session, report.stored)?;
     Ok(report)
 }
 
 /// The events of the batch that were stored (not duplicates), in batch order, with their ids.
 struct StoredEvents<'r> {
-    events: Vec<(i64, &'r NewLiveEvent)>,
+    events: Vec<(i64, &'r NewLiveEvent, &'r CapturedEvent)>,
 }
 
 impl<'r> StoredEvents<'r> {
-    fn new(rows: &'r [NewLiveEvent], ids: &[Option<i64>]) -> Self {
+    /// `rows` and `captured` are the same batch, in order.
+    fn new(rows: &'r [NewLiveEvent], captured: &'r [CapturedEvent], ids: &[Option<i64>]) -> Self {
         StoredEvents {
             events: rows
                 .iter()
+                .zip(captured)
                 .zip(ids)
-                .filter_map(|(row, id)| Some(((*id)?, row)))
+                .filter_map(|((row, c), id)| Some(((*id)?, row, c)))
                 .collect(),
         }
+    }
+
+    /// The captured events, as the rules read them.
+    fn captured(&self) -> Vec<&'r CapturedEvent> {
+        self.events.iter().map(|&(_, _, c)| c).collect()
     }
 
     fn len(&self) -> usize {
@@ -100,38 +141,53 @@ impl<'r> StoredEvents<'r> {
 
     /// Their event types, each once.
     fn types(&self) -> Vec<EventType> {
-        let mut types: Vec<EventType> = self.events.iter().map(|(_, e)| e.event_type).collect();
+        let mut types: Vec<EventType> = self.events.iter().map(|(_, e, _)| e.event_type).collect();
         types.sort();
         types.dedup();
         types
     }
 
-    /// Those a service takes, with the route each takes, in batch order.
-    fn routed<'s>(&'s self, routes: &'s [Route]) -> Vec<RoutedEvent<'s>> {
-        let route_of = |ty: EventType| routes.iter().find(|r| r.event_type == ty);
+    /// Those a service's rules take, with the rule each goes under, in batch order: the
+    /// rules are checked in matching order, each event against the cooldowns as the events
+    /// before it left them.
+    fn routed<'s>(
+        &'s self,
+        table: &'s RuleTable,
+        service_id: i64,
+        cooldowns: &mut CooldownBook,
+    ) -> Vec<RoutedEvent<'s>> {
         self.events
             .iter()
-            .filter_map(|&(id, event)| {
+            .filter_map(|&(id, event, captured)| {
                 Some(RoutedEvent {
                     id,
                     event,
-                    route: route_of(event.event_type)?,
+                    verdict: table.choose(service_id, captured, event.created_at, cooldowns)?,
                 })
             })
             .collect()
     }
 }
 
-/// A stored event and how it goes to one service.
+/// A stored event and what one service's rules make of it.
 struct RoutedEvent<'a> {
     /// Its `live_events` id.
     id: i64,
     event: &'a NewLiveEvent,
-    route: &'a Route,
+    verdict: Verdict<'a>,
 }
 
-/// An `event_queue` row to insert; priority, is_async and is_discardable are copied from the
-/// config at enqueue time.
+impl RoutedEvent<'_> {
+    /// The rule it goes under (the firing one, or the first cooling one).
+    fn rule(&self) -> &CompiledRule {
+        match self.verdict {
+            Verdict::Fire(r) | Verdict::Cooling(r) => r,
+        }
+    }
+}
+
+/// An `event_queue` row to insert; the rule's name, priority, is_async and is_discardable are
+/// copied from the rule at enqueue time.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = eq, treat_none_as_default_value = false)]
 struct NewQueueRow {
@@ -140,6 +196,7 @@ struct NewQueueRow {
     session_id: i64,
     status: QueueStatus,
     reason: Option<QueueReason>,
+    rule_name: Option<String>,
     priority: Priority,
     is_async: bool,
     is_discardable: bool,
@@ -174,17 +231,31 @@ impl Plan {
             ..ServiceReport::default()
         };
         for e in events {
-            let decision = state.decide(self.rows.len(), e.route.priority, e.route.is_discardable);
-            let status = self.apply(decision, &mut report, t);
+            let rule = e.rule();
+            let (status, reason) = match e.verdict {
+                Verdict::Fire(rule) => {
+                    let decision =
+                        state.decide(self.rows.len(), rule.priority, rule.is_discardable);
+                    let status = self.apply(decision, &mut report, t);
+                    let dropped = status == QueueStatus::Discarded;
+                    (status, dropped.then_some(QueueReason::Overflow))
+                }
+                // Takes no room in the queue: the overflow policy never sees it.
+                Verdict::Cooling(_) => {
+                    report.cooldown += 1;
+                    (QueueStatus::Discarded, Some(QueueReason::Cooldown))
+                }
+            };
             self.rows.push(NewQueueRow {
                 service_id: service.id,
                 live_event_id: e.id,
                 session_id: e.event.session_id,
                 status,
-                reason: (status == QueueStatus::Discarded).then_some(QueueReason::Overflow),
-                priority: e.route.priority,
-                is_async: e.route.is_async,
-                is_discardable: e.route.is_discardable,
+                reason,
+                rule_name: Some(rule.name.clone()),
+                priority: rule.priority,
+                is_async: rule.is_async,
+                is_discardable: rule.is_discardable,
                 attempts: 0,
                 processed_at: (status == QueueStatus::Discarded).then_some(t),
                 created_at: t,
@@ -283,7 +354,7 @@ fn queue_state(
     let max = i64::from(service.max_queue_size.max(0));
     let pending = routes::pending_count(conn, service.id, max)?;
     let n = events.len() as u64;
-    let candidates = match events.iter().map(|e| e.route.priority).max() {
+    let candidates = match events.iter().map(|e| e.rule().priority).max() {
         Some(top) if pending + n > max as u64 => {
             routes::victim_candidates(conn, service.id, top, n as i64)?
         }

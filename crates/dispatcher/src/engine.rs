@@ -3,19 +3,21 @@
 
 use std::time::Duration;
 
-use core_models::DbConn;
+use core_models::{CapturedEvent, DbConn};
 use events::Outcome;
 
 use crate::batch::Batch;
 use crate::capture_lease::{CaptureClaim, CaptureRelease};
 use crate::claim::{ClaimParams, Claimed};
 use crate::error::EngineError;
+use crate::explain::RuleVerdict;
 use crate::finish::Finished;
 use crate::lease::ServiceLease;
 use crate::prune::PruneParams;
 use crate::removal::Removed;
 use crate::report::DispatchReport;
 use crate::rescue::{RescueParams, RescueReport};
+use crate::rules::RuleCache;
 use crate::view::{EventTally, ListParams, QueueEntry, QueueStats};
 use crate::{
     capture_lease, claim, dispatch, finish, items, lease, prune, removal, rescue, routes, view,
@@ -49,8 +51,35 @@ impl<'c> Engine<'c> {
     /// skipped, and so is a synthesised streak end (the only events without a msg_id) whose
     /// streak already has its end row. Skipped events are neither stored nor dispatched nor
     /// counted again.
+    ///
+    /// Each event goes, per active service, under the service's winning rule (see the
+    /// README's "Rules"): the enabled rule of its type whose conditions hold and that is not
+    /// cooling down, highest priority first, then the one created first. An event whose
+    /// matching rules are all cooling down gets a `discarded` row (reason `cooldown`). The
+    /// rules are read in the transaction; a long-running caller keeps them in a
+    /// [`RuleCache`] instead ([`Engine::dispatch_cached`]).
     pub fn dispatch(&mut self, batch: &Batch) -> Result<DispatchReport, EngineError> {
-        dispatch::dispatch(self.conn, batch)
+        dispatch::dispatch(self.conn, batch, None)
+    }
+
+    /// [`Engine::dispatch`] with the rules of `cache` (reloaded when it is older than its
+    /// age limit): what the capture daemon calls, so a batch costs no rule query.
+    pub fn dispatch_cached(
+        &mut self,
+        batch: &Batch,
+        cache: &RuleCache,
+    ) -> Result<DispatchReport, EngineError> {
+        dispatch::dispatch(self.conn, batch, Some(cache))
+    }
+
+    /// What each of a service's rules makes of `event` now (`ctl rule test`): the one that
+    /// would fire, and why each other would not. Reads only.
+    pub fn explain_rules(
+        &mut self,
+        service_id: i64,
+        event: &CapturedEvent,
+    ) -> Result<Vec<RuleVerdict>, EngineError> {
+        crate::explain::explain(self.conn, service_id, event, core_models::models::now())
     }
 
     // ── Claim side (the worker) ──────────────────────────────────────────────────────────

@@ -1,11 +1,8 @@
 //! What an engine operation can fail with, and the one retry of transient conflicts that every
 //! operation shares.
 
-use std::time::Duration;
-
 use core_models::{DbError, ModelError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use lifecycle::{Backoff, Jitter};
 
 /// What an [`Engine`](crate::Engine) operation can fail with. A failed operation changed
 /// nothing: each is one transaction (a prune, one per batch), rolled back whole.
@@ -70,14 +67,6 @@ impl From<ModelError> for EngineError {
     }
 }
 
-/// Attempts of one operation before a transient conflict is reported.
-pub(crate) const MAX_ATTEMPTS: u32 = 8;
-
-/// The pause before running a conflicted transaction again: 2 ms doubling to 256 ms, plus up
-/// to as much again, so that the transactions that collided drift apart.
-const CONFLICT_BACKOFF: Backoff =
-    Backoff::new(Duration::from_millis(2), Duration::from_millis(256)).with_jitter(Jitter::Up);
-
 /// True for errors after which running the same transaction again can succeed: lock
 /// conflicts (MySQL/MariaDB deadlocks and lock-wait timeouts, which roll the transaction back
 /// or fail its statement), a unique violation (only dispatch inserts under a unique key: a
@@ -98,27 +87,20 @@ pub(crate) fn is_transient(e: &EngineError) -> bool {
 }
 
 /// Runs `f` (one whole transaction) until it succeeds, fails with an error that is not
-/// [transient](is_transient), or [`MAX_ATTEMPTS`] run out, sleeping on the conflict backoff
-/// between attempts.
-pub(crate) fn retry<T>(mut f: impl FnMut() -> Result<T, EngineError>) -> Result<T, EngineError> {
-    let mut backoff = CONFLICT_BACKOFF;
-    loop {
-        let attempt = backoff.failures() + 1;
-        match f() {
-            Ok(v) => return Ok(v),
-            Err(e) if !is_transient(&e) => return Err(e),
-            Err(e) if attempt >= MAX_ATTEMPTS => {
-                return Err(EngineError::RetriesExhausted {
-                    attempts: attempt,
-                    source: Box::new(e),
-                })
+/// [transient](is_transient), or
+/// [`MAX_TRANSACTION_ATTEMPTS`](core_models::db::MAX_TRANSACTION_ATTEMPTS) run out: core-models' one retry loop
+/// ([`core_models::db::retry_transient`]), with the engine's wider idea of transient.
+pub(crate) fn retry<T>(f: impl FnMut() -> Result<T, EngineError>) -> Result<T, EngineError> {
+    core_models::db::retry_transient(is_transient, f).map_err(|failure| {
+        if is_transient(&failure.error) {
+            EngineError::RetriesExhausted {
+                attempts: failure.attempts,
+                source: Box::new(failure.error),
             }
-            Err(e) => {
-                tracing::debug!(attempt, error = %e, "transient conflict, retrying");
-                std::thread::sleep(backoff.next_delay());
-            }
+        } else {
+            failure.error
         }
-    }
+    })
 }
 
 /// Checks a worker/daemon id before it is stored in `locked_by` or `service_leases.owner`.
@@ -133,6 +115,7 @@ pub(crate) fn check_owner(owner: &str) -> Result<&str, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core_models::db::MAX_TRANSACTION_ATTEMPTS as MAX_ATTEMPTS;
 
     fn db(kind: DatabaseErrorKind, msg: &str) -> EngineError {
         EngineError::from(DieselError::DatabaseError(kind, Box::new(msg.to_owned())))
@@ -201,15 +184,6 @@ mod tests {
             Err(EngineError::Db(DbError::Query(DieselError::NotFound)))
         ));
         assert_eq!(calls, 1);
-    }
-
-    #[test]
-    fn the_conflict_backoff_doubles_from_2_to_256_ms() {
-        for (n, base) in [(1, 2), (2, 4), (8, 256), (20, 256)] {
-            let d = CONFLICT_BACKOFF.delay(n);
-            let base = Duration::from_millis(base);
-            assert!(d >= base && d < base * 2, "{n}: {d:?}");
-        }
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! policy of DESIGN §5), hands queue items to workers under leases, records how they ended,
 //! brings back the items of dead workers, and keeps the queues small.
 //!
-//! Every statement on `event_queue`, `service_leases` and `capture_leases`, and every write of `live_events`,
-//! is here and nowhere else; other crates call the [`Engine`] facade. So this crate must never
-//! be bypassed (the one deliberate exception is `ctl bench`'s plain-INSERT baseline, the
-//! physical limit the engine is measured against), and it must never reach beyond its tables:
+//! Every statement on `event_queue`, `service_leases`, `capture_leases` and `rule_cooldowns`,
+//! and every write of `live_events`, is here and nowhere else, and so is the matching of
+//! events against the services' trigger rules (which core-models stores and validates); other
+//! crates call the [`Engine`] facade. So this crate must never be bypassed (the one
+//! deliberate exception is `ctl bench`'s plain-INSERT baseline, the physical limit the engine is measured against), and it must never reach beyond its tables:
 //! no networking, no async runtime, no knowledge of what a service does with an item, and no
 //! policy that belongs to its callers (lease lengths, attempts and batch sizes are parameters:
 //! the worker's settings are their one source).
@@ -18,7 +19,8 @@
 //!
 //! | group | operation | result | called by |
 //! | --- | --- | --- | --- |
-//! | store and route | [`Engine::dispatch`] a [`Batch`] | [`DispatchReport`] | capture-daemon's committer |
+//! | store and route | [`Engine::dispatch`] a [`Batch`] ([`Engine::dispatch_cached`] with a [`RuleCache`]) | [`DispatchReport`] | capture-daemon's committer |
+//! | | [`Engine::explain_rules`] | [`RuleVerdict`]s | `ctl rule test` |
 //! | claim side | [`Engine::claim`] ([`ClaimParams`], with the finished items) | [`Claimed`] | worker runner |
 //! | | [`Engine::finish`] | [`Finished`] | worker runner |
 //! | | [`Engine::renew_items`], [`Engine::release_items`] | count | worker runner |
@@ -35,10 +37,11 @@
 //! Everything is synchronous diesel on a [`DbConn`](core_models::DbConn); async callers run
 //! one operation per closure on the blocking pool (`Db::run`). Every write is one transaction
 //! (a prune, one per batch) or one statement, run again after a transient conflict (a
-//! deadlock, a lock-wait timeout, a duplicate message stored concurrently, an overflow victim
-//! claimed meanwhile): up to 8 attempts, 2 ms doubling to 256 ms apart with jitter
-//! ([`lifecycle::Backoff`]). Nothing of a failed operation is kept, so an operation must not
-//! be called inside a caller's transaction.
+//! deadlock, a lock-wait timeout, a Galera certification failure at COMMIT, a duplicate
+//! message stored concurrently, an overflow victim claimed meanwhile): up to 8 attempts, 2 ms
+//! doubling to 256 ms apart with jitter, by core-models' one retry loop
+//! ([`core_models::db::retry_transient`]). Nothing of a failed operation is kept, so an
+//! operation must not be called inside a caller's transaction.
 //!
 //! # Lock order
 //!
@@ -49,14 +52,14 @@
 //!
 //! | operation | locks, in order |
 //! | --- | --- |
-//! | dispatch | 1. `live_events`: plain reads by (room_id, msg_id) (and by streak for synthesised ends), then the new rows and their unique-key entries (INSERT). 2. `service_event_configs`: every config row of the services the batch goes to, `FOR UPDATE`, in primary-key order: **the dispatch lock**. 3. `services`: plain read. 4. `event_queue`: plain reads (bounded pending count, victim candidates), then victims by primary key (UPDATE re-checking `pending`), then the new rows (INSERT; shared locks on their parents through the foreign keys); for a batch that deletes comments, plain reads of those comments' `live_events` rows and pending items, then the items by primary key (UPDATE re-checking `pending`). 5. `live_sessions`: the session's row (`total_events`), last. |
-//! | claim | 1. `service_leases`: the service's lease row, `FOR UPDATE`: **the claim lock**, which a takeover waits for. 2. `event_queue`: finished items by primary key (UPDATE), then `SELECT … FOR UPDATE SKIP LOCKED` on `idx_eq_claim` (skips locked rows, never waits) and an UPDATE of those rows by primary key. 3. `live_events`: plain read of the claimed events. |
+//! | dispatch | 1. `live_events`: plain reads by (room_id, msg_id) (and by streak for synthesised ends), then the new rows and their unique-key entries (INSERT). 2. `service_event_configs` (the rules): a plain read of the enabled rules (skipped when the caller's [`RuleCache`] is fresh), then every rule row of the services the batch goes to, `FOR UPDATE`, in primary-key order: **the dispatch lock**. 3. `services`: plain read. 3b. `rule_cooldowns` (only when a candidate rule has a cooldown): plain read of the batch's keys, then one multi-row upsert of the firings (`INSERT … ON DUPLICATE KEY UPDATE`), keys sorted. 4. `event_queue`: plain reads (bounded pending count, victim candidates), then victims by primary key (UPDATE re-checking `pending`), then the new rows (INSERT; shared locks on their parents through the foreign keys); for a batch that deletes comments, plain reads of those comments' `live_events` rows and pending items, then the items by primary key (UPDATE re-checking `pending`). 5. `live_sessions`: the session's row (`total_events`), last. |
+//! | claim | 1. `service_leases`: the service's lease row, `FOR UPDATE`: **the claim lock**, which a takeover waits for. 2. `event_queue`: finished items by primary key (UPDATE), then `SELECT … FOR UPDATE SKIP LOCKED` on `idx_eq_claim` (skips locked rows, never waits) and an UPDATE of those rows by primary key. 3. `live_events`: plain read of the claimed events. 4. `service_event_configs`: plain read of the claimed items' rules (their actions), never locked, so it never waits for a dispatch lock. |
 //! | finish, renew_items, release_items | `event_queue` rows by primary key only. |
 //! | rescue_expired | plain read on (status, locked_until), then `event_queue` rows by primary key, the condition re-checked. |
 //! | prune (per batch) | plain read on (status, updated_at), then DELETE by primary key, the status re-checked. |
 //! | acquire / release service | the lease row by primary key (conditional UPDATE, then `INSERT IGNORE` or DELETE). |
 //! | acquire / release capture | the streamer's `capture_leases` row by primary key (plain read, conditional UPDATE or `INSERT IGNORE`, or DELETE); nothing else. |
-//! | remove_service | the service's `event_queue` rows (DELETE by service), its lease row, then (core-models) its configs and its row. An admin operation; a conflict with a running worker is retried. |
+//! | remove_service | the service's `event_queue` rows (DELETE by service), its lease row, its rules' `rule_cooldowns` rows, then (core-models) its rules and its row. An admin operation; a conflict with a running worker is retried. |
 //!
 //! Why this never deadlocks (and what the rules forbid):
 //!
@@ -83,6 +86,11 @@
 //!   to discard a pending victim (by primary key, `pending` re-checked; a victim claimed in
 //!   between fails the batch, which is decided again from scratch), and a claim never sees a
 //!   dispatch's new rows before it commits.
+//! - **Cooldowns are decided under the dispatch lock.** A `rule_cooldowns` row belongs to
+//!   one rule, so to one service, and only a dispatcher holding that service's dispatch lock
+//!   reads or writes it: the plain read is the truth until the transaction ends, and two
+//!   capture daemons (or a restarted one) can never both fire a cooling rule. Nothing else
+//!   locks those rows (`ctl rule test` reads them without locks), so they add no cycle.
 //! - **A session's row is written last**, by the one committer of that session (the capture's
 //!   spool lock keeps a second daemon off the same streamer).
 //! - Whatever still conflicts is transient: the transaction is rolled back whole and run
@@ -91,10 +99,12 @@
 mod batch;
 mod capture_lease;
 mod claim;
+mod cooldown;
 mod deleted;
 mod dispatch;
 mod engine;
 mod error;
+mod explain;
 mod finish;
 mod items;
 mod lease;
@@ -105,6 +115,7 @@ mod removal;
 mod report;
 mod rescue;
 mod routes;
+mod rules;
 mod time;
 mod view;
 pub mod workload;
@@ -116,10 +127,12 @@ pub use engine::Engine;
 pub use error::EngineError;
 /// How a worker's run of an item ended: what [`Engine::claim`] and [`Engine::finish`] record.
 pub use events::Outcome;
+pub use explain::{RuleVerdict, Verdict};
 pub use finish::Finished;
 pub use lease::ServiceLease;
 pub use prune::PruneParams;
 pub use removal::Removed;
 pub use report::{DispatchReport, ServiceReport};
 pub use rescue::{RescueParams, RescueReport};
+pub use rules::{Miss, RuleCache, RuleTable};
 pub use view::{EventTally, ListParams, QueueEntry, QueueStats};

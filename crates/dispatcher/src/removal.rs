@@ -1,7 +1,9 @@
-//! Removing a service with its queue: the engine deletes the queue rows and the lease, and
-//! core-models the configs and the service row, all in one transaction.
+//! Removing a service with its queue: the engine deletes the queue rows, the lease and its
+//! rules' cooldowns, and core-models the rules and the service row, all in one transaction.
 
-use core_models::schema::{event_queue as eq, service_leases as sl};
+use core_models::schema::{
+    event_queue as eq, rule_cooldowns as rc, service_event_configs as sec, service_leases as sl,
+};
 use core_models::{services, with_conn, DbConn, Service};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -29,6 +31,8 @@ pub(crate) fn remove_service(conn: &mut DbConn, slug: &str) -> Result<Removed, E
             let queue_items = with_conn!(conn, |c| {
                 let q = diesel::delete(eq::table.filter(eq::service_id.eq(id))).execute(c)?;
                 diesel::delete(sl::table.filter(sl::service_id.eq(id))).execute(c)?;
+                let rules = sec::table.filter(sec::service_id.eq(id)).select(sec::id);
+                diesel::delete(rc::table.filter(rc::rule_id.eq_any(rules))).execute(c)?;
                 Ok::<_, diesel::result::Error>(q)
             })?;
             let event_configs = services::delete(conn, id)?;

@@ -22,6 +22,9 @@ pub struct ServiceReport {
     pub discarded_new: u64,
     /// Non-discardable events enqueued over the limit (rule 4).
     pub overflow: u64,
+    /// Events whose every matching rule was cooling down, recorded as `discarded` rows
+    /// (reason `cooldown`).
+    pub cooldown: u64,
 }
 
 /// Outcome of one batch.
@@ -54,6 +57,7 @@ impl DispatchReport {
             t.discarded_victim += s.discarded_victim;
             t.discarded_new += s.discarded_new;
             t.overflow += s.overflow;
+            t.cooldown += s.cooldown;
         }
         t
     }
@@ -72,6 +76,9 @@ impl fmt::Display for DispatchReport {
                 "; {}: enqueued {}, discarded {} old / {} new, overflow {}",
                 s.slug, s.enqueued, s.discarded_victim, s.discarded_new, s.overflow
             )?;
+            if s.cooldown > 0 {
+                write!(f, ", cooling down {}", s.cooldown)?;
+            }
         }
         Ok(())
     }

@@ -1,25 +1,13 @@
-//! What a batch reads before applying the overflow policy: which services take which event
-//! types, the per-service lock that serialises concurrent dispatchers, a bounded pending count
-//! and the victim candidates.
-
-use std::collections::BTreeMap;
+//! What a batch reads before applying the overflow policy: the per-service lock that
+//! serialises concurrent dispatchers, a bounded pending count and the victim candidates.
+//! (Which services take which events is the rules' business: [`crate::rules`].)
 
 use core_models::schema::{event_queue as eq, service_event_configs as sec, services as sv};
-use core_models::{with_conn, DbConn, EventType, Priority, QueueStatus};
+use core_models::{with_conn, DbConn, Priority, QueueStatus};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use crate::error::EngineError;
-
-/// How one event type goes to one active service (its enabled config), as copied into the
-/// queue rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Route {
-    pub event_type: EventType,
-    pub priority: Priority,
-    pub is_async: bool,
-    pub is_discardable: bool,
-}
 
 /// A service row read under the per-service dispatch lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,40 +16,6 @@ pub(crate) struct LockedService {
     pub slug: String,
     pub max_queue_size: i32,
     pub is_active: bool,
-}
-
-/// Enabled configs of active services for these event types, in one query, by service id.
-pub(crate) fn load_by_service(
-    conn: &mut DbConn,
-    types: &[EventType],
-) -> Result<BTreeMap<i64, Vec<Route>>, EngineError> {
-    let mut by_service: BTreeMap<i64, Vec<Route>> = BTreeMap::new();
-    if types.is_empty() {
-        return Ok(by_service);
-    }
-    let rows: Vec<(i64, EventType, Priority, bool, bool)> = with_conn!(conn, |c| sec::table
-        .inner_join(sv::table)
-        .filter(sv::is_active.eq(true))
-        .filter(sec::is_enabled.eq(true))
-        .filter(sec::event_type.eq_any(types))
-        .order((sec::service_id.asc(), sec::event_type.asc()))
-        .select((
-            sec::service_id,
-            sec::event_type,
-            sec::priority,
-            sec::is_async,
-            sec::is_discardable,
-        ))
-        .load(c))?;
-    for (service_id, event_type, priority, is_async, is_discardable) in rows {
-        by_service.entry(service_id).or_default().push(Route {
-            event_type,
-            priority,
-            is_async,
-            is_discardable,
-        });
-    }
-    Ok(by_service)
 }
 
 /// Takes the per-service dispatch lock until the transaction ends, then reads the services.

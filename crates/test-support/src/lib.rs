@@ -11,6 +11,8 @@
 //! used, the test fails: the MySQL tests are never skipped silently.
 
 pub mod browser;
+pub mod galera;
+pub mod recorder;
 
 use core_models::{Backend, DbConn, DbUrl};
 use diesel::connection::SimpleConnection;

@@ -34,6 +34,11 @@ impl Job {
         &self.claimed.event
     }
 
+    /// The action of the item's rule (`--action`), if it has one.
+    pub fn action(&self) -> Option<&str> {
+        self.claimed.action.as_deref()
+    }
+
     /// The service the item was claimed for (its slug, its display name, …).
     pub fn service(&self) -> &Service {
         &self.service
@@ -56,8 +61,19 @@ pub(crate) struct JobPayload<'a> {
     pub attempt: i32,
     /// The item's priority (1–10).
     pub priority: i32,
+    /// The rule it went under (`null` for items older than rules).
+    pub rule: Option<RulePayload<'a>>,
     /// The event.
     pub event: EventPayload<'a>,
+}
+
+/// The rule inside a [`JobPayload`]: its name and the action it asks for.
+#[derive(Debug, Serialize)]
+pub(crate) struct RulePayload<'a> {
+    /// The rule's name (the event type's name for the seed's configs).
+    pub name: &'a str,
+    /// `--action` (`jump`, `alert`, …), `null` when none: the service's own mapping.
+    pub action: Option<&'a str>,
 }
 
 /// The event inside a [`JobPayload`].
@@ -116,6 +132,10 @@ impl<'a> JobPayload<'a> {
             service: &job.service().slug,
             attempt: item.attempts.max(1),
             priority: item.priority.get(),
+            rule: item.rule_name.as_deref().map(|name| RulePayload {
+                name,
+                action: job.action(),
+            }),
             event: EventPayload {
                 id: e.id,
                 event_type: e.event_type.as_str(),

@@ -294,6 +294,32 @@ fn dinochrome_fails_without_a_page_or_an_ack_and_completes_on_the_ack() {
         fx.wait(LONG, "the acked item completed", || {
             fx.stats(id).completed == 1
         });
+
+        // A rule's action overrides the mapping by type: "!duck" ducks instead of jumping.
+        core_models::rules::add(
+            &mut fx.conn(),
+            "dinochrome",
+            &core_models::rules::NewRule {
+                name: "chat-duck".into(),
+                event_type: Some(EventType::Comment),
+                conditions: core_models::Conditions {
+                    comment_prefix: Some("!duck".into()),
+                    ..Default::default()
+                },
+                action: Some("duck".into()),
+                // Above the CommentEvent rule (6), which would jump.
+                basics: core_models::rules::Basics {
+                    priority: Some(core_models::Priority::new(9).expect("1 to 10")),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .expect("rule");
+        fx.enqueue_event(EventType::Comment, "Bo", json!({"comment": "!DUCK now"}));
+        let action = page.next();
+        assert_eq!(action["action"], "duck");
+        assert_eq!(action["detail"], "!DUCK now");
         drop(w);
     }
 }

@@ -49,16 +49,62 @@ pub fn play(given_url: Option<&str>, args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// The schema and the original's two services, as `ctl migrate && ctl populate-initial-data`
-/// would. Returns the latest event id: the summary counts this run's events only (those
-/// after it), as the demo database keeps earlier runs.
+/// would, with the demo's own touches (see [`demo_rules`]). Returns the latest event id: the
+/// summary counts this run's events only (those after it), as the demo database keeps
+/// earlier runs.
 fn prepare_database(url: &DbUrl) -> anyhow::Result<i64> {
     let mut conn = DbConn::establish(url)?;
     conn.run_migrations().map_err(anyhow::Error::msg)?;
     seed::populate_initial_data(&mut conn)?;
+    demo_rules(&mut conn)?;
     Engine::new(&mut conn)
         .latest_event_id()
         .context("cannot read the demo database")
 }
+
+/// What `ctl rule` and `ctl event-config` would set for a real stream (idempotent):
+/// DinoChrome's gift rule takes a combo once, at its end (`--streak end`), so a 99-rose
+/// combo is one jump, not 99 items queued behind each other; the overlay page hears of
+/// comments a moderator deleted (`CommentDeletedEvent`), which leave its chat feed.
+fn demo_rules(conn: &mut DbConn) -> anyhow::Result<()> {
+    use core_models::rules::{self, RuleChanges};
+    use core_models::services::{self, ConfigChanges};
+    use core_models::{EventType, Priority, StreakPolicy};
+    rules::set(
+        conn,
+        "dinochrome",
+        EventType::Gift.as_str(),
+        &RuleChanges {
+            streak: Some(StreakPolicy::End),
+            ..RuleChanges::default()
+        },
+    )?;
+    services::set_config(
+        conn,
+        "overlays",
+        EventType::CommentDeleted,
+        ConfigChanges {
+            priority: Some(Priority::new(9)?),
+            is_async: Some(true),
+            is_discardable: Some(false),
+            is_enabled: Some(true),
+        },
+    )?;
+    Ok(())
+}
+
+/// A LIVE's mix as real captures have it: mostly likes, comments and joins; gifts a few
+/// percent of the events (a streakable gift's combo counts one event per step).
+const LIVE_MIX: Mix = Mix {
+    comment: 30,
+    gift: 1,
+    like: 40,
+    join: 20,
+    follow: 3,
+    share: 1,
+    subscribe: 1,
+    viewers: 4,
+};
 
 /// The pages' server, bound before anything starts so that a taken port fails at once.
 struct Pages {
@@ -145,7 +191,7 @@ impl Demo {
             room_id: fresh_room_id(),
             random: Some(RandomStream {
                 rate_per_sec: self.args.rate,
-                mix: Mix::default(),
+                mix: LIVE_MIX,
                 seed: None,
             }),
             max_messages_per_frame: 8,

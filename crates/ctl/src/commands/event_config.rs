@@ -25,7 +25,7 @@ pub fn run(conn: &mut DbConn, cmd: EventConfigCommand) -> anyhow::Result<()> {
             if out.json {
                 return output::json(&configs);
             }
-            super::service::print_configs(&configs, &slug);
+            super::rule::print_rules(&configs, &slug);
             Ok(())
         }
         EventConfigCommand::Remove { slug, event_type } => {

@@ -6,6 +6,7 @@ mod demo;
 mod event_config;
 mod migrate;
 mod queue;
+mod rule;
 mod service;
 mod session;
 mod simulated;
@@ -23,6 +24,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::PopulateInitialData => migrate::populate(&mut open(&url)?),
         Command::Service(cmd) => service::run(&mut open(&url)?, cmd),
         Command::EventConfig(cmd) => event_config::run(&mut open(&url)?, cmd),
+        Command::Rule(cmd) => rule::run(&mut open(&url)?, cmd),
         Command::Config(cmd) => config::run(&mut open(&url)?, cmd),
         Command::Queue(cmd) => queue::run(&mut open(&url)?, cmd),
         Command::Session(cmd) => session::run(&mut open(&url)?, cmd),

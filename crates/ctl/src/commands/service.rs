@@ -1,7 +1,7 @@
 //! `service add | list | show | enable | disable | remove | set`.
 
 use core_models::services::{self, NewService, ServiceChanges, ServiceDetail};
-use core_models::{DbConn, ModelError, Service, ServiceEventConfig};
+use core_models::{DbConn, ModelError, Service};
 use dispatcher::{Engine, QueueStats};
 
 use crate::cli::{Output, ServiceAdd, ServiceCommand, ServiceSet};
@@ -33,7 +33,7 @@ fn add(conn: &mut DbConn, a: ServiceAdd) -> anyhow::Result<()> {
         settings: a.settings,
         routes: a.events,
     };
-    let detail = conn.transaction(|c| {
+    let detail = conn.write_transaction(|c| {
         let detail = services::add(c, &new)?;
         check_runnable(&detail.service)?;
         Ok::<_, ModelError>(detail)
@@ -122,7 +122,7 @@ fn show(conn: &mut DbConn, slug: &str, out: &Output) -> anyhow::Result<()> {
         stats.discarded
     );
     outln!();
-    print_configs(&detail.event_configs, &s.slug);
+    super::rule::print_rules(&detail.event_configs, &s.slug);
     Ok(())
 }
 
@@ -160,7 +160,7 @@ fn set(conn: &mut DbConn, a: ServiceSet) -> anyhow::Result<()> {
         description: a.description,
         settings: a.settings,
     };
-    let s = conn.transaction(|c| {
+    let s = conn.write_transaction(|c| {
         let s = services::update(c, &a.slug, &changes)?;
         check_runnable(&s)?;
         Ok::<_, ModelError>(s)
@@ -174,23 +174,6 @@ fn set(conn: &mut DbConn, a: ServiceSet) -> anyhow::Result<()> {
         s.settings
     );
     Ok(())
-}
-
-/// The event configs of a service as a table.
-pub fn print_configs(configs: &[ServiceEventConfig], slug: &str) {
-    let mut t = Table::new(&["EVENT TYPE", "PRIORITY", "MODE", "WHEN FULL", "ENABLED"]);
-    for c in configs {
-        t.row(vec![
-            c.event_type.to_string(),
-            c.priority.to_string(),
-            if c.is_async { "async" } else { "sync" }.into(),
-            if c.is_discardable { "discard" } else { "keep" }.into(),
-            output::yes_no(c.is_enabled),
-        ]);
-    }
-    t.print(&format!(
-        "No event configs. `ctl event-config set {slug} GiftEvent --priority 10` adds one."
-    ));
 }
 
 /// Refuses a service the worker daemon could not run as configured (a `no_page` value its

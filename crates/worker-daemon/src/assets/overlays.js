@@ -93,7 +93,7 @@
       FollowEvent: "follow",
       SubscribeEvent: "subscribe",
       ShareEvent: "share",
-    }[event.type];
+    }[event.type] || "other";
     const node = el("div", "alert " + kind);
     node.dataset.itemId = String(message.id);
     node.dataset.eventType = event.type;
@@ -107,8 +107,11 @@
       text.append(el("div", "what", "followed you"));
     } else if (kind === "subscribe") {
       text.append(el("div", "what", "subscribed"));
-    } else {
+    } else if (kind === "share") {
       text.append(el("div", "what", "shared the LIVE"));
+    } else {
+      // A rule asked for an alert ("--action alert") on another type: say what it was.
+      text.append(el("div", "what", summary(event)));
     }
     node.append(avatar(event), text);
     return node;
@@ -189,9 +192,37 @@
     }, CHAT_FADE_MS);
   }
 
+  // One line of text for any event: the comment, the gift, or what happened.
+  function summary(event) {
+    const data = event.data || {};
+    if (event.type === "CommentEvent") return data.comment || "";
+    if (event.type === "GiftEvent") {
+      const gift = (data.gift && data.gift.name) || "a gift";
+      const count = data.streak_total_count || data.repeat_count || 1;
+      return "sent " + gift + (count > 1 ? " ×" + count : "");
+    }
+    if (event.type === "LikeEvent") return "liked ❤ ×" + (data.like_count || 1);
+    return String(event.type || "").replace(/Event$/, "").toLowerCase();
+  }
+
   function handle(message) {
     const event = message.event || {};
     const data = event.data || {};
+    // The rule's action ("--action") overrides the mapping by type: alert, chat or none.
+    const action = message.rule && message.rule.action;
+    if (action === "none") {
+      done(message.id);
+      return;
+    }
+    if (action === "alert") {
+      alert(message);
+      return;
+    }
+    if (action === "chat") {
+      feed(message, false, summary(event));
+      done(message.id);
+      return;
+    }
     switch (event.type) {
       case "GiftEvent":
       case "FollowEvent":

@@ -32,6 +32,18 @@ pub enum Action {
 }
 
 impl Action {
+    /// The action of a job: its rule's `--action` when it is one of the dino's (`jump`,
+    /// `duck`, `boost`, `sparkle`), else the mapping by event type.
+    pub fn for_job(job: &Job) -> Action {
+        match job.action().map(str::to_ascii_lowercase).as_deref() {
+            Some("jump") => Action::Jump,
+            Some("duck") => Action::Duck,
+            Some("boost") => Action::Boost,
+            Some("sparkle") => Action::Sparkle,
+            _ => Action::for_event(job.event().event_type),
+        }
+    }
+
     /// The mapping of event types to actions (README, "Browser sources").
     pub fn for_event(t: EventType) -> Action {
         match t {
@@ -107,7 +119,7 @@ impl QueueService for Dino {
         let message = serde_json::to_string(&ActionMessage {
             kind: "action",
             id: job.item().id,
-            action: Action::for_event(event.event_type),
+            action: Action::for_job(job),
             event: event.event_type.as_str(),
             user: event.user_nickname.as_deref(),
             detail: detail(job),

@@ -34,6 +34,10 @@ struct Report {
     ingest_original_limits: IngestResult,
     plain_inserts: IngestResult,
     ingest_percent_of_plain: f64,
+    /// 20 rules per service, with conditions and cooldowns, queues unbounded.
+    ingest_rules: IngestResult,
+    /// `ingest_rules` as a percentage of `ingest_unbounded` (the seed's configs only).
+    rules_percent_of_no_rules: f64,
     pending_size: PendingResult,
     drain: Vec<DrainResult>,
     latency: Option<LatencyResult>,
@@ -86,6 +90,7 @@ impl<'a> Bench<'a> {
             Some(latency::Daemons::locate()?)
         };
         let (unbounded, original, plain) = self.ingest()?;
+        let rules = self.ingest_with_rules()?;
         let pending_size = self.pending_size()?;
         let drain = self.drain()?;
         let latency = match &daemons {
@@ -104,6 +109,9 @@ impl<'a> Bench<'a> {
             per_frame: self.per_frame,
             ingest_percent_of_plain: 100.0 * unbounded.events_per_sec
                 / plain.events_per_sec.max(1e-9),
+            rules_percent_of_no_rules: 100.0 * rules.events_per_sec
+                / unbounded.events_per_sec.max(1e-9),
+            ingest_rules: rules,
             ingest_unbounded: unbounded,
             ingest_original_limits: original,
             plain_inserts: plain,
@@ -130,6 +138,17 @@ impl<'a> Bench<'a> {
         self.say("the same rows with plain multi-row INSERTs");
         let plain = ingest::plain_inserts(&Scratch::new(self.url, "plain")?, events, per_frame)?;
         Ok((unbounded, original, plain))
+    }
+
+    /// The unbounded ingest again, with 20 rules per service (conditions and cooldowns).
+    fn ingest_with_rules(&self) -> anyhow::Result<IngestResult> {
+        self.say(&format!(
+            "ingest with {} rules per service (conditions, cooldowns)",
+            scratch::RULES_PER_SERVICE
+        ));
+        let scratch = Scratch::new(self.url, "rules")?;
+        scratch::add_bench_rules(&mut scratch.conn()?)?;
+        ingest::through_committer(&scratch, &self.events, self.per_frame, Some(10_000_000))
     }
 
     fn pending_size(&self) -> anyhow::Result<PendingResult> {
@@ -188,6 +207,15 @@ impl Report {
             "ingest as % of the limit".into(),
             format!("{:.0} %", self.ingest_percent_of_plain),
             String::new(),
+        ]);
+        t.row(ingest_row(
+            "ingest, 20 rules per service",
+            &self.ingest_rules,
+        ));
+        t.row(vec![
+            "rules ingest as % of no-rules ingest".into(),
+            format!("{:.0} %", self.rules_percent_of_no_rules),
+            "conditions of every kind, cooldowns rule-wide and per viewer".into(),
         ]);
         t.row(pending_row(&self.pending_size));
         for d in &self.drain {

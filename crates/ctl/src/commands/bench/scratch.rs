@@ -146,3 +146,204 @@ impl Drop for Scratch {
         }
     }
 }
+
+/// A bench rule: name, type, priority, conditions, cooldown, per-viewer cooldown.
+type BenchRule = (
+    &'static str,
+    EventType,
+    i64,
+    core_models::Conditions,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// Rules per service in the rules ingest case (the seed's 7 included).
+pub const RULES_PER_SERVICE: usize = 20;
+
+/// Gives each seeded service [`RULES_PER_SERVICE`] rules: its 7 configs plus 13 with
+/// conditions of every kind, cooldowns (rule-wide and per viewer) and streak policies, at
+/// priorities around the configs', so matching walks several rules per event and writes
+/// cooldowns on most frames. The seed's LikeEvent rule cools for 1 s, so likes also end in
+/// `cooldown` rows.
+pub fn add_bench_rules(conn: &mut DbConn) -> anyhow::Result<()> {
+    use core_models::rules::{self, Audience, Basics, NewRule, RuleChanges};
+    use core_models::{Conditions, Cooldown, StreakPolicy};
+    let p = |n: i64| Priority::new(n).map(Some);
+    let c = Conditions::default;
+    for slug in ["dinochrome", "overlays"] {
+        let specs: Vec<BenchRule> = vec![
+            (
+                "rose",
+                EventType::Gift,
+                10,
+                Conditions {
+                    gifts: vec!["Rose".into(), "5655".into()],
+                    min_count: Some(5),
+                    ..c()
+                },
+                None,
+                Some("30s"),
+            ),
+            (
+                "big-gift",
+                EventType::Gift,
+                10,
+                Conditions {
+                    min_diamonds: Some(100),
+                    ..c()
+                },
+                None,
+                None,
+            ),
+            (
+                "combo",
+                EventType::Gift,
+                9,
+                Conditions {
+                    min_count: Some(10),
+                    ..c()
+                },
+                Some("10s"),
+                None,
+            ),
+            (
+                "fan-gift",
+                EventType::Gift,
+                9,
+                Conditions {
+                    from: vec![Audience::Follower, Audience::Subscriber],
+                    ..c()
+                },
+                None,
+                Some("1m"),
+            ),
+            (
+                "chat-jump",
+                EventType::Comment,
+                9,
+                Conditions {
+                    comment_prefix: Some("!jump".into()),
+                    ..c()
+                },
+                None,
+                Some("1m"),
+            ),
+            (
+                "chat-duck",
+                EventType::Comment,
+                9,
+                Conditions {
+                    comment_regex: Some(r"^!(duck|down)\b".into()),
+                    ..c()
+                },
+                None,
+                Some("1m"),
+            ),
+            (
+                "mods",
+                EventType::Comment,
+                8,
+                Conditions {
+                    from: vec![Audience::Moderator],
+                    ..c()
+                },
+                None,
+                None,
+            ),
+            (
+                "hello",
+                EventType::Comment,
+                7,
+                Conditions {
+                    comment_regex: Some("(?i)hello".into()),
+                    ..c()
+                },
+                Some("2s"),
+                Some("30s"),
+            ),
+            (
+                "vip",
+                EventType::Comment,
+                7,
+                Conditions {
+                    users: vec!["viewer_1".into(), "viewer_2".into()],
+                    ..c()
+                },
+                None,
+                None,
+            ),
+            (
+                "like-burst",
+                EventType::Like,
+                6,
+                Conditions {
+                    min_likes: Some(5),
+                    ..c()
+                },
+                Some("500ms"),
+                Some("10s"),
+            ),
+            (
+                "gifter-join",
+                EventType::Join,
+                5,
+                Conditions {
+                    min_gifter_level: Some(10),
+                    ..c()
+                },
+                None,
+                Some("1m"),
+            ),
+            (
+                "friend-follow",
+                EventType::Follow,
+                9,
+                Conditions {
+                    from: vec![Audience::Friend],
+                    ..c()
+                },
+                None,
+                None,
+            ),
+            (
+                "share-wave",
+                EventType::Share,
+                8,
+                Conditions::default(),
+                Some("5s"),
+                None,
+            ),
+        ];
+        debug_assert_eq!(specs.len() + 7, RULES_PER_SERVICE);
+        for (name, ty, prio, conditions, cooldown, user_cooldown) in specs {
+            let cool = |d: Option<&str>| d.map(str::parse::<Cooldown>).transpose();
+            rules::add(
+                conn,
+                slug,
+                &NewRule {
+                    name: name.into(),
+                    event_type: Some(ty),
+                    basics: Basics {
+                        priority: p(prio)?,
+                        ..Basics::default()
+                    },
+                    conditions,
+                    cooldown: cool(cooldown)?,
+                    user_cooldown: cool(user_cooldown)?,
+                    streak: (ty == EventType::Gift).then_some(StreakPolicy::Each),
+                    action: Some(name.into()),
+                },
+            )?;
+        }
+        rules::set(
+            conn,
+            slug,
+            "LikeEvent",
+            &RuleChanges {
+                cooldown: Some(Some("1s".parse()?)),
+                ..RuleChanges::default()
+            },
+        )?;
+    }
+    Ok(())
+}

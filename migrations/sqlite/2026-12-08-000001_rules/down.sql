@@ -1,0 +1,11 @@
+DROP TABLE rule_cooldowns;
+ALTER TABLE event_queue DROP COLUMN rule_name;
+DELETE FROM service_event_configs WHERE name <> event_type;
+DROP INDEX uq_sec_service_name;
+CREATE UNIQUE INDEX uq_sec_service_type ON service_event_configs (service_id, event_type);
+ALTER TABLE service_event_configs DROP COLUMN action;
+ALTER TABLE service_event_configs DROP COLUMN streak_policy;
+ALTER TABLE service_event_configs DROP COLUMN user_cooldown_ms;
+ALTER TABLE service_event_configs DROP COLUMN cooldown_ms;
+ALTER TABLE service_event_configs DROP COLUMN conditions;
+ALTER TABLE service_event_configs DROP COLUMN name;
