@@ -32,6 +32,7 @@ pub mod validate;
 pub use db::{Backend, Db, DbConn, DbError, DbUrl, PoolOptions, PooledConn};
 pub use error::{ModelError, ModelResult};
 pub use event::{CapturedEvent, EventType, Streak, StreakStatus, UnknownName};
+pub use events::Streamer;
 pub use models::{
     ConfigEntry, LiveEvent, LiveSession, QueueItem, Rule, Service, ServiceEventConfig,
 };

@@ -115,6 +115,7 @@ pub fn populate_initial_data(conn: &mut DbConn) -> ModelResult<SeedReport> {
                             is_active: true,
                             max_queue_size: MaxQueueSize::new(seed.max_queue_size)?,
                             settings: Vec::new(),
+                            streamers: Vec::new(),
                             routes,
                         },
                     )?;

@@ -11,7 +11,8 @@ use crate::schema::{service_event_configs as sec, services as sv};
 use crate::status::ServiceKind;
 use crate::text::{clean_line, clean_text};
 use crate::validate::{EventRoute, MaxQueueSize, Setting, Slug};
-use crate::with_conn;
+use crate::{scopes, with_conn};
+use events::Streamer;
 
 impl ServiceKind {
     /// Settings a service of this kind cannot run without.
@@ -43,6 +44,8 @@ pub struct NewService {
     pub settings: Vec<Setting>,
     /// Event types it receives.
     pub routes: Vec<EventRoute>,
+    /// The streamers it serves; empty = every streamer.
+    pub streamers: Vec<Streamer>,
 }
 
 /// A service with its event configs.
@@ -53,6 +56,8 @@ pub struct ServiceDetail {
     pub service: Service,
     /// Parsed settings.
     pub settings_json: serde_json::Value,
+    /// The streamers it serves, sorted; empty = every streamer.
+    pub streamers: Vec<String>,
     /// Its event configs, highest priority first.
     pub event_configs: Vec<ServiceEventConfig>,
 }
@@ -150,6 +155,7 @@ pub fn add(conn: &mut DbConn, new: &NewService) -> ModelResult<ServiceDetail> {
         for route in &new.routes {
             insert_config(conn, service.id, route)?;
         }
+        scopes::replace(conn, service.id, &new.streamers)?;
         detail(conn, new.slug.as_str())
     })
 }
@@ -208,9 +214,11 @@ pub fn configs(conn: &mut DbConn, service_id: i64) -> ModelResult<Vec<ServiceEve
 pub fn detail(conn: &mut DbConn, slug: &str) -> ModelResult<ServiceDetail> {
     let service = find(conn, slug)?;
     let event_configs = configs(conn, service.id)?;
+    let streamers = scopes::streamers_of(conn, service.id)?;
     Ok(ServiceDetail {
         settings_json: serde_json::Value::Object(service.settings_map()),
         service,
+        streamers,
         event_configs,
     })
 }
@@ -254,6 +262,8 @@ pub struct ServiceChanges {
     pub description: Option<String>,
     /// Settings to set or (with an empty value) remove.
     pub settings: Vec<Setting>,
+    /// The streamers it serves from now on (empty: every streamer).
+    pub streamers: Option<Vec<Streamer>>,
 }
 
 impl ServiceChanges {
@@ -264,6 +274,7 @@ impl ServiceChanges {
             && self.max_queue_size.is_none()
             && self.description.is_none()
             && self.settings.is_empty()
+            && self.streamers.is_none()
     }
 }
 
@@ -271,7 +282,7 @@ impl ServiceChanges {
 pub fn update(conn: &mut DbConn, slug: &str, changes: &ServiceChanges) -> ModelResult<Service> {
     if changes.is_empty() {
         return Err(ModelError::Invalid(
-            "nothing to change: pass at least one of --name, --class, --max-queue-size, --description, --setting".into(),
+            "nothing to change: pass at least one of --name, --class, --max-queue-size, --description, --setting, --streamer, --all-streamers".into(),
         ));
     }
     let name = changes.name.as_deref().map(check_name).transpose()?;
@@ -301,6 +312,9 @@ pub fn update(conn: &mut DbConn, slug: &str, changes: &ServiceChanges) -> ModelR
                 sv::updated_at.eq(t),
             ))
             .execute(c))?;
+        if let Some(streamers) = &changes.streamers {
+            scopes::replace(conn, service.id, streamers)?;
+        }
         find(conn, slug)
     })
 }

@@ -68,6 +68,7 @@ fn snapshot(db: &TestDb) -> Vec<TableState> {
         "event_queue",
         "service_leases",
         "capture_leases",
+        "service_streamers",
         "app_config",
     ]
     .iter()
@@ -713,6 +714,30 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
             ],
             "setting 'url' must be an http:// or https:// URL",
         ),
+        (
+            &[
+                "service",
+                "add",
+                "--name",
+                "Scoped",
+                "--slug",
+                "scoped",
+                "--streamer",
+                "not a handle",
+            ],
+            "invalid TikTok username 'not a handle'",
+        ),
+        (
+            &[
+                "service",
+                "set",
+                "dinochrome",
+                "--streamer",
+                "alice",
+                "--all-streamers",
+            ],
+            "cannot be used with '--all-streamers'",
+        ),
     ];
     for db in ready_db() {
         let before = snapshot(&db);
@@ -955,6 +980,7 @@ fn nul_and_control_characters_leave_service_text() {
                     key: "greeting".into(),
                     value: Some(serde_json::json!("hi\0 👋")),
                 }],
+                streamers: Vec::new(),
                 routes: Vec::new(),
             },
         )
@@ -1423,5 +1449,58 @@ fn rules_are_listed_changed_tested_and_removed_and_configs_are_rules() {
         ok(&db, &["rule", "remove", "dinochrome", "rose"]);
         let rules = json(&db, &["rule", "list", "dinochrome", "--json"]);
         assert_eq!(rules.as_array().map(Vec::len), Some(7));
+    }
+}
+
+#[test]
+fn services_scoped_to_streamers_show_them_and_go_back_to_everyone() {
+    for db in ready_db() {
+        ok(
+            &db,
+            &[
+                "service",
+                "add",
+                "--name",
+                "Alice's dino",
+                "--slug",
+                "alice_dino",
+                "--streamer",
+                "@Alice",
+                "--streamer",
+                "https://www.tiktok.com/@bob/live",
+                "--event",
+                "GiftEvent:10:sync:keep",
+            ],
+        );
+        let shown = json(&db, &["service", "show", "alice_dino", "--json"]);
+        assert_eq!(shown["streamers"], serde_json::json!(["alice", "bob"]));
+        let listed = json(&db, &["service", "list", "--json"]);
+        let by_slug = |slug: &str| {
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["slug"] == slug)
+                .unwrap()["streamers"]
+                .clone()
+        };
+        assert_eq!(by_slug("alice_dino"), serde_json::json!(["alice", "bob"]));
+        assert_eq!(
+            by_slug("dinochrome"),
+            serde_json::json!([]),
+            "unscoped: every streamer"
+        );
+        assert!(ok(&db, &["service", "list"]).contains("@alice @bob"));
+
+        ok(
+            &db,
+            &["service", "set", "alice_dino", "--streamer", "carol"],
+        );
+        let shown = json(&db, &["service", "show", "alice_dino", "--json"]);
+        assert_eq!(shown["streamers"], serde_json::json!(["carol"]));
+        let out = ok(&db, &["service", "set", "alice_dino", "--all-streamers"]);
+        assert!(out.contains("streamers all"), "{out}");
+        let shown = json(&db, &["service", "show", "alice_dino", "--json"]);
+        assert_eq!(shown["streamers"], serde_json::json!([]));
     }
 }

@@ -87,7 +87,7 @@ fn dispatch_in_tx(
         None => std::sync::Arc::new(RuleTable::load(conn, Some(&types))?),
     };
     let table: &RuleTable = &table;
-    let ids = table.services_for(&types);
+    let ids = table.services_for(&types, &batch.session.streamer_unique_id);
     let services = routes::lock_services(conn, &ids)?;
     let active: Vec<&LockedService> = services.iter().filter(|s| s.is_active).collect();
     let active_ids: Vec<i64> = active.iter().map(|s| s.id).collect();

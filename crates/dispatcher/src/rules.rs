@@ -240,10 +240,13 @@ pub(crate) enum Verdict<'t> {
 }
 
 /// The enabled rules of the active services, by service, each type's in matching order
-/// (highest priority first, then the one created first).
+/// (highest priority first, then the one created first), and the streamers each scoped
+/// service serves.
 #[derive(Debug, Default)]
 pub struct RuleTable {
     by_service: BTreeMap<i64, HashMap<EventType, Vec<CompiledRule>>>,
+    /// The services scoped to some streamers (the others serve every streamer).
+    scopes: BTreeMap<i64, Vec<String>>,
 }
 
 impl RuleTable {
@@ -253,7 +256,9 @@ impl RuleTable {
         types: Option<&[EventType]>,
     ) -> Result<RuleTable, EngineError> {
         let rules = model::load_enabled(conn, types)?;
-        Ok(RuleTable::of(&rules))
+        let mut table = RuleTable::of(&rules);
+        table.scopes = core_models::scopes::all(conn)?;
+        Ok(table)
     }
 
     /// Compiles these rules (already in matching order, as [`model::load_enabled`] gives
@@ -271,11 +276,16 @@ impl RuleTable {
         t
     }
 
-    /// The services with a rule for any of these types, by id.
-    pub(crate) fn services_for(&self, types: &[EventType]) -> Vec<i64> {
+    /// The services serving `streamer` with a rule for any of these types, by id.
+    pub(crate) fn services_for(&self, types: &[EventType], streamer: &str) -> Vec<i64> {
         self.by_service
             .iter()
             .filter(|(_, by_type)| types.iter().any(|t| by_type.contains_key(t)))
+            .filter(|(id, _)| {
+                self.scopes
+                    .get(id)
+                    .is_none_or(|streamers| core_models::scopes::serves(streamers, streamer))
+            })
             .map(|(&id, _)| id)
             .collect()
     }

@@ -60,6 +60,7 @@ fn service(conn: &mut DbConn, slug: &str, max: i64, routes: &[(EventType, i64, b
             is_active: true,
             max_queue_size: MaxQueueSize::new(max).unwrap(),
             settings: Vec::new(),
+            streamers: Vec::new(),
             routes: routes
                 .iter()
                 .map(|&(event_type, p, is_discardable)| EventRoute {
@@ -858,5 +859,59 @@ fn deleted_comments_leave_the_queues() {
             .iter()
             .filter(|q| q.reason.is_some())
             .all(|q| q.processed_at.is_some()));
+    }
+}
+
+#[test]
+fn scoped_services_get_only_their_streamers_events() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let gift = [(EventType::Gift, 5, false)];
+        let everyone = service(&mut conn, "everyone", 1000, &gift);
+        let alices = service(&mut conn, "alices", 1000, &gift);
+        let alice_and_bob = service(&mut conn, "alice_and_bob", 1000, &gift);
+        let scope = |conn: &mut DbConn, slug: &str, handles: &[&str]| {
+            services::update(
+                conn,
+                slug,
+                &services::ServiceChanges {
+                    streamers: Some(handles.iter().map(|h| h.parse().unwrap()).collect()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        };
+        scope(&mut conn, "alices", &["@Alice"]);
+        scope(&mut conn, "alice_and_bob", &["alice", "bob"]);
+        let live = |conn: &mut DbConn, streamer: &str, room: &str| {
+            SessionRef::of(&sessions::start(conn, None, room, streamer).unwrap())
+        };
+        let (alice, bob, carol) = (
+            live(&mut conn, "alice", "1"),
+            live(&mut conn, "bob", "2"),
+            live(&mut conn, "carol", "3"),
+        );
+        dispatch(&mut conn, &alice, &[event(EventType::Gift, Some(1))]).unwrap();
+        dispatch(&mut conn, &bob, &[event(EventType::Gift, Some(2))]).unwrap();
+        dispatch(&mut conn, &carol, &[event(EventType::Gift, Some(3))]).unwrap();
+        let sessions_of = |conn: &mut DbConn, id: i64| -> Vec<i64> {
+            queue(conn, id).iter().map(|i| i.session_id).collect()
+        };
+        assert_eq!(
+            sessions_of(&mut conn, everyone),
+            vec![alice.session_id, bob.session_id, carol.session_id]
+        );
+        assert_eq!(sessions_of(&mut conn, alices), vec![alice.session_id]);
+        assert_eq!(
+            sessions_of(&mut conn, alice_and_bob),
+            vec![alice.session_id, bob.session_id]
+        );
+        // Back to every streamer: carol's next gift reaches it.
+        scope(&mut conn, "alices", &[]);
+        dispatch(&mut conn, &carol, &[event(EventType::Gift, Some(4))]).unwrap();
+        assert_eq!(
+            sessions_of(&mut conn, alices),
+            vec![alice.session_id, carol.session_id]
+        );
     }
 }

@@ -32,6 +32,7 @@ fn add(conn: &mut DbConn, a: ServiceAdd) -> anyhow::Result<()> {
         max_queue_size: a.max_queue_size,
         settings: a.settings,
         routes: a.events,
+        streamers: a.streamers,
     };
     let detail = conn.write_transaction(|c| {
         let detail = services::add(c, &new)?;
@@ -62,23 +63,68 @@ fn add(conn: &mut DbConn, a: ServiceAdd) -> anyhow::Result<()> {
 
 /// `service list`.
 fn list(conn: &mut DbConn, out: &Output) -> anyhow::Result<()> {
-    let list = services::list(conn)?;
+    let mut scopes = core_models::scopes::all(conn)?;
+    let list: Vec<Listed> = services::list(conn)?
+        .into_iter()
+        .map(|service| Listed {
+            streamers: scopes.remove(&service.id).unwrap_or_default(),
+            service,
+        })
+        .collect();
     if out.json {
         return output::json(&list);
     }
-    let mut t = Table::new(&["SLUG", "NAME", "CLASS", "ACTIVE", "MAX QUEUE", "SETTINGS"]);
-    for s in &list {
+    let mut t = Table::new(&[
+        "SLUG",
+        "NAME",
+        "CLASS",
+        "ACTIVE",
+        "MAX QUEUE",
+        "STREAMERS",
+        "SETTINGS",
+    ]);
+    for Listed {
+        service: s,
+        streamers,
+    } in &list
+    {
         t.row(vec![
             s.slug.clone(),
             output::cell(&s.name, 40),
             s.service_class.clone(),
             output::yes_no(s.is_active),
             s.max_queue_size.to_string(),
+            streamers_cell(streamers),
             output::cell(&s.settings, 50),
         ]);
     }
     t.print("No services. `ctl populate-initial-data` creates DinoChrome and Overlays.");
     Ok(())
+}
+
+/// A service as `service list` shows it: its row and the streamers it serves.
+#[derive(serde::Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    service: Service,
+    /// Empty: every streamer.
+    streamers: Vec<String>,
+}
+
+/// The streamers a service serves, for a table.
+fn streamers_cell(streamers: &[String]) -> String {
+    if streamers.is_empty() {
+        "all".to_owned()
+    } else {
+        output::cell(
+            &streamers
+                .iter()
+                .map(|s| format!("@{s}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            60,
+        )
+    }
 }
 
 /// `service show`: the service, its queue's counts and its event configs.
@@ -109,6 +155,7 @@ fn show(conn: &mut DbConn, slug: &str, out: &Output) -> anyhow::Result<()> {
     }
     outln!("  active:         {}", output::yes_no(s.is_active));
     outln!("  max queue size: {}", s.max_queue_size);
+    outln!("  streamers:      {}", streamers_cell(&detail.streamers));
     outln!("  settings:       {}", detail.settings_json);
     if !s.description.is_empty() {
         outln!("  description:    {}", output::cell(&s.description, 200));
@@ -159,18 +206,25 @@ fn set(conn: &mut DbConn, a: ServiceSet) -> anyhow::Result<()> {
         max_queue_size: a.max_queue_size,
         description: a.description,
         settings: a.settings,
+        streamers: if a.all_streamers {
+            Some(Vec::new())
+        } else {
+            (!a.streamers.is_empty()).then_some(a.streamers)
+        },
     };
     let s = conn.write_transaction(|c| {
         let s = services::update(c, &a.slug, &changes)?;
         check_runnable(&s)?;
         Ok::<_, ModelError>(s)
     })?;
+    let streamers = core_models::scopes::streamers_of(conn, s.id)?;
     outln!(
-        "Updated service {} ({}, class {}, max queue {}, settings {}).",
+        "Updated service {} ({}, class {}, max queue {}, streamers {}, settings {}).",
         s.slug,
         s.name,
         s.service_class,
         s.max_queue_size,
+        streamers_cell(&streamers),
         s.settings
     );
     Ok(())

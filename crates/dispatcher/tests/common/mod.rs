@@ -67,6 +67,7 @@ pub fn service(
             is_active: true,
             max_queue_size: MaxQueueSize::new(max).unwrap(),
             settings: Vec::new(),
+            streamers: Vec::new(),
             routes: routes
                 .iter()
                 .map(|&(event_type, p, is_discardable, is_enabled)| EventRoute {

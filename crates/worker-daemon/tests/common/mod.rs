@@ -132,6 +132,7 @@ impl Fixture {
                         value: Some(v.clone()),
                     })
                     .collect(),
+                streamers: Vec::new(),
                 routes: routes
                     .iter()
                     .map(|&(event_type, p)| EventRoute {

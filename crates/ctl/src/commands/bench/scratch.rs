@@ -68,13 +68,15 @@ impl Scratch {
 }
 
 /// Adds the benchmark's no-op service (`dummy`, no queue limit, 32 ASYNC slots), taking
-/// `types` at priority 5, not discardable, SYNC or ASYNC.
+/// `types` at priority 5, not discardable, SYNC or ASYNC, from `streamers` (empty: every
+/// streamer).
 pub fn add_noop_service(
     conn: &mut DbConn,
     slug: &str,
     name: &str,
     types: &[EventType],
     is_async: bool,
+    streamers: &[String],
 ) -> anyhow::Result<()> {
     let routes = types
         .iter()
@@ -101,6 +103,10 @@ pub fn add_noop_service(
                 key: "max_concurrency".into(),
                 value: Some(serde_json::json!(32)),
             }],
+            streamers: streamers
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, _>>()?,
             routes,
         },
     )?;
@@ -124,6 +130,7 @@ pub fn filled_noop_queue(
         &format!("no-op ({label})"),
         &[EventType::ViewerCount],
         is_async,
+        &[],
     )?;
     let session = SessionRef::of(&sessions::start(&mut conn, Some(label), label, "bench")?);
     let events = workload::burst(items, &[(EventType::ViewerCount, 1)], 3, 1);
