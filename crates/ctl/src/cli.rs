@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use core_models::rules::Audience;
 use core_models::{
     Cooldown, EventRoute, EventType, MaxQueueSize, Priority, QueueStatus, ServiceKind, Setting,
-    Slug, StreakPolicy,
+    Slug, StreakPolicy, Streamer,
 };
 
 /// Administration of the TikTok LIVE event system.
@@ -116,6 +116,17 @@ pub struct BenchArgs {
     /// Simulated LIVE messages per second during the latency run.
     #[arg(long, default_value_t = 1000.0)]
     pub latency_rate: f64,
+    /// Measure a fleet instead: N simulated LIVEs, each captured by its own capture-daemon
+    /// into one database and drained by a worker-daemon; sizes double from 1 to N and stop at
+    /// the first whose lag p99 passes 100 ms or that loses anything.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub fleet: Option<u16>,
+    /// Messages per second each LIVE of the fleet plays.
+    #[arg(long, default_value_t = 100.0, requires = "fleet")]
+    pub rate: f64,
+    /// Seconds each fleet size runs.
+    #[arg(long, default_value_t = 20, requires = "fleet", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fleet_secs: u64,
     #[command(flatten)]
     pub output: Output,
 }
@@ -208,6 +219,9 @@ pub struct ServiceAdd {
     /// An event type it receives, TYPE:PRIORITY:sync|async:keep|discard (repeatable).
     #[arg(long = "event", value_name = "TYPE:PRIORITY:MODE:DROP")]
     pub events: Vec<EventRoute>,
+    /// Serve only this streamer's events (repeatable: any of them; none: every streamer).
+    #[arg(long = "streamer", value_name = "HANDLE")]
+    pub streamers: Vec<Streamer>,
     #[command(flatten)]
     pub output: Output,
 }
@@ -231,6 +245,16 @@ pub struct ServiceSet {
     /// Set a setting, KEY=VALUE; KEY= removes it (repeatable).
     #[arg(long = "setting", value_name = "KEY=VALUE")]
     pub settings: Vec<Setting>,
+    /// Serve only these streamers from now on (repeatable: any of them).
+    #[arg(
+        long = "streamer",
+        value_name = "HANDLE",
+        conflicts_with = "all_streamers"
+    )]
+    pub streamers: Vec<Streamer>,
+    /// Serve every streamer again.
+    #[arg(long)]
+    pub all_streamers: bool,
 }
 
 fn parse_max_queue(s: &str) -> Result<MaxQueueSize, String> {

@@ -68,14 +68,14 @@ impl Daemons {
 }
 
 /// A daemon process, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Process {
-    name: &'static str,
+pub(super) struct Process {
+    name: String,
     child: Child,
     log: PathBuf,
 }
 
 impl Process {
-    fn spawn(name: &'static str, cmd: &mut Command, log_dir: &Path) -> anyhow::Result<Process> {
+    fn spawn(name: &str, cmd: &mut Command, log_dir: &Path) -> anyhow::Result<Process> {
         let log = log_dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log)
             .with_context(|| format!("cannot create {}", log.display()))?;
@@ -85,11 +85,15 @@ impl Process {
             .stderr(file)
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
-        Ok(Process { name, child, log })
+        Ok(Process {
+            name: name.to_owned(),
+            child,
+            log,
+        })
     }
 
     /// Fails with the end of its log if it has exited.
-    fn check_running(&mut self) -> anyhow::Result<()> {
+    pub(super) fn check_running(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(5).collect();
@@ -104,7 +108,7 @@ impl Process {
     }
 
     /// Peak resident set (VmHWM) in MB, on systems with `/proc`.
-    fn peak_rss_mb(&self) -> Option<f64> {
+    pub(super) fn peak_rss_mb(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         let kb: f64 = status
             .lines()
@@ -117,8 +121,9 @@ impl Process {
         Some(kb / 1024.0)
     }
 
-    /// Asks it to stop like Ctrl+C would, and waits (bounded) for it to exit.
-    fn stop(&mut self) {
+    /// Asks it to stop like Ctrl+C would, and waits (bounded) for it to exit; its exit
+    /// status, unless it had to be killed.
+    pub(super) fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         let asked = Command::new("kill")
             .args(["-TERM", &pid])
@@ -126,13 +131,14 @@ impl Process {
             .is_ok_and(|s| s.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         while asked && Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        None
     }
 }
 
@@ -159,12 +165,12 @@ pub fn measure(
         .tempdir()
         .context("cannot create a temporary directory")?;
     let http = free_loopback_addr()?;
-    let mut worker = start_worker(daemons, &scratch, http, logs.path())?;
+    let mut worker = start_worker(daemons, &scratch, &[PROBE], http, logs.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let simulator = runtime.block_on(Simulator::start(steady_stream(rate)))?;
-    let mut capture = start_capture(daemons, &scratch, &simulator, logs.path())?;
+    let mut capture = start_capture("capture-daemon", daemons, &scratch, &simulator, logs.path())?;
 
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
@@ -210,21 +216,25 @@ fn probe_database(base: &DbUrl) -> anyhow::Result<Scratch> {
         "latency probe",
         EventType::INTERACTIVE,
         true,
+        &[],
     )?;
     Ok(scratch)
 }
 
-/// The worker daemon running the probe, its pages on `http`; returns once it answers.
-fn start_worker(
+/// The worker daemon running `services` (every active one when empty), its pages on `http`;
+/// returns once it answers.
+pub(super) fn start_worker(
     daemons: &Daemons,
     scratch: &Scratch,
+    services: &[&str],
     http: SocketAddr,
     logs: &Path,
 ) -> anyhow::Result<Process> {
     let mut worker = Process::spawn(
         "worker-daemon",
         Command::new(&daemons.worker)
-            .args(["--service", PROBE, "--http", &http.to_string()])
+            .args(services.iter().flat_map(|s| ["--service", s]))
+            .args(["--http", &http.to_string()])
             .args(["--database-url", scratch.url.as_arg()])
             // The no-op `dummy` service logs every event at info level; the bench measures
             // the pipeline, not the terminal.
@@ -238,7 +248,7 @@ fn start_worker(
 }
 
 /// A steady random stream of interactive events (no subscriptions, no viewer counts).
-fn steady_stream(rate: f64) -> SimulatorConfig {
+pub(super) fn steady_stream(rate: f64) -> SimulatorConfig {
     SimulatorConfig {
         random: Some(RandomStream {
             rate_per_sec: rate,
@@ -254,8 +264,10 @@ fn steady_stream(rate: f64) -> SimulatorConfig {
     }
 }
 
-/// The capture daemon on the simulated LIVE, storing into the scratch database.
-fn start_capture(
+/// The capture daemon on the simulated LIVE, storing into the scratch database, its output
+/// in `logs/<name>.log`.
+pub(super) fn start_capture(
+    name: &str,
     daemons: &Daemons,
     scratch: &Scratch,
     simulator: &SimulatorHandle,
@@ -264,7 +276,7 @@ fn start_capture(
     let sim_base = simulator.base_url().as_str();
     let room = simulator.room_id().to_string();
     Process::spawn(
-        "capture-daemon",
+        name,
         Command::new(&daemons.capture)
             .args(["--username", simulator.username(), "--room-id", &room])
             .args(["--sign-server-url", sim_base, "--tiktok-base-url", sim_base])
@@ -286,7 +298,7 @@ fn probe_lag(stats: &str) -> anyhow::Result<serde_json::Value> {
 }
 
 /// A loopback address nothing listens on right now, for the worker's HTTP server.
-fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
+pub(super) fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
     Ok(probe.local_addr()?)
 }
@@ -308,7 +320,7 @@ fn wait_for(
 }
 
 /// The body of a plain GET on loopback (HTTP/1.0: the server closes when done).
-fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+pub(super) fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;

@@ -3,6 +3,7 @@
 //! Every part runs in its own scratch database (see [`scratch`]), never in the user's.
 
 mod drain;
+mod fleet;
 mod ingest;
 mod latency;
 mod pending;
@@ -46,12 +47,87 @@ struct Report {
 /// Measures everything, each part in its own scratch database, and prints the report (a
 /// table, or JSON with `--json`).
 pub fn measure(url: &DbUrl, args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(lives) = args.fleet {
+        return measure_fleet(url, &args, usize::from(lives));
+    }
     let report = Bench::new(url, &args).measure()?;
     if args.output.json {
         return output::json(&report);
     }
     report.print();
     Ok(())
+}
+
+/// `ctl bench --fleet N`: the fleet sizes, as a table or JSON.
+fn measure_fleet(url: &DbUrl, args: &BenchArgs, lives: usize) -> anyhow::Result<()> {
+    let daemons = latency::Daemons::locate()?;
+    let json = args.output.json;
+    let runs = fleet::measure(&daemons, url, lives, args.rate, args.fleet_secs, |what| {
+        if !json {
+            eprintln!("… {what}");
+        }
+    })?;
+    let report = fleet::FleetReport {
+        database: database_name(url),
+        machine: machine(),
+        target_p99_ms: fleet::TARGET_P99_MS,
+        largest_within_target: fleet::largest_within_target(&runs),
+        runs,
+    };
+    if json {
+        return output::json(&report);
+    }
+    outln!("{} · {}", report.database, report.machine);
+    let mut t = Table::new(&[
+        "LIVES",
+        "MSGS/S EACH",
+        "EVENTS/S",
+        "LAG P50",
+        "LAG P99",
+        "LOST",
+        "CAPTURE RSS",
+        "WORKER RSS",
+    ]);
+    let mb = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} MB"));
+    for r in &report.runs {
+        t.row(vec![
+            r.lives.to_string(),
+            format!("{:.0}", r.rate_per_live),
+            format!("{:.0}", r.events_per_sec),
+            format!("{:.1} ms", r.p50_ms),
+            format!("{:.1} ms", r.p99_ms),
+            r.lost.to_string(),
+            format!(
+                "{} (mean {})",
+                mb(r.capture_peak_rss_mb_max),
+                mb(r.capture_peak_rss_mb_mean)
+            ),
+            mb(r.worker_peak_rss_mb),
+        ]);
+    }
+    t.print("");
+    match report.largest_within_target {
+        Some(n) => outln!(
+            "largest fleet within a {:.0} ms lag p99 with nothing lost: {n} LIVE(s) at {} msgs/s each",
+            report.target_p99_ms,
+            args.rate
+        ),
+        None => outln!(
+            "no fleet size stayed within a {:.0} ms lag p99 with nothing lost",
+            report.target_p99_ms
+        ),
+    }
+    Ok(())
+}
+
+/// The database a run measured, for the report's first line.
+fn database_name(url: &DbUrl) -> String {
+    match url.backend() {
+        core_models::Backend::Sqlite => "SQLite (temporary file)".into(),
+        core_models::Backend::Mysql => {
+            format!("MySQL/MariaDB at {} (scratch database)", url.masked())
+        }
+    }
 }
 
 /// One benchmark run: its settings, and the workload every ingest measure shares.
@@ -98,12 +174,7 @@ impl<'a> Bench<'a> {
             Some(daemons) => Some(self.latency(daemons)?),
         };
         Ok(Report {
-            database: match self.url.backend() {
-                core_models::Backend::Sqlite => "SQLite (temporary file)".into(),
-                core_models::Backend::Mysql => {
-                    format!("MySQL/MariaDB at {} (scratch database)", self.url.masked())
-                }
-            },
+            database: database_name(self.url),
             machine: machine(),
             events: self.args.events,
             per_frame: self.per_frame,
