@@ -277,6 +277,10 @@ fn unprocessed(conn: &mut DbConn) -> anyhow::Result<u64> {
         .filter(eq::status.eq(QueueStatus::Completed))
         .count()
         .get_result(c))?;
+    anyhow::ensure!(
+        completed <= interactive,
+        "{completed} probe items completed for {interactive} events: events reached the probes of other streamers"
+    );
     Ok(u64::try_from(interactive - completed).unwrap_or(0))
 }
 
