@@ -125,6 +125,101 @@ fn the_overlay_page_shows_a_gift_alert_that_went_through_the_queue() {
     }
 }
 
+/// A comment rule with a prefix and an action, above the plain CommentEvent rule.
+fn comment_rule(fx: &Fixture, name: &str, prefix: &str, action: &str) {
+    core_models::rules::add(
+        &mut fx.conn(),
+        "overlays",
+        &core_models::rules::NewRule {
+            name: name.into(),
+            event_type: Some(EventType::Comment),
+            conditions: core_models::Conditions {
+                comment_prefix: Some(prefix.into()),
+                ..Default::default()
+            },
+            action: Some(action.into()),
+            basics: core_models::rules::Basics {
+                priority: Some(core_models::Priority::new(9).expect("1 to 10")),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .expect("rule");
+}
+
+#[test]
+fn a_rules_action_makes_a_comment_an_alert_or_keeps_it_off_screen() {
+    for mut fx in Fixture::all() {
+        let Some(Stage {
+            id,
+            worker: w,
+            mut browser,
+        }) = stage(
+            &fx,
+            ServiceKind::Overlays,
+            &[],
+            true,
+            &[(EventType::Comment, 5)],
+        )
+        else {
+            return;
+        };
+        comment_rule(&fx, "shout", "!shout", "alert");
+        comment_rule(&fx, "quiet", "!quiet", "none");
+
+        fx.enqueue_event(
+            EventType::Comment,
+            "Dana",
+            json!({"comment": "!quiet secret"}),
+        );
+        fx.enqueue_event(
+            EventType::Comment,
+            "Eli",
+            json!({"comment": "!shout hello all"}),
+        );
+        fx.enqueue_event(EventType::Comment, "Fay", json!({"comment": "plain words"}));
+        browser.wait_for(
+            LONG,
+            "the shouted comment as an alert and the plain one in the chat",
+            "[...document.querySelectorAll('#alerts .alert')].some(a => \
+               a.textContent.includes('Eli') && a.textContent.includes('!shout hello all')) && \
+             [...document.querySelectorAll('#chat li')].some(l => l.textContent.includes('plain words'))",
+        );
+        fx.wait(LONG, "all three items completed", || {
+            fx.stats(id).completed == 3
+        });
+        assert_eq!(
+            browser.eval(
+                "[...document.querySelectorAll('#alerts .alert, #chat li')]\
+                 .filter(n => n.textContent.includes('secret') || n.textContent.includes('Dana')).length"
+            ),
+            json!(0),
+            "the 'none' comment stays off screen"
+        );
+        assert_eq!(
+            browser.eval(
+                "[...document.querySelectorAll('#chat li')]\
+                 .filter(l => l.textContent.includes('!shout')).length"
+            ),
+            json!(0),
+            "the alert is not also a chat row"
+        );
+        let rules: Vec<Option<String>> = fx.items(id).into_iter().map(|i| i.rule_name).collect();
+        assert_eq!(
+            rules,
+            vec![
+                Some("quiet".to_owned()),
+                Some("shout".to_owned()),
+                Some("CommentEvent".to_owned())
+            ]
+        );
+        browser.screenshot(&screenshot_path("overlays-rule-actions.png"));
+        assert!(browser.dialogs().is_empty());
+        drop(w);
+    }
+}
+
 #[test]
 fn comments_a_moderator_deleted_leave_the_chat_feed() {
     for mut fx in Fixture::all() {
