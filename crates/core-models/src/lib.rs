@@ -14,7 +14,9 @@ pub mod config_store;
 pub mod db;
 pub mod error;
 pub mod event;
+pub mod event_search;
 pub mod models;
+pub mod report;
 // diesel's `table!` generates the column structs without docs; the tables are documented in
 // DESIGN.md and the migrations.
 pub mod rules;

@@ -35,6 +35,9 @@ pub struct LiveSession {
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// Holds test events (`ctl event send`, the control room's test form), not a LIVE:
+    /// totals across sessions leave it out unless asked for.
+    pub is_test: bool,
 }
 
 /// A stored LIVE event (`live_events`).
@@ -107,6 +110,10 @@ pub struct Service {
     pub created_at: NaiveDateTime,
     /// Last change (configuration changes are detected on it).
     pub updated_at: NaiveDateTime,
+    /// Paused: it keeps receiving events (the overflow policy applies) but no worker claims
+    /// them until it is resumed. `paused` in JSON.
+    #[serde(rename = "paused")]
+    pub is_paused: bool,
 }
 
 impl Service {

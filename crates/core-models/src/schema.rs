@@ -14,6 +14,7 @@ diesel::table! {
         notes -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        is_test -> Bool,
     }
 }
 
@@ -52,6 +53,7 @@ diesel::table! {
         settings -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        is_paused -> Bool,
     }
 }
 

@@ -225,14 +225,48 @@ pub fn detail(conn: &mut DbConn, slug: &str) -> ModelResult<ServiceDetail> {
 
 /// Activates or deactivates a service; returns it and whether anything changed.
 pub fn set_active(conn: &mut DbConn, slug: &str, active: bool) -> ModelResult<(Service, bool)> {
+    set_switch(conn, slug, Switch::Active, active)
+}
+
+/// Pauses or resumes a service; returns it and whether anything changed. A paused service
+/// keeps receiving events (its overflow policy applies) but workers claim nothing of it; the
+/// items in flight when it is paused finish.
+pub fn set_paused(conn: &mut DbConn, slug: &str, paused: bool) -> ModelResult<(Service, bool)> {
+    set_switch(conn, slug, Switch::Paused, paused)
+}
+
+/// The on/off columns of a service.
+#[derive(Clone, Copy)]
+enum Switch {
+    Active,
+    Paused,
+}
+
+fn set_switch(
+    conn: &mut DbConn,
+    slug: &str,
+    switch: Switch,
+    on: bool,
+) -> ModelResult<(Service, bool)> {
     conn.write_transaction(|conn| {
         let service = find(conn, slug)?;
-        if service.is_active == active {
+        let current = match switch {
+            Switch::Active => service.is_active,
+            Switch::Paused => service.is_paused,
+        };
+        if current == on {
             return Ok((service, false));
         }
-        with_conn!(conn, |c| diesel::update(sv::table.find(service.id))
-            .set((sv::is_active.eq(active), sv::updated_at.eq(now())))
-            .execute(c))?;
+        let row = sv::table.find(service.id);
+        let t = now();
+        with_conn!(conn, |c| match switch {
+            Switch::Active => diesel::update(row)
+                .set((sv::is_active.eq(on), sv::updated_at.eq(t)))
+                .execute(c),
+            Switch::Paused => diesel::update(row)
+                .set((sv::is_paused.eq(on), sv::updated_at.eq(t)))
+                .execute(c),
+        })?;
         Ok((find(conn, slug)?, true))
     })
 }

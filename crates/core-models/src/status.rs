@@ -34,6 +34,11 @@ string_enum! {
         /// Every rule that matched the event was cooling down (`--cooldown`,
         /// `--user-cooldown`): the event was not enqueued.
         Cooldown => "cooldown",
+        /// Someone cleared the queue (`ctl queue clear`, the control room) before it was
+        /// processed.
+        Cleared => "cleared",
+        /// Someone skipped it while it ran (the control room's skip): its outcome is ignored.
+        Skipped => "skipped",
     }
 }
 

@@ -60,9 +60,13 @@ pub enum Command {
     #[command(subcommand)]
     Queue(QueueCommand),
 
-    /// Inspect capture sessions.
+    /// Inspect capture sessions and their reports.
     #[command(subcommand)]
     Session(SessionCommand),
+
+    /// Send test events through the real dispatch path, and browse stored events.
+    #[command(subcommand)]
+    Event(EventCommand),
 
     /// Run the whole pipeline on this machine: a simulated LIVE, capture, queues, workers and
     /// the two browser-source pages, until Ctrl+C or --duration.
@@ -191,6 +195,23 @@ pub enum ServiceCommand {
     ///
     /// Example: ctl service set dinochrome --max-queue-size 80 --setting timeout_ms=5000
     Set(ServiceSet),
+
+    /// Pause a service: it keeps receiving events (its queue limit applies) but no worker
+    /// claims them until `service resume`; items in flight finish. Survives restarts.
+    ///
+    /// Example: ctl service pause dinochrome
+    Pause {
+        /// The service's slug.
+        slug: String,
+    },
+
+    /// Resume a paused service: workers claim its queue again.
+    ///
+    /// Example: ctl service resume dinochrome
+    Resume {
+        /// The service's slug.
+        slug: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +398,34 @@ pub enum QueueCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Discard every pending item of a service (reason `cleared`); items being processed
+    /// finish.
+    ///
+    /// Example: ctl queue clear overlays
+    Clear {
+        /// The service's slug.
+        slug: String,
+    },
+    /// Put a service's failed items back in the queue (their attempts are kept).
+    ///
+    /// Example: ctl queue retry dinochrome --id 42
+    Retry {
+        /// The service's slug.
+        slug: String,
+        /// Only this item.
+        #[arg(long)]
+        id: Option<i64>,
+    },
+    /// Give up on an item being processed: it becomes failed (reason `skipped`) and its
+    /// worker moves on.
+    ///
+    /// Example: ctl queue skip dinochrome 42
+    Skip {
+        /// The service's slug.
+        slug: String,
+        /// The item's id (`ctl queue list SLUG --status processing`).
+        id: i64,
+    },
     /// Delete completed and discarded items older than a given age, in small batches (safe
     /// while capture and workers run). Failed items and the event history are kept.
     ///
@@ -427,6 +476,19 @@ pub enum SessionCommand {
         /// At most this many sessions.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Count test sessions in the totals line too.
+        #[arg(long)]
+        include_tests: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// A session's report: duration, events by type, gifts and their value, top gifters and
+    /// commenters, new followers, viewers, and per-minute figures.
+    ///
+    /// Example: ctl session report 3 --json
+    Report {
+        /// The session id.
+        id: i64,
         #[command(flatten)]
         output: Output,
     },
@@ -439,6 +501,70 @@ pub enum SessionCommand {
         #[command(flatten)]
         output: Output,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Send a made-up event into the streamer's test session (`is_test: true`), through the
+    /// rules, cooldowns and queues a LIVE's events go through: check a rule before going live.
+    ///
+    /// Example: ctl event send --type GiftEvent --user alice --gift Rose --count 5
+    Send(EventSend),
+    /// Stored events, newest first, filtered by session, type, viewer and text.
+    ///
+    /// Example: ctl event list --session 3 --type CommentEvent --q hello --csv
+    List(EventList),
+}
+
+#[derive(Debug, Args)]
+pub struct EventSend {
+    /// The event type, e.g. GiftEvent, CommentEvent, FollowEvent, LikeEvent.
+    #[arg(long = "type")]
+    pub event_type: EventType,
+    /// The viewer's @handle.
+    #[arg(long, default_value = "test_viewer")]
+    pub user: String,
+    /// The gift's name (GiftEvent).
+    #[arg(long)]
+    pub gift: Option<String>,
+    /// Gifts in the combo, likes (LikeEvent) or viewers (ViewerCountEvent).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub count: i64,
+    /// Diamonds per gift (default: the gift's known price, or 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub diamonds: Option<i64>,
+    /// The comment's text (CommentEvent).
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// Whose LIVE it pretends to be (default: the tiktok_user setting).
+    #[arg(long)]
+    pub streamer: Option<Streamer>,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct EventList {
+    /// Only this session's events.
+    #[arg(long)]
+    pub session: Option<i64>,
+    /// Only this type.
+    #[arg(long = "type")]
+    pub event_type: Option<EventType>,
+    /// Only this viewer's (@handle).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only events whose payload or viewer name contains this text.
+    #[arg(long)]
+    pub q: Option<String>,
+    /// At most this many (1 to 10000).
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
+    pub limit: i64,
+    /// Print CSV (an export) instead of a table.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,9 +18,11 @@ use crate::removal::Removed;
 use crate::report::DispatchReport;
 use crate::rescue::{RescueParams, RescueReport};
 use crate::rules::RuleCache;
+use crate::test_event::{TestEvent, TestSent};
 use crate::view::{EventTally, ListParams, QueueEntry, QueueStats};
 use crate::{
-    capture_lease, claim, dispatch, finish, items, lease, prune, removal, rescue, routes, view,
+    capture_lease, claim, dispatch, finish, items, lease, operations, prune, removal, rescue,
+    routes, test_event, view,
 };
 
 /// The queue engine over one connection: `Engine::new(conn).dispatch(&batch)`.
@@ -219,6 +221,31 @@ impl<'c> Engine<'c> {
     /// transaction. An unknown slug is an [`EngineError::Model`] not-found error.
     pub fn remove_service(&mut self, slug: &str) -> Result<Removed, EngineError> {
         removal::remove_service(self.conn, slug)
+    }
+
+    // ── By hand (ctl, the control room) ──────────────────────────────────────────────────
+
+    /// Discards every `pending` item of the service (reason `cleared`); returns how many.
+    /// Items being processed finish as they would.
+    pub fn clear(&mut self, slug: &str) -> Result<u64, EngineError> {
+        operations::clear(self.conn, slug)
+    }
+
+    /// Puts the service's `failed` items (or only `item`) back to `pending`, attempts kept;
+    /// returns how many. An `item` that is not a failed item of the service is not found.
+    pub fn retry_failed(&mut self, slug: &str, item: Option<i64>) -> Result<u64, EngineError> {
+        operations::retry_failed(self.conn, slug, item)
+    }
+
+    /// Marks a running item of the service `failed` (reason `skipped`): its worker's outcome
+    /// is ignored, and a worker that watches its items stops waiting for it.
+    pub fn skip(&mut self, slug: &str, item: i64) -> Result<(), EngineError> {
+        operations::skip(self.conn, slug, item)
+    }
+
+    /// Sends a made-up event through [`Engine::dispatch`] into its streamer's test session.
+    pub fn send_test_event(&mut self, event: &TestEvent) -> Result<TestSent, EngineError> {
+        test_event::send(self.conn, event)
     }
 
     // ── Reads for display ────────────────────────────────────────────────────────────────

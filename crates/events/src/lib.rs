@@ -20,3 +20,7 @@ pub use names::UnknownName;
 pub use outcome::Outcome;
 pub use priority::{InvalidPriority, Priority};
 pub use streamer::{InvalidStreamer, Streamer};
+
+/// Estimated US dollars per diamond (what viewers pay TikTok for gifts), the estimate the
+/// original system and TikTokLive use: a gift's `value_usd` and a report's totals.
+pub const USD_PER_DIAMOND: f64 = 0.005;

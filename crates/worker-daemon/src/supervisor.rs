@@ -1,6 +1,7 @@
 //! Follows the `services` table while the daemon runs: starts a runner for each active
-//! service (of the ones asked for), stops the runner of a service disabled or removed, and
-//! restarts one whose kind or settings changed.
+//! service (of the ones asked for) that is not paused, stops the runner of a service
+//! disabled, paused or removed (its items in flight finish first), and restarts one whose
+//! kind or settings changed.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -86,7 +87,9 @@ impl Supervisor {
         self.warn_missing_once(all);
         let wanted: HashMap<i64, &Service> = all
             .iter()
-            .filter(|s| s.is_active && (self.only.is_empty() || self.only.contains(&s.slug)))
+            .filter(|s| {
+                s.is_active && !s.is_paused && (self.only.is_empty() || self.only.contains(&s.slug))
+            })
             .map(|s| (s.id, s))
             .collect();
         self.stop_stale(&wanted).await;
@@ -128,7 +131,7 @@ impl Supervisor {
                 let why = if wanted.contains_key(&id) {
                     "changed; restarting"
                 } else {
-                    "disabled or removed; stopping"
+                    "disabled, paused or removed; stopping"
                 };
                 tracing::info!(service_id = id, "service {why}");
                 stopping.push(r);

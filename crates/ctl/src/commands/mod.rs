@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod demo;
+mod event;
 mod event_config;
 mod migrate;
 mod queue;
@@ -28,6 +29,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => config::run(&mut open(&url)?, cmd),
         Command::Queue(cmd) => queue::run(&mut open(&url)?, cmd),
         Command::Session(cmd) => session::run(&mut open(&url)?, cmd),
+        Command::Event(cmd) => event::run(&mut open(&url)?, cmd),
         Command::Bench(args) => bench::measure(&url, args),
         Command::Demo(args) => demo::play(cli.database_url.as_deref(), args),
     }

@@ -1,4 +1,4 @@
-//! `queue stats | list`.
+//! `queue stats | list | clear | retry | skip | prune`.
 
 use std::time::Duration;
 
@@ -18,6 +18,21 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
             limit,
             output: out,
         } => list(conn, &slug, status, limit, &out),
+        QueueCommand::Clear { slug } => {
+            let n = Engine::new(conn).clear(&slug)?;
+            outln!("Cleared {n} pending item(s) of {slug} (now discarded, reason cleared).");
+            Ok(())
+        }
+        QueueCommand::Retry { slug, id } => {
+            let n = Engine::new(conn).retry_failed(&slug, id)?;
+            outln!("{n} failed item(s) of {slug} back in the queue.");
+            Ok(())
+        }
+        QueueCommand::Skip { slug, id } => {
+            Engine::new(conn).skip(&slug, id)?;
+            outln!("Skipped item {id} of {slug} (now failed, reason skipped).");
+            Ok(())
+        }
         QueueCommand::Prune {
             older_than,
             batch_size,

@@ -17,6 +17,8 @@ pub fn run(conn: &mut DbConn, cmd: ServiceCommand) -> anyhow::Result<()> {
         ServiceCommand::Disable { slug } => set_active(conn, &slug, false),
         ServiceCommand::Remove { slug } => remove(conn, &slug),
         ServiceCommand::Set(a) => set(conn, a),
+        ServiceCommand::Pause { slug } => set_paused(conn, &slug, true),
+        ServiceCommand::Resume { slug } => set_paused(conn, &slug, false),
     }
 }
 
@@ -181,6 +183,21 @@ fn set_active(conn: &mut DbConn, slug: &str, active: bool) -> anyhow::Result<()>
         outln!("Service {} {done}.", s.slug);
     } else {
         outln!("Service {} was already {done}.", s.slug);
+    }
+    Ok(())
+}
+
+/// `service pause` and `service resume`.
+fn set_paused(conn: &mut DbConn, slug: &str, paused: bool) -> anyhow::Result<()> {
+    let (s, changed) = services::set_paused(conn, slug, paused)?;
+    match (paused, changed) {
+        (true, true) => outln!(
+            "Service {} paused: it keeps receiving events, workers claim none until `ctl service resume {}`.",
+            s.slug, s.slug
+        ),
+        (true, false) => outln!("Service {} was already paused.", s.slug),
+        (false, true) => outln!("Service {} resumed.", s.slug),
+        (false, false) => outln!("Service {} was not paused.", s.slug),
     }
     Ok(())
 }

@@ -9,8 +9,6 @@ use crate::proto::WebcastGiftMessage;
 
 /// `Gift.type` of a streakable (combo) gift.
 const GIFT_TYPE_STREAKABLE: i32 = 1;
-/// USD per diamond, the estimate used by the original system and TikTokLive.
-const USD_PER_DIAMOND: f64 = 0.005;
 
 /// Whether a gift message belongs to a streak: `gift.type == 1` (equivalently `gift.combo`).
 pub(super) fn is_streakable(gift: &WebcastGiftMessage) -> bool {
@@ -78,7 +76,7 @@ pub(super) fn gift_event(
         "streak_total_count": total,
         "is_streaking": is_streaking,
         "total_diamonds": diamonds,
-        "value_usd": diamonds as f64 * USD_PER_DIAMOND,
+        "value_usd": diamonds as f64 * events::USD_PER_DIAMOND,
         "group_id": gift.group_id,
         "repeat_end": gift.repeat_end == 1,
         "from_user": from_user.clone(),
