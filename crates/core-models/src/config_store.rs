@@ -66,3 +66,16 @@ pub fn list(conn: &mut DbConn) -> ModelResult<Vec<ConfigEntry>> {
         .select(ConfigEntry::as_select())
         .load(c))?)
 }
+
+/// The streamer named by the `tiktok_user` setting: whose LIVE test events pretend to come
+/// from when none is given. Empty or unset is an error that says how to set it.
+pub fn default_streamer(conn: &mut DbConn) -> ModelResult<events::Streamer> {
+    let user = get(conn, "tiktok_user")?.unwrap_or_default();
+    if user.trim().is_empty() {
+        return Err(ModelError::Invalid(
+            "no streamer given and the tiktok_user setting is empty: pass --streamer NAME or `ctl config set tiktok_user NAME`".into(),
+        ));
+    }
+    user.parse()
+        .map_err(|e| ModelError::Invalid(format!("the tiktok_user setting: {e}")))
+}

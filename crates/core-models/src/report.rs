@@ -362,6 +362,50 @@ fn minute_of(t: NaiveDateTime) -> NaiveDateTime {
         .unwrap_or(t)
 }
 
+/// What a session's events since a mark add to a live view: the gifts' diamonds and the
+/// latest viewer count. Reads only the rows after `after` (an event id), so a dashboard that
+/// asks every second reads each event once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Pulse {
+    /// The highest event id read (the next mark).
+    pub last_id: i64,
+    /// Diamonds of the gifts (combo ends) read.
+    pub diamonds: i64,
+    /// The latest viewer count read, if any.
+    pub viewers: Option<i64>,
+}
+
+/// The [`Pulse`] of session `id` after event `after`.
+pub fn pulse(conn: &mut DbConn, id: i64, after: i64) -> ModelResult<Pulse> {
+    // The newest id of any session: one step down the primary key. Reading up to it (not
+    // past it) keeps a row committed between the two reads for the next pulse.
+    let ceiling: Option<i64> = with_conn!(conn, |c| le::table
+        .select(diesel::dsl::max(le::id))
+        .first(c))?;
+    let ceiling = ceiling.unwrap_or(after).max(after);
+    let rows: Vec<(i64, EventType, String)> = with_conn!(conn, |c| le::table
+        .filter(le::id.gt(after))
+        .filter(le::id.le(ceiling))
+        .filter(le::session_id.eq(id))
+        .filter(le::event_type.eq_any([EventType::Gift, EventType::ViewerCount]))
+        .filter(le::is_streaking.eq(false))
+        .order(le::id.asc())
+        .select((le::id, le::event_type, le::event_data))
+        .load(c))?;
+    let mut p = Pulse {
+        last_id: ceiling,
+        ..Pulse::default()
+    };
+    for (_, event_type, data) in rows {
+        let data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+        match event_type {
+            EventType::Gift => p.diamonds += gift_value(&data).1,
+            _ => p.viewers = data["viewer_count"].as_i64().or(p.viewers),
+        }
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use core_models::rules::Audience;
 use core_models::{
-    Cooldown, EventRoute, EventType, MaxQueueSize, Priority, QueueStatus, ServiceKind, Setting,
-    Slug, StreakPolicy, Streamer,
+    Cooldown, EventRoute, EventType, MaxQueueSize, Priority, QueueReason, QueueStatus, ServiceKind,
+    Setting, Slug, StreakPolicy, Streamer,
 };
 
 /// Administration of the TikTok LIVE event system.
@@ -392,6 +392,9 @@ pub enum QueueCommand {
         /// Only items in this status: pending, processing, completed, failed, discarded.
         #[arg(long)]
         status: Option<QueueStatus>,
+        /// Only items ended for this reason: overflow, deleted, cooldown, cleared, skipped.
+        #[arg(long)]
+        reason: Option<QueueReason>,
         /// At most this many items.
         #[arg(long, default_value_t = 50)]
         limit: u32,

@@ -193,7 +193,12 @@ impl<'c> Engine<'c> {
         capture_lease::release_capture(self.conn, streamer, owner, how)
     }
 
-    /// Who holds a service, if its lease has not expired.
+    /// Every unexpired service lease: which daemon runs which service.
+    pub fn service_owners(&mut self) -> Result<Vec<ServiceLease>, EngineError> {
+        lease::service_owners(self.conn)
+    }
+
+    /// The daemon holding `service_id`'s lease now, if any.
     pub fn service_owner(&mut self, service_id: i64) -> Result<Option<ServiceLease>, EngineError> {
         lease::service_owner(self.conn, service_id)
     }

@@ -108,3 +108,20 @@ pub(crate) fn service_owner(
         expires_at,
     }))
 }
+
+/// Every unexpired service lease, by service id: who runs what, in one read.
+pub(crate) fn service_owners(conn: &mut DbConn) -> Result<Vec<ServiceLease>, EngineError> {
+    let t = now();
+    let rows: Vec<(i64, String, NaiveDateTime)> = with_conn!(conn, |c| sl::table
+        .filter(sl::expires_at.gt(t))
+        .select((sl::service_id, sl::owner, sl::expires_at))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|(service_id, owner, expires_at)| ServiceLease {
+            service_id,
+            owner,
+            expires_at,
+        })
+        .collect())
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use core_models::schema::{event_queue as eq, live_events as le, services as sv};
-use core_models::{with_conn, DbConn, EventType, QueueItem, QueueStatus};
+use core_models::{with_conn, DbConn, EventType, QueueItem, QueueReason, QueueStatus};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -110,6 +110,8 @@ pub struct ListParams {
     pub service_id: i64,
     /// Only rows of this status; `None` lists every status.
     pub status: Option<QueueStatus>,
+    /// Only rows ended for this reason (`cleared`, `skipped`, …); `None`: any.
+    pub reason: Option<QueueReason>,
     /// Most rows returned.
     pub limit: i64,
 }
@@ -119,6 +121,7 @@ pub(crate) fn list(conn: &mut DbConn, params: ListParams) -> Result<Vec<QueueEnt
     let ListParams {
         service_id,
         status,
+        reason,
         limit,
     } = params;
     let rows: Vec<(QueueItem, EventType, Option<String>)> = with_conn!(conn, |c| {
@@ -131,6 +134,9 @@ pub(crate) fn list(conn: &mut DbConn, params: ListParams) -> Result<Vec<QueueEnt
             .into_boxed();
         if let Some(st) = status {
             q = q.filter(eq::status.eq(st));
+        }
+        if let Some(r) = reason {
+            q = q.filter(eq::reason.eq(r));
         }
         q.load(c)
     })?;

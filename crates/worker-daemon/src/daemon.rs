@@ -10,7 +10,7 @@ use lifecycle::{Shutdown, Trigger};
 use tokio::task::JoinHandle;
 
 use crate::config::WorkerConfig;
-use crate::http::{self, AppState, HttpSettings};
+use crate::http::{self, AppState, HttpSettings, LiveFeed};
 use crate::runner::RunnerContext;
 use crate::stats::report::StatsReport;
 use crate::supervisor::Supervisor;
@@ -42,8 +42,9 @@ impl Daemon {
             http,
         } = self;
         let masked = db.url().masked();
-        let ctx = RunnerContext::new(db, config.clone());
-        let server = http.map(|(listener, settings)| HttpServer::start(listener, settings, &ctx));
+        let ctx = RunnerContext::new(db.clone(), config.clone());
+        let server =
+            http.map(|(listener, settings)| HttpServer::start(listener, settings, &ctx, &db));
         tracing::info!(
             owner = %config.owner,
             database = %masked,
@@ -70,7 +71,12 @@ struct HttpServer {
 
 impl HttpServer {
     /// Serves the pages, the sockets and the API on `listener`.
-    fn start(listener: std::net::TcpListener, settings: HttpSettings, ctx: &RunnerContext) -> Self {
+    fn start(
+        listener: std::net::TcpListener,
+        settings: HttpSettings,
+        ctx: &RunnerContext,
+        db: &Db,
+    ) -> Self {
         let base = match listener.local_addr() {
             Ok(a) => format!("http://{a}"),
             Err(_) => format!("http://{}", settings.addr),
@@ -84,13 +90,22 @@ impl HttpServer {
                 ""
             }
         );
+        let (stop, shutdown) = Shutdown::new();
         let state = AppState {
             hub: ctx.env.hub.clone(),
             queue: ctx.queue.clone(),
+            db: db.clone(),
             counters: ctx.counters.clone(),
             token: settings.token.as_deref().map(Into::into),
+            csrf: http::new_csrf_token().into(),
+            live: LiveFeed::start(
+                db.clone(),
+                ctx.env.hub.clone(),
+                ctx.counters.clone(),
+                shutdown.clone(),
+            ),
+            skips: ctx.skips.clone(),
         };
-        let (stop, shutdown) = Shutdown::new();
         let task = tokio::spawn(async move {
             if let Err(e) = http::serve(listener, state, shutdown).await {
                 tracing::error!("the http server stopped: {e}");

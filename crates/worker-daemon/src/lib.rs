@@ -21,7 +21,8 @@
 //! | [`daemon`] | a whole daemon as one future (`main.rs` runs it, `ctl demo` embeds it) | supervisor, runner, http, stats, config |
 //! | `supervisor` | which services run here, following the table while the daemon runs | runner |
 //! | [`runner`] | one service's lifecycle (standby, starting, serving, draining) and its claim loop | services, job, queue_client, stats, config |
-//! | [`http`] | the browser sources' server: pages, WebSockets, `/health`, `/api/stats` | hub, queue_client, stats |
+//! | [`http`] | the server: the control room and its API, the browser sources, WebSockets, `/metrics` | admin, hub, queue_client, runner (skips), stats |
+//! | [`admin`] | service changes that must stay runnable (shared with `ctl`) | services |
 //! | [`services`] | the [`QueueService`](services::QueueService) trait, the kinds, the registry | job, hub |
 //! | [`stats`] | counters, lag histograms, the periodic statistics line | queue_client |
 //! | `job` | what a service receives ([`Job`]) and its JSON contract | (leaf) |
@@ -31,6 +32,7 @@
 //!
 //! Inside a module the same holds: its parts use their siblings, never their parent.
 
+pub mod admin;
 mod config;
 pub mod daemon;
 pub mod http;

@@ -1,7 +1,7 @@
 //! `event send | list`.
 
 use core_models::event_search::{self, EventFilter};
-use core_models::{config_store, DbConn, ModelError, Streamer};
+use core_models::{config_store, DbConn};
 use dispatcher::{Engine, TestEvent};
 
 use crate::cli::{EventCommand, EventList, EventSend};
@@ -19,7 +19,7 @@ pub fn run(conn: &mut DbConn, cmd: EventCommand) -> anyhow::Result<()> {
 fn send(conn: &mut DbConn, a: EventSend) -> anyhow::Result<()> {
     let streamer = match a.streamer {
         Some(s) => s,
-        None => default_streamer(conn)?,
+        None => config_store::default_streamer(conn)?,
     };
     let event = TestEvent {
         event_type: a.event_type,
@@ -60,18 +60,6 @@ fn send(conn: &mut DbConn, a: EventSend) -> anyhow::Result<()> {
         }
     );
     Ok(())
-}
-
-/// The streamer test events pretend to come from: the `tiktok_user` setting.
-pub fn default_streamer(conn: &mut DbConn) -> Result<Streamer, ModelError> {
-    let user = config_store::get(conn, "tiktok_user")?.unwrap_or_default();
-    if user.trim().is_empty() {
-        return Err(ModelError::Invalid(
-            "no streamer given and the tiktok_user setting is empty: pass --streamer NAME or `ctl config set tiktok_user NAME`".into(),
-        ));
-    }
-    user.parse()
-        .map_err(|e| ModelError::Invalid(format!("the tiktok_user setting: {e}")))
 }
 
 /// `event list`: a table, JSON or CSV.

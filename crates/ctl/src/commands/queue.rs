@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use core_models::{services, DbConn, QueueStatus};
+use core_models::{services, DbConn, QueueReason, QueueStatus};
 use dispatcher::{Engine, ListParams, PruneParams};
 
 use crate::cli::{Output, QueueCommand};
@@ -15,9 +15,10 @@ pub fn run(conn: &mut DbConn, cmd: QueueCommand) -> anyhow::Result<()> {
         QueueCommand::List {
             slug,
             status,
+            reason,
             limit,
             output: out,
-        } => list(conn, &slug, status, limit, &out),
+        } => list(conn, &slug, (status, reason), limit, &out),
         QueueCommand::Clear { slug } => {
             let n = Engine::new(conn).clear(&slug)?;
             outln!("Cleared {n} pending item(s) of {slug} (now discarded, reason cleared).");
@@ -76,7 +77,7 @@ fn stats(conn: &mut DbConn, slug: Option<&str>, out: &Output) -> anyhow::Result<
 fn list(
     conn: &mut DbConn,
     slug: &str,
-    status: Option<QueueStatus>,
+    (status, reason): (Option<QueueStatus>, Option<QueueReason>),
     limit: u32,
     out: &Output,
 ) -> anyhow::Result<()> {
@@ -84,6 +85,7 @@ fn list(
     let entries = Engine::new(conn).list(ListParams {
         service_id: service.id,
         status,
+        reason,
         limit: i64::from(limit),
     })?;
     if out.json {

@@ -1,7 +1,7 @@
 //! `service add | list | show | enable | disable | remove | set`.
 
 use core_models::services::{self, NewService, ServiceChanges, ServiceDetail};
-use core_models::{DbConn, ModelError, Service};
+use core_models::{DbConn, Service};
 use dispatcher::{Engine, QueueStats};
 
 use crate::cli::{Output, ServiceAdd, ServiceCommand, ServiceSet};
@@ -36,11 +36,7 @@ fn add(conn: &mut DbConn, a: ServiceAdd) -> anyhow::Result<()> {
         routes: a.events,
         streamers: a.streamers,
     };
-    let detail = conn.write_transaction(|c| {
-        let detail = services::add(c, &new)?;
-        check_runnable(&detail.service)?;
-        Ok::<_, ModelError>(detail)
-    })?;
+    let detail = worker_daemon::admin::add_service(conn, &new)?;
     if a.output.json {
         return output::json(&detail);
     }
@@ -229,11 +225,7 @@ fn set(conn: &mut DbConn, a: ServiceSet) -> anyhow::Result<()> {
             (!a.streamers.is_empty()).then_some(a.streamers)
         },
     };
-    let s = conn.write_transaction(|c| {
-        let s = services::update(c, &a.slug, &changes)?;
-        check_runnable(&s)?;
-        Ok::<_, ModelError>(s)
-    })?;
+    let s = worker_daemon::admin::update_service(conn, &a.slug, &changes)?;
     let streamers = core_models::scopes::streamers_of(conn, s.id)?;
     outln!(
         "Updated service {} ({}, class {}, max queue {}, streamers {}, settings {}).",
@@ -245,18 +237,4 @@ fn set(conn: &mut DbConn, a: ServiceSet) -> anyhow::Result<()> {
         s.settings
     );
     Ok(())
-}
-
-/// Refuses a service the worker daemon could not run as configured (a `no_page` value its
-/// kind does not have, a webhook URL that is not http(s), …): the very check the worker makes
-/// when it starts the service, run inside the command's transaction, so nothing is written.
-fn check_runnable(service: &Service) -> Result<(), ModelError> {
-    worker_daemon::services::build(service, &worker_daemon::services::ServiceEnv::default())
-        .map(|_| ())
-        .map_err(|e| {
-            ModelError::Invalid(format!(
-                "service {} cannot run with these settings: {e}",
-                service.slug
-            ))
-        })
 }

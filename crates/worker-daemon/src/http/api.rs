@@ -1,4 +1,4 @@
-//! The JSON endpoints: `/health` and `/api/stats`.
+//! The JSON endpoints: `/health`, `/api/stats`, `/api/csrf`, and the 404 of unknown paths.
 
 use std::collections::HashMap;
 
@@ -53,4 +53,22 @@ pub(super) async fn stats(State(app): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// `/api/csrf`: `{"token": …}`, the value state-changing requests carry in `X-CSRF-Token`.
+/// Another site cannot read it (no CORS headers), so it cannot forge those requests.
+pub(super) async fn csrf(State(app): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "token": &*app.csrf, "header": super::csrf::HEADER }))
+}
+
+/// Anything else: 404, as JSON under `/api/`.
+pub(super) async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no such endpoint: {}", uri.path()) })),
+        )
+            .into_response();
+    }
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
 }

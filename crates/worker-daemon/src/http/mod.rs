@@ -6,20 +6,31 @@
 //! | `/dino` | the dino runner; events make the dino act |
 //! | `/ws/overlays`, `/ws/dino` | the pages' WebSockets (`?service=SLUG` to follow one service) |
 //! | `/assets/…` | the pages' scripts and styles (separate files: the CSP forbids inline code) |
+//! | `/` | the control room (dashboard, services and rules, queues, test events, sessions, events, settings) |
+//! | `/ws/dashboard` | the dashboard's live snapshots, one a second |
 //! | `/health` | `{"status":"ok","pages":{…}}` |
+//! | `/metrics` | Prometheus text format |
 //! | `/api/stats` | queue statistics of every service, as JSON |
+//! | `/api/csrf`, `/api/dashboard`, `/api/…` | the control room's API (see `control`) |
 //!
 //! Every response carries a Content-Security-Policy that allows only our own scripts, so even
 //! TikTok text that slipped into the DOM as HTML could not run code (the pages never do that:
 //! they set `textContent`).
 //!
 //! Modules: `settings` (`--http` and the token, checked at startup), `auth` (who may talk
-//! to the server), `ws` (one page's socket, bridged to the hub), `api` (the JSON endpoints),
-//! `assets` (the embedded pages), `state` (what the handlers share).
+//! to the server), `csrf` (state-changing requests come from our page), `ws` (one page's
+//! socket, bridged to the hub), `api` (`/health`, `/api/stats`, `/api/csrf`), `control` (the
+//! control room's API), `live` (the dashboard's snapshots), `metrics`, `error` (the API's
+//! errors), `assets` (the embedded pages), `state` (what the handlers share).
 
 mod api;
 mod assets;
 mod auth;
+mod control;
+mod csrf;
+mod error;
+mod live;
+mod metrics;
 mod settings;
 mod state;
 mod ws;
@@ -30,8 +41,14 @@ use axum::routing::get;
 use axum::{middleware, Router};
 use lifecycle::Shutdown;
 
+pub(crate) use live::LiveFeed;
 pub use settings::{HttpError, HttpSettings, DEFAULT_ADDR};
 pub(crate) use state::AppState;
+
+/// A fresh CSRF token for a server's [`AppState`].
+pub(crate) fn new_csrf_token() -> String {
+    csrf::new_token()
+}
 
 /// The policy for every response: our own scripts, styles and sockets only; avatars may come
 /// from TikTok's CDN over https.
@@ -48,8 +65,15 @@ fn router(state: AppState) -> Router {
         .route("/assets/{name}", get(assets::asset))
         .route("/ws/overlays", get(ws::overlays))
         .route("/ws/dino", get(ws::dino))
+        .route("/ws/dashboard", get(live::socket))
         .route("/health", get(api::health))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/stats", get(api::stats))
+        .route("/api/csrf", get(api::csrf))
+        .route("/api/dashboard", get(live::dashboard))
+        .merge(control::routes())
+        .fallback(api::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(middleware::map_response(security_headers))
         .with_state(state)

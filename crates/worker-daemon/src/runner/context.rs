@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use core_models::Db;
 
+use super::skips::Skips;
 use crate::config::WorkerConfig;
 use crate::queue_client::QueueClient;
 use crate::services::ServiceEnv;
@@ -20,6 +21,8 @@ pub struct RunnerContext {
     pub counters: Counters,
     /// What services get from the daemon (the browser pages).
     pub(crate) env: ServiceEnv,
+    /// Items an operator skipped (the control room), for the runner running them.
+    pub skips: Skips,
 }
 
 impl RunnerContext {
@@ -30,6 +33,7 @@ impl RunnerContext {
             config,
             counters: Counters::default(),
             env: ServiceEnv::default(),
+            skips: Skips::default(),
         }
     }
 }

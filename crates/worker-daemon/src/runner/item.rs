@@ -1,7 +1,7 @@
 //! Processing one job: hooks, the per-event timeout, panic capture, the outcome; then the
 //! counters, the outcome buffered for recording, and the `--verbose` line.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,9 +29,9 @@ impl Processor {
     /// once.
     pub(super) async fn process(&self, job: &Arc<Job>) {
         let counters = &self.counters;
-        counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight::enter(&counters.in_flight);
         let ran = execute(&self.service, job, self.timeout).await;
-        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        drop(in_flight);
         counters.lag.record(ran.lag);
         counters.record_item_time(ran.elapsed);
         let item = job.item();
@@ -48,6 +48,23 @@ impl Processor {
         if self.verbose {
             print_verbose_line(job, &ran);
         }
+    }
+}
+
+/// One item counted as running for as long as it lives: an item abandoned mid-way (a skip,
+/// the end of a stop's grace) leaves the count too.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicU64) -> InFlight<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -20,6 +20,7 @@ mod leases;
 mod outcomes;
 mod pacing;
 mod serving;
+mod skips;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use core_models::Service;
 use lifecycle::{Backoff, Shutdown};
 
 pub use context::RunnerContext;
+pub use skips::Skips;
 
 use crate::services::{self, BuildError, QueueService, ServiceEnv};
 use serving::{Ended, Serving};

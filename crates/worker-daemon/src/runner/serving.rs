@@ -266,13 +266,21 @@ impl Serving {
 
     /// A SYNC job finishes before anything else is claimed or started. A stop while it runs
     /// gives it the shutdown grace; past that it is abandoned (no outcome), stays held, and
-    /// is released at the drain like every item not finished.
+    /// is released at the drain like every item not finished. An operator's skip abandons it
+    /// at once: the database has already marked it failed (reason `skipped`).
     async fn run_sync(&mut self, job: &Arc<Job>) {
+        let mut skips = self.ctx.skips.listen();
+        let id = job.item().id;
         let work = self.processor.process(job);
         tokio::pin!(work);
         let stopped = tokio::select! {
             () = &mut work => false,
             () = self.stop.wait() => true,
+            () = skips.skipped(id) => {
+                tracing::info!(service = %self.service.slug, item = id, "skipped by an operator");
+                self.held.remove_all(&[id]);
+                return;
+            }
         };
         if stopped {
             let _ = tokio::time::timeout(self.ctx.config.shutdown_grace, &mut work).await;

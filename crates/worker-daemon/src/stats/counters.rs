@@ -73,6 +73,20 @@ impl Counters {
             .collect()
     }
 
+    /// (slug, completed, failed) of every service seen.
+    pub(crate) fn outcomes(&self) -> Vec<(String, u64, u64)> {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .map(|(slug, c)| {
+                (
+                    slug.clone(),
+                    c.completed.load(Ordering::Relaxed),
+                    c.failed.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
     /// (slug, lag counts so far) of every service seen.
     pub(crate) fn lag(&self) -> Vec<(String, LagSnapshot)> {
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -102,6 +102,30 @@ impl LagSnapshot {
         }
     }
 
+    /// The counts as a Prometheus histogram in seconds: (sum, count, cumulative count at
+    /// each of `bounds`, plus `+Inf`). Each of our buckets counts at its middle, so a bound
+    /// inside a bucket splits it no finer than our 1/16 resolution.
+    pub fn cumulative(&self, bounds_secs: &[f64]) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut sum = 0.0;
+        let mut at_bound = vec![0u64; bounds_secs.len()];
+        for (i, &n) in self.counts.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let secs = bucket_mid(i) / 1e6;
+            sum += secs * n as f64;
+            for (slot, bound) in at_bound.iter_mut().zip(bounds_secs) {
+                if secs <= *bound {
+                    *slot += n;
+                }
+            }
+        }
+        let count: u64 = self.counts.iter().sum();
+        let mut buckets: Vec<(f64, u64)> = bounds_secs.iter().copied().zip(at_bound).collect();
+        buckets.push((f64::INFINITY, count));
+        (sum, count, buckets)
+    }
+
     /// Percentiles, or `None` when nothing was recorded.
     pub fn summary(&self) -> Option<LagSummary> {
         let count: u64 = self.counts.iter().sum();

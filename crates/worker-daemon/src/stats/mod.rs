@@ -9,4 +9,4 @@ mod lag;
 pub(crate) mod report;
 
 pub use counters::{Counters, ServiceCounters};
-pub(crate) use lag::LagSummary;
+pub(crate) use lag::{LagSnapshot, LagSummary};
