@@ -157,6 +157,63 @@ impl Browser {
         panic!("timed out waiting for: {what}\npage: {body}");
     }
 
+    /// Makes the page `width`×`height` CSS pixels with an opaque background: how a streamer's
+    /// browser window shows the control room (the launch size is OBS's transparent 1920×1080).
+    pub fn resize(&mut self, width: u32, height: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        self.call("Emulation.setDefaultBackgroundColorOverride", json!({}));
+    }
+
+    /// Clicks the middle of the first element `selector` matches, as a mouse would (scrolled
+    /// into view first); panics when there is none.
+    pub fn click(&mut self, selector: &str) {
+        let at = self.eval(&format!(
+            "(() => {{ const el = document.querySelector({sel}); if (!el) return null; \
+             el.scrollIntoView({{block: 'center'}}); const r = el.getBoundingClientRect(); \
+             return [r.left + r.width / 2, r.top + r.height / 2]; }})()",
+            sel = json!(selector)
+        ));
+        let (Some(x), Some(y)) = (at[0].as_f64(), at[1].as_f64()) else {
+            let body = self.eval("document.body ? document.body.innerText : ''");
+            panic!("nothing to click at {selector}\npage: {body}");
+        };
+        for kind in ["mouseMoved", "mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            );
+        }
+    }
+
+    /// Clicks into the field `selector` matches, selects what it holds and types `text` over
+    /// it, as a keyboard would.
+    pub fn type_into(&mut self, selector: &str, text: &str) {
+        self.click(selector);
+        self.eval(&format!(
+            "document.querySelector({}).select && document.querySelector({0}).select()",
+            json!(selector)
+        ));
+        self.call("Input.insertText", json!({ "text": text }));
+    }
+
+    /// Picks the option `value` of the `<select>` `selector` matches, as choosing it from the
+    /// list would (a `change` event follows).
+    pub fn choose(&mut self, selector: &str, value: &str) {
+        self.click(selector);
+        let done = self.eval(&format!(
+            "(() => {{ const el = document.querySelector({}); \
+             if (![...el.options].some(o => o.value === {v})) return false; \
+             el.value = {v}; el.dispatchEvent(new Event('change', {{bubbles: true}})); \
+             el.blur(); return true; }})()",
+            json!(selector),
+            v = json!(value)
+        ));
+        assert_eq!(done, json!(true), "{selector} has no option {value}");
+    }
+
     /// Writes a PNG of the page to `path`.
     pub fn screenshot(&mut self, path: &Path) {
         let r = self.call("Page.captureScreenshot", json!({"format": "png"}));

@@ -12,6 +12,16 @@ const DINO_HTML: &str = include_str!("../assets/dino.html");
 /// `/assets/{name}`: (name, content type, body).
 const ASSETS: &[(&str, &str, &str)] = &[
     (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/app.css"),
+    ),
+    (
         "socket.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/socket.js"),
@@ -42,7 +52,7 @@ fn html(body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-/// `/`: links to the pages.
+/// `/`: the control room.
 pub async fn index() -> Response {
     html(INDEX_HTML)
 }

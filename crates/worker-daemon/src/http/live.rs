@@ -310,11 +310,16 @@ impl Producer {
         m.totals.push((at, s.total_events));
         m.totals
             .retain(|(t, _)| at.duration_since(*t) <= Duration::from_secs(61));
-        let events_per_min = match m.totals.first() {
-            Some(&(t, n)) if at > t => per_sec(s.total_events - n, at - t) * 60.0,
-            _ => 0.0,
-        };
         let end = s.ended_at.unwrap_or_else(now);
+        let age = (end - s.started_at).to_std().unwrap_or_default();
+        let events_per_min = match m.totals.first() {
+            // A few seconds of samples say little: until then, the session's average (over at
+            // least its first minute, so a lone first event is not "60 a minute").
+            Some(&(t, n)) if at.duration_since(t) >= Duration::from_secs(5) => {
+                per_sec(s.total_events - n, at - t) * 60.0
+            }
+            _ => per_sec(s.total_events, age.max(Duration::from_secs(60))) * 60.0,
+        };
         SessionNow {
             duration_secs: (end - s.started_at).num_seconds().max(0),
             events_per_min: (events_per_min * 10.0).round() / 10.0,

@@ -339,13 +339,24 @@ pub use test_support::recorder::{max_overlap, recorder, spans};
 
 /// A plain HTTP/1.1 GET: (status, lower-cased head, body).
 pub fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    http_request(base, "GET", path, headers, None)
+}
+
+/// One HTTP/1.1 request; returns (status, lower-cased head, body).
+pub fn http_request(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String, String) {
     use std::io::{Read, Write};
     let host = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
     if !headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
@@ -355,7 +366,14 @@ pub fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Strin
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
     request.push_str("\r\n");
+    request.push_str(body.unwrap_or(""));
     stream.write_all(request.as_bytes()).expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
