@@ -120,6 +120,10 @@ pub struct BenchArgs {
     /// Simulated LIVE messages per second during the latency run.
     #[arg(long, default_value_t = 1000.0)]
     pub latency_rate: f64,
+    /// Keep a control-room dashboard open on the worker during the latency run (its live
+    /// snapshots over /ws/dashboard), to measure what watching it costs.
+    #[arg(long)]
+    pub dashboard: bool,
     /// Measure a fleet instead: N simulated LIVEs, each captured by its own capture-daemon
     /// into one database and drained by a worker-daemon; sizes double from 1 to N and stop at
     /// the first whose lag p99 passes 100 ms or that loses anything.

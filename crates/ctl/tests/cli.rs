@@ -869,6 +869,14 @@ fn help_explains_every_command_with_an_example() {
         &["queue", "prune"],
         &["session", "list"],
         &["session", "show"],
+        &["session", "report"],
+        &["service", "pause"],
+        &["service", "resume"],
+        &["queue", "clear"],
+        &["queue", "retry"],
+        &["queue", "skip"],
+        &["event", "send"],
+        &["event", "list"],
         &["demo"],
         &["bench"],
     ] {
@@ -1502,5 +1510,198 @@ fn services_scoped_to_streamers_show_them_and_go_back_to_everyone() {
         assert!(out.contains("streamers all"), "{out}");
         let shown = json(&db, &["service", "show", "alice_dino", "--json"]);
         assert_eq!(shown["streamers"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn pause_resume_clear_retry_skip_test_events_and_reports() {
+    for db in ready_db() {
+        // A paused service keeps its flag (JSON `paused`) until resumed.
+        let out = ok(&db, &["service", "pause", "dinochrome"]);
+        assert!(out.contains("Service dinochrome paused"), "{out}");
+        assert!(ok(&db, &["service", "pause", "dinochrome"]).contains("already paused"));
+        let shown = json(&db, &["service", "show", "dinochrome", "--json"]);
+        assert_eq!(shown["paused"], true);
+        let listed = json(&db, &["service", "list", "--json"]);
+        assert_eq!(listed[1]["paused"], false);
+
+        // Test events need a streamer.
+        let r = ctl(
+            &db,
+            &["event", "send", "--type", "GiftEvent", "--gift", "Rose"],
+        );
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("tiktok_user setting is empty"),
+            "{}",
+            r.stderr
+        );
+        ok(&db, &["config", "set", "tiktok_user", "some_streamer"]);
+        let sent = json(
+            &db,
+            &[
+                "event",
+                "send",
+                "--type",
+                "GiftEvent",
+                "--user",
+                "alice",
+                "--gift",
+                "Rose",
+                "--count",
+                "5",
+                "--json",
+            ],
+        );
+        let session = sent["session_id"].as_i64().expect("session");
+        let out = ok(
+            &db,
+            &[
+                "event",
+                "send",
+                "--type",
+                "CommentEvent",
+                "--user",
+                "bob",
+                "--comment",
+                "hi, all",
+            ],
+        );
+        assert!(out.contains(&format!("test session {session}")), "{out}");
+        assert!(out.contains("queued for dinochrome, overlays"), "{out}");
+        let r = ctl(&db, &["event", "send", "--type", "CommentEvent"]);
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains("--comment"), "{}", r.stderr);
+
+        // The paused dinochrome got both; nothing claims them. Clear, fail, retry, skip.
+        let pending = json(
+            &db,
+            &[
+                "queue",
+                "list",
+                "dinochrome",
+                "--status",
+                "pending",
+                "--json",
+            ],
+        );
+        assert_eq!(pending.as_array().map(Vec::len), Some(2));
+        let mut conn = db.conn();
+        let id = services::find(&mut conn, "dinochrome").unwrap().id;
+        let mut engine = Engine::new(&mut conn);
+        assert!(engine
+            .acquire_service(id, "t", std::time::Duration::from_secs(60))
+            .unwrap());
+        let claimed = engine
+            .claim(&ClaimParams {
+                service_id: id,
+                max: 2,
+                service_owner: "t",
+                owner: "t",
+                lease: std::time::Duration::from_secs(60),
+                finished: &[],
+            })
+            .unwrap()
+            .items
+            .unwrap();
+        let (a, b) = (claimed[0].item.id, claimed[1].item.id);
+        engine
+            .finish("t", &[(a, Outcome::Failed("boom".into()))])
+            .unwrap();
+        let out = ok(&db, &["queue", "skip", "dinochrome", &b.to_string()]);
+        assert!(out.contains(&format!("Skipped item {b}")), "{out}");
+        let r = ctl(&db, &["queue", "skip", "dinochrome", &b.to_string()]);
+        assert_eq!(r.code, 2, "a skipped item is no longer running");
+        let skipped = json(
+            &db,
+            &[
+                "queue",
+                "list",
+                "dinochrome",
+                "--reason",
+                "skipped",
+                "--json",
+            ],
+        );
+        assert_eq!(skipped[0]["id"], b);
+        assert_eq!(skipped[0]["status"], "failed");
+        let out = ok(
+            &db,
+            &["queue", "retry", "dinochrome", "--id", &a.to_string()],
+        );
+        assert!(
+            out.contains("1 failed item(s) of dinochrome back in the queue"),
+            "{out}"
+        );
+        let item = json(
+            &db,
+            &[
+                "queue",
+                "list",
+                "dinochrome",
+                "--status",
+                "pending",
+                "--json",
+            ],
+        );
+        assert_eq!(item[0]["attempts"], 1, "attempts kept");
+        let out = ok(&db, &["queue", "clear", "dinochrome"]);
+        assert!(out.contains("Cleared 1 pending item(s)"), "{out}");
+        let cleared = json(
+            &db,
+            &[
+                "queue",
+                "list",
+                "dinochrome",
+                "--reason",
+                "cleared",
+                "--json",
+            ],
+        );
+        assert_eq!(cleared[0]["id"], a);
+        let r = ctl(&db, &["queue", "retry", "nope"]);
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains("unknown service 'nope'"));
+        assert!(ok(&db, &["service", "resume", "dinochrome"]).contains("resumed"));
+        assert_eq!(
+            json(&db, &["service", "show", "dinochrome", "--json"])["paused"],
+            false
+        );
+
+        // Sessions: the test session is marked, left out of the totals unless asked.
+        let out = ok(&db, &["session", "list"]);
+        assert!(out.contains("active (test)"), "{out}");
+        assert!(out.contains("Total: 0 session(s), 0 event(s)"), "{out}");
+        let out = ok(&db, &["session", "list", "--include-tests"]);
+        assert!(out.contains("Total: 1 session(s), 2 event(s)"), "{out}");
+        assert_eq!(
+            json(&db, &["session", "list", "--json"])[0]["is_test"],
+            true
+        );
+        let report = json(&db, &["session", "report", &session.to_string(), "--json"]);
+        assert_eq!(report["gifts"]["count"], 5);
+        assert_eq!(report["gifts"]["diamonds"], 5);
+        assert_eq!(report["top_gifters"][0]["unique_id"], "alice");
+        assert_eq!(report["top_commenters"][0]["comments"], 1);
+        assert_eq!(report["events_by_type"]["CommentEvent"], 1);
+        let out = ok(&db, &["session", "report", &session.to_string()]);
+        assert!(out.contains("gifts:     5 (5 diamonds"), "{out}");
+        assert!(out.contains("@alice"), "{out}");
+        let r = ctl(&db, &["session", "report", "9999"]);
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains("unknown session 9999"));
+
+        // The events browser and its CSV export.
+        let found = json(&db, &["event", "list", "--user", "@bob", "--json"]);
+        assert_eq!(found.as_array().map(Vec::len), Some(1));
+        let csv = ok(
+            &db,
+            &["event", "list", "--session", &session.to_string(), "--csv"],
+        );
+        assert_eq!(csv.lines().count(), 3, "{csv}");
+        assert!(csv.contains("\"\"comment\"\":\"\"hi, all\"\""), "{csv}");
+        let r = ctl(&db, &["event", "list", "--limit", "0"]);
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains("limit 0 is out of range"), "{}", r.stderr);
     }
 }

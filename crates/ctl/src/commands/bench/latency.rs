@@ -36,6 +36,9 @@ pub struct LatencyResult {
     pub capture_peak_rss_mb: Option<f64>,
     /// Peak resident memory of the worker daemon.
     pub worker_peak_rss_mb: Option<f64>,
+    /// With `--dashboard`: the dashboard snapshots the open control room received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dashboard_snapshots: Option<u64>,
 }
 
 /// The daemons' binaries, next to this `ctl` (cargo builds them into the same directory).
@@ -158,6 +161,7 @@ pub fn measure(
     base: &DbUrl,
     rate: f64,
     seconds: u64,
+    dashboard: bool,
 ) -> anyhow::Result<LatencyResult> {
     let scratch = probe_database(base)?;
     let logs = tempfile::Builder::new()
@@ -171,6 +175,7 @@ pub fn measure(
         .build()?;
     let simulator = runtime.block_on(Simulator::start(steady_stream(rate)))?;
     let mut capture = start_capture("capture-daemon", daemons, &scratch, &simulator, logs.path())?;
+    let watcher = dashboard.then(|| DashboardWatcher::open(&runtime, http));
 
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
@@ -184,6 +189,7 @@ pub fn measure(
     std::thread::sleep(Duration::from_millis(500));
     let worker_rss = worker.peak_rss_mb();
     let stats = http_get(http, "/api/stats").context("reading the worker's /api/stats")?;
+    let dashboard_snapshots = watcher.map(DashboardWatcher::close).transpose()?;
     worker.stop();
     runtime.block_on(simulator.shutdown());
 
@@ -200,7 +206,54 @@ pub fn measure(
         max_ms: ms("max_ms"),
         capture_peak_rss_mb: capture_rss,
         worker_peak_rss_mb: worker_rss,
+        dashboard_snapshots,
     })
+}
+
+/// The control room's dashboard held open on the worker during the run (`--dashboard`): a
+/// client of `/ws/dashboard` counting the snapshots it receives, so the run shows what a
+/// streamer watching the dashboard costs the pipeline.
+struct DashboardWatcher {
+    received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl DashboardWatcher {
+    fn open(runtime: &tokio::runtime::Runtime, http: SocketAddr) -> DashboardWatcher {
+        use futures_util::StreamExt;
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = received.clone();
+        let task = runtime.spawn(async move {
+            let url = format!("ws://{http}/ws/dashboard");
+            let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .with_context(|| format!("cannot open the dashboard at {url}"))?;
+            while let Some(message) = socket.next().await {
+                if message.context("the dashboard's socket failed")?.is_text() {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            Ok(())
+        });
+        DashboardWatcher {
+            received,
+            task,
+            runtime: runtime.handle().clone(),
+        }
+    }
+
+    /// The snapshots received; an error if the dashboard could not be opened or failed.
+    fn close(self) -> anyhow::Result<u64> {
+        if self.task.is_finished() {
+            self.runtime
+                .block_on(self.task)
+                .context("the dashboard task")??;
+        } else {
+            self.task.abort();
+        }
+        Ok(self.received.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// A scratch database where only the probe consumes: the seeded services would just fill up.

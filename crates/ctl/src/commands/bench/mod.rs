@@ -249,6 +249,7 @@ impl<'a> Bench<'a> {
             self.url,
             self.args.latency_rate,
             self.args.latency_secs,
+            self.args.dashboard,
         )
     }
 }
@@ -346,8 +347,14 @@ fn latency_row(l: &LatencyResult) -> Vec<String> {
             l.p50_ms, l.p95_ms, l.p99_ms
         ),
         format!(
-            "{} events in {} s ({:.0} events/s) from the simulator over WebSocket, max {:.1} ms",
-            l.events, l.seconds, l.events_per_sec, l.max_ms
+            "{} events in {} s ({:.0} events/s) from the simulator over WebSocket, max {:.1} ms{}",
+            l.events,
+            l.seconds,
+            l.events_per_sec,
+            l.max_ms,
+            l.dashboard_snapshots.map_or(String::new(), |n| format!(
+                "; a control-room dashboard open throughout ({n} snapshots)"
+            ))
         ),
     ]
 }
