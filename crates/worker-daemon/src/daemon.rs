@@ -82,6 +82,7 @@ impl HttpServer {
             Err(_) => format!("http://{}", settings.addr),
         };
         tracing::info!("http listening on {base}");
+        tracing::info!("control room: {base}/");
         tracing::info!(
             "browser sources: {base}/overlays and {base}/dino{}",
             if settings.token.is_some() {

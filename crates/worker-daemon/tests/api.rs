@@ -6,6 +6,9 @@ mod common;
 
 use std::time::Duration;
 
+/// Long enough for any step of a test on a loaded machine.
+const LONG: Duration = Duration::from_secs(60);
+
 use common::{http_request, Fixture, Worker};
 use core_models::{services, EventType, QueueStatus, ServiceKind};
 use dispatcher::{ClaimParams, Engine, Outcome};
@@ -449,5 +452,62 @@ fn queues_test_events_sessions_events_config_and_metrics() {
         let rows = fx.items(id);
         assert!(rows.iter().all(|r| r.status != QueueStatus::Processing));
         drop(api);
+    }
+}
+
+#[test]
+fn a_skipped_sync_item_lets_its_worker_move_on_at_once() {
+    for mut fx in Fixture::all() {
+        // A SYNC service that takes 60 s per item: without the skip, the second item would
+        // wait a minute.
+        let id = fx.add_service(
+            "slowpoke",
+            ServiceKind::Slow,
+            &[("delay_ms", json!(60_000)), ("timeout_ms", json!(120_000))],
+            false,
+            &[(EventType::Comment, 5)],
+        );
+        fx.enqueue(&[EventType::Comment, EventType::Comment]);
+        let worker = fx.spawn_worker("slow", &["--service", "slowpoke"]);
+        let base = worker.http_base();
+        let (_, _, csrf) = http_request(&base, "GET", "/api/csrf", &[], None);
+        let token = parse(&csrf)["token"].as_str().expect("token").to_owned();
+        let running = |fx: &Fixture| {
+            fx.items(id)
+                .into_iter()
+                .filter(|i| i.status == QueueStatus::Processing)
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+        };
+        common::wait_until_or(
+            LONG,
+            "the first item running",
+            || running(&fx).len() == 1,
+            || worker.output(),
+        );
+        let first = running(&fx)[0];
+        let started = std::time::Instant::now();
+        let (status, _, body) = http_request(
+            &base,
+            "POST",
+            "/api/queue/slowpoke/skip",
+            &[("X-CSRF-Token", &token)],
+            Some(&json!({ "id": first }).to_string()),
+        );
+        assert_eq!(status, 200, "{body}");
+        common::wait_until_or(
+            LONG,
+            "the second item running",
+            || running(&fx).iter().any(|&i| i != first),
+            || worker.output(),
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the worker waited for the skipped item"
+        );
+        let skipped = fx.items(id).into_iter().find(|i| i.id == first).unwrap();
+        assert_eq!(skipped.status, QueueStatus::Failed);
+        assert_eq!(skipped.reason, Some(core_models::QueueReason::Skipped));
+        drop(worker);
     }
 }

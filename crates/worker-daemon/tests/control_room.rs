@@ -61,6 +61,7 @@ fn a_streamer_sets_up_tests_and_reviews_a_stream_in_the_control_room() {
         "the services page",
         "!!document.querySelector('#new-service')",
     );
+    first_load_is_small_and_local(&mut browser, &base);
     browser.click("#new-service");
     browser.type_into("#new-name", "Gift alerts");
     browser.type_into("#new-slug", "gift_alerts");
@@ -251,6 +252,28 @@ fn a_streamer_sets_up_tests_and_reviews_a_stream_in_the_control_room() {
         .collect();
     assert!(errors.is_empty(), "page errors: {errors:?}");
     drop(worker);
+}
+
+/// The page and everything it loaded: under 200 KB, all from the daemon itself.
+fn first_load_is_small_and_local(browser: &mut Browser, base: &str) {
+    let loaded = browser.eval(
+        "JSON.stringify(performance.getEntriesByType('navigation') \
+           .concat(performance.getEntriesByType('resource')) \
+           .map(e => [e.name, e.decodedBodySize]))",
+    );
+    let loaded: Vec<(String, u64)> =
+        serde_json::from_str(loaded.as_str().expect("entries")).expect("json");
+    assert!(loaded.len() >= 3, "page, script and styles: {loaded:?}");
+    let origin = base.trim_end_matches('/');
+    for (url, _) in &loaded {
+        assert!(
+            url.starts_with(origin) || url.starts_with("ws://"),
+            "a request to another host: {url}"
+        );
+    }
+    let total: u64 = loaded.iter().map(|(_, n)| n).sum();
+    eprintln!("first load: {total} bytes in {} requests", loaded.len());
+    assert!(total < 200 * 1024, "first load {total} bytes: {loaded:?}");
 }
 
 /// Fills the "new rule" form of gift_alerts and submits it.

@@ -204,6 +204,7 @@ impl Demo {
     fn print_banner(&self, base: &str) {
         outln!("tiklive demo: a simulated LIVE → capture → queues → workers → pages");
         outln!("  database:  {}", self.url.masked());
+        outln!("  control:   {base}/   (the control room: dashboard, rules, queues, reports)");
         outln!("  overlays:  {base}/overlays   (OBS browser source, 1920×1080)");
         outln!("  dino game: {base}/dino");
         outln!("  stats:     {base}/api/stats");
