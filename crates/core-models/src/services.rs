@@ -182,6 +182,29 @@ pub fn list(conn: &mut DbConn) -> ModelResult<Vec<Service>> {
         .load(c))?)
 }
 
+/// A service as lists show it: its row and the streamers it serves (`ctl service list
+/// --json`, `GET /api/services`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    /// The service.
+    #[serde(flatten)]
+    pub service: Service,
+    /// The streamers it serves, sorted; empty = every streamer.
+    pub streamers: Vec<String>,
+}
+
+/// Every service with its streamers, by id.
+pub fn list_with_streamers(conn: &mut DbConn) -> ModelResult<Vec<Listed>> {
+    let mut scopes = scopes::all(conn)?;
+    Ok(list(conn)?
+        .into_iter()
+        .map(|service| Listed {
+            streamers: scopes.remove(&service.id).unwrap_or_default(),
+            service,
+        })
+        .collect())
+}
+
 /// The service with this slug, if any.
 pub fn find_opt(conn: &mut DbConn, slug: &str) -> ModelResult<Option<Service>> {
     Ok(with_conn!(conn, |c| sv::table

@@ -63,6 +63,25 @@ fn parse(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()))
 }
 
+/// Claims up to `max` items of the service as worker "t" would (`None` without its lease).
+fn claim(
+    conn: &mut core_models::DbConn,
+    service_id: i64,
+    max: usize,
+) -> Option<Vec<dispatcher::ClaimedItem>> {
+    Engine::new(conn)
+        .claim(&ClaimParams {
+            service_id,
+            max,
+            service_owner: "t",
+            owner: "t",
+            lease: Duration::from_secs(60),
+            finished: &[],
+        })
+        .expect("claim")
+        .items
+}
+
 fn error_of(v: &Value) -> &str {
     v["error"]
         .as_str()
@@ -313,35 +332,14 @@ fn queues_test_events_sessions_events_config_and_metrics() {
             .collect();
         assert_eq!(ids.len(), 4);
         let mut conn = fx.conn();
-        let claimed = Engine::new(&mut conn)
-            .claim(&ClaimParams {
-                service_id: id,
-                max: 2,
-                service_owner: "t",
-                owner: "t",
-                lease: Duration::from_secs(60),
-                finished: &[],
-            })
-            .expect("claim");
         assert!(
-            claimed.items.is_none(),
-            "no lease held by t: nothing claimed"
+            claim(&mut conn, id, 2).is_none(),
+            "no lease held: nothing claimed"
         );
         Engine::new(&mut conn)
             .acquire_service(id, "t", Duration::from_secs(60))
             .expect("lease");
-        let claimed = Engine::new(&mut conn)
-            .claim(&ClaimParams {
-                service_id: id,
-                max: 2,
-                service_owner: "t",
-                owner: "t",
-                lease: Duration::from_secs(60),
-                finished: &[],
-            })
-            .expect("claim")
-            .items
-            .expect("claimed");
+        let claimed = claim(&mut conn, id, 2).expect("claimed");
         let (failing, running) = (claimed[0].item.id, claimed[1].item.id);
         Engine::new(&mut conn)
             .finish("t", &[(failing, Outcome::Failed("boom".into()))])

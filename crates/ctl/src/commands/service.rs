@@ -1,7 +1,7 @@
 //! `service add | list | show | enable | disable | remove | set`.
 
-use core_models::services::{self, NewService, ServiceChanges, ServiceDetail};
-use core_models::{DbConn, Service};
+use core_models::services::{self, Listed, NewService, ServiceChanges, ServiceDetail};
+use core_models::DbConn;
 use dispatcher::{Engine, QueueStats};
 
 use crate::cli::{Output, ServiceAdd, ServiceCommand, ServiceSet};
@@ -61,14 +61,7 @@ fn add(conn: &mut DbConn, a: ServiceAdd) -> anyhow::Result<()> {
 
 /// `service list`.
 fn list(conn: &mut DbConn, out: &Output) -> anyhow::Result<()> {
-    let mut scopes = core_models::scopes::all(conn)?;
-    let list: Vec<Listed> = services::list(conn)?
-        .into_iter()
-        .map(|service| Listed {
-            streamers: scopes.remove(&service.id).unwrap_or_default(),
-            service,
-        })
-        .collect();
+    let list = services::list_with_streamers(conn)?;
     if out.json {
         return output::json(&list);
     }
@@ -90,7 +83,11 @@ fn list(conn: &mut DbConn, out: &Output) -> anyhow::Result<()> {
             s.slug.clone(),
             output::cell(&s.name, 40),
             s.service_class.clone(),
-            output::yes_no(s.is_active),
+            if s.is_paused {
+                "paused".to_owned()
+            } else {
+                output::yes_no(s.is_active)
+            },
             s.max_queue_size.to_string(),
             streamers_cell(streamers),
             output::cell(&s.settings, 50),
@@ -98,15 +95,6 @@ fn list(conn: &mut DbConn, out: &Output) -> anyhow::Result<()> {
     }
     t.print("No services. `ctl populate-initial-data` creates DinoChrome and Overlays.");
     Ok(())
-}
-
-/// A service as `service list` shows it: its row and the streamers it serves.
-#[derive(serde::Serialize)]
-struct Listed {
-    #[serde(flatten)]
-    service: Service,
-    /// Empty: every streamer.
-    streamers: Vec<String>,
 }
 
 /// The streamers a service serves, for a table.
@@ -152,6 +140,12 @@ fn show(conn: &mut DbConn, slug: &str, out: &Output) -> anyhow::Result<()> {
         outln!("  WARNING:        {e}");
     }
     outln!("  active:         {}", output::yes_no(s.is_active));
+    if s.is_paused {
+        outln!(
+            "  paused:         yes (`ctl service resume {}` lets workers claim again)",
+            s.slug
+        );
+    }
     outln!("  max queue size: {}", s.max_queue_size);
     outln!("  streamers:      {}", streamers_cell(&detail.streamers));
     outln!("  settings:       {}", detail.settings_json);

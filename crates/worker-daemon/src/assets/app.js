@@ -37,7 +37,11 @@ function s(tag, attrs, ...children) {
 
 const fmt = new Intl.NumberFormat("en-US");
 function num(n) { return n === null || n === undefined ? "–" : fmt.format(n); }
-function ms(v) { return v === null || v === undefined ? "–" : (v < 10 ? v.toFixed(1) : Math.round(v)) + " ms"; }
+function ms(v) {
+  if (v === null || v === undefined) return "–";
+  if (v >= 1000) return (v / 1000).toFixed(1) + " s";
+  return (v < 10 ? v.toFixed(1) : Math.round(v)) + " ms";
+}
 function duration(secs) {
   const hh = Math.floor(secs / 3600), mm = Math.floor(secs / 60) % 60, ss = secs % 60;
   const two = (n) => String(n).padStart(2, "0");
@@ -50,7 +54,7 @@ function when(t) { return t ? t.replace("T", " ").slice(0, 19) + " UTC" : "–";
 function clock(t) { return t ? h("span", { title: when(t) }, t.slice(11, 19)) : "–"; }
 function lag(sv) {
   if (sv.lag_p50_ms === null) return "–";
-  return ms(sv.lag_p50_ms).replace(" ms", "") + " / " + ms(sv.lag_p99_ms);
+  return ms(sv.lag_p50_ms) + " / " + ms(sv.lag_p99_ms);
 }
 /** A table that scrolls sideways on a narrow window instead of leaving the page. */
 function scroller(table) { return h("div", { class: "table-wrap" }, table); }

@@ -12,8 +12,8 @@ use axum::Json;
 use core_models::rules::{self, Basics, NewRule, RuleChanges};
 use core_models::services::{self, NewService, ServiceChanges};
 use core_models::{
-    scopes, Conditions, Cooldown, EventRoute, EventType, MaxQueueSize, ModelError, Priority,
-    Service, ServiceKind, Setting, Slug, StreakPolicy, Streamer,
+    Conditions, Cooldown, EventRoute, EventType, MaxQueueSize, ModelError, Priority, ServiceKind,
+    Setting, Slug, StreakPolicy, Streamer,
 };
 use dispatcher::{Engine, QueueStats};
 use serde::Deserialize;
@@ -22,29 +22,11 @@ use crate::admin;
 use crate::http::error::{json_body, ApiError};
 use crate::http::state::AppState;
 
-/// A service as listed: its row and the streamers it serves (as `ctl service list --json`).
-#[derive(serde::Serialize)]
-struct Listed {
-    #[serde(flatten)]
-    service: Service,
-    streamers: Vec<String>,
-}
-
 /// `GET /api/services`.
 pub(crate) async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
     let listed = app
         .db
-        .run(|c| {
-            let mut scopes = scopes::all(c)?;
-            let list: Vec<Listed> = services::list(c)?
-                .into_iter()
-                .map(|service| Listed {
-                    streamers: scopes.remove(&service.id).unwrap_or_default(),
-                    service,
-                })
-                .collect();
-            Ok::<_, ApiError>(list)
-        })
+        .run(|c| Ok::<_, ApiError>(services::list_with_streamers(c)?))
         .await?;
     Ok(Json(listed).into_response())
 }
