@@ -97,6 +97,29 @@ fn a_streamer_sets_up_tests_and_reviews_a_stream_in_the_control_room() {
         "both rules listed",
         "document.querySelectorAll('[data-service=gift_alerts] [data-rule]').length === 2",
     );
+    // Edit one: its action and a cooldown.
+    browser.click("[data-service=gift_alerts] [data-rule=roses] [data-action=edit-rule]");
+    let roses_id = core_models::rules::list(
+        &mut fx.conn(),
+        services::find(&mut fx.conn(), "gift_alerts").unwrap().id,
+    )
+    .expect("rules")
+    .into_iter()
+    .find(|r| r.name == "roses")
+    .expect("roses")
+    .id;
+    let field = |name: &str| format!("#rule-gift_alerts-{roses_id}-{name}");
+    browser.type_into(&field("action"), "jump");
+    browser.type_into(&field("user_cooldown"), "10s");
+    browser.click(&field("save"));
+    until(
+        &mut browser,
+        "the edited rule",
+        &format!(
+            "{}.includes('jump')",
+            text_of("[data-service=gift_alerts] [data-rule=roses]")
+        ),
+    );
     shot(&mut browser, "services");
     let rules = core_models::rules::list(
         &mut fx.conn(),
@@ -108,7 +131,8 @@ fn a_streamer_sets_up_tests_and_reviews_a_stream_in_the_control_room() {
     assert!(names.contains(&"roses") && names.contains(&"greetings"));
     let roses = rules.iter().find(|r| r.name == "roses").unwrap();
     assert_eq!(roses.conditions.as_deref(), Some(r#"{"gifts":["Rose"]}"#));
-    assert_eq!(roses.action.as_deref(), Some("alert"));
+    assert_eq!(roses.action.as_deref(), Some("jump"));
+    assert_eq!(roses.user_cooldown_ms, Some(10_000));
 
     // Pause and resume from the dashboard.
     browser.open(&format!("{base}/#dashboard"));

@@ -385,10 +385,18 @@ function rulesTable(sv, rules) {
       h("td", { class: "wrap" }, describeConditions(r.conditions || {})),
       h("td", { class: "num" }, r.priority),
       h("td", {}, (r.is_async ? "async" : "sync") + (r.is_discardable ? "" : " · keep")),
-      h("td", {}, [r.cooldown_ms ? r.cooldown_ms / 1000 + " s" : null, r.user_cooldown_ms ? r.user_cooldown_ms / 1000 + " s / viewer" : null].filter(Boolean).join(", ") || "–"),
+      h("td", {}, [r.cooldown_ms ? r.cooldown_ms / 1000 + "s" : null, r.user_cooldown_ms ? r.user_cooldown_ms / 1000 + "s per viewer" : null].filter(Boolean).join(", ") || "–"),
       h("td", {}, r.event_type === "GiftEvent" ? r.streak_policy : "–"),
       h("td", {}, r.action || "–"),
-      h("td", { class: "actions" },
+      h("td", { class: "row-actions" },
+        h("button", {
+          class: "small", "data-action": "edit-rule", onclick: (e) => {
+            const row = e.target.closest("tr");
+            const open = row.nextElementSibling && row.nextElementSibling.classList.contains("rule-edit");
+            if (open) { row.nextElementSibling.remove(); return; }
+            row.after(h("tr", { class: "rule-edit" }, h("td", { colspan: 9 }, h("div", { class: "panel" }, ruleForm(sv, r)))));
+          },
+        }, "Edit"),
         h("button", {
           class: "small", onclick: async () => {
             if (await attempt(() => api("PATCH", base + encodeURIComponent(r.name), { is_enabled: !r.is_enabled }), (r.is_enabled ? "Disabled " : "Enabled ") + r.name)) viewServices(sv.slug);
@@ -402,30 +410,38 @@ function rulesTable(sv, rules) {
         }, "Remove"))))));
 }
 
-function ruleForm(sv) {
-  const id = (n) => "rule-" + sv.slug + "-" + n;
+/** The rule form: a new rule, or (given `existing`) the changes to one, every field of
+ *  `ctl rule add|set`. */
+function ruleForm(sv, existing) {
+  const r = existing || {};
+  const c = r.conditions || {};
+  const prefix = "rule-" + sv.slug + (existing ? "-" + existing.id : "") + "-";
+  const id = (n) => prefix + n;
   const inp = (n, attrs) => h("input", Object.assign({ id: id(n), name: n }, attrs || {}));
+  const secs = (ms) => (ms ? (ms % 1000 ? ms + "ms" : ms / 1000 + "s") : "");
   const f = {
-    name: inp("name", { placeholder: "big_gifts", required: true }),
-    type: select(id("type"), EVENT_TYPES, "GiftEvent"),
-    priority: inp("priority", { type: "number", min: 1, max: 10, value: 5 }),
-    mode: select(id("mode"), ["sync", "async"], "sync"),
-    keep: inp("keep", { type: "checkbox" }),
-    gifts: inp("gifts", { placeholder: "Rose, Galaxy" }),
-    minDiamonds: inp("min_diamonds", { type: "number", min: 0 }),
-    minCount: inp("min_count", { type: "number", min: 0 }),
-    prefix: inp("comment_prefix", { placeholder: "!jump" }),
-    regex: inp("comment_regex"),
-    from: select(id("from"), AUDIENCES, "", "anyone"),
-    level: inp("min_gifter_level", { type: "number", min: 0 }),
-    users: inp("users", { placeholder: "@alice @bob" }),
-    likes: inp("min_likes", { type: "number", min: 0 }),
-    cooldown: inp("cooldown", { placeholder: "30s" }),
-    userCooldown: inp("user_cooldown", { placeholder: "5m" }),
-    streak: select(id("streak"), ["each", "end"], "each"),
-    action: inp("action", { placeholder: "alert, jump, none…" }),
+    name: inp("name", { placeholder: "big_gifts", required: true, value: r.name || "", disabled: !!existing }),
+    type: select(id("type"), EVENT_TYPES, r.event_type || "GiftEvent"),
+    priority: inp("priority", { type: "number", min: 1, max: 10, value: r.priority || 5 }),
+    mode: select(id("mode"), ["sync", "async"], r.is_async ? "async" : "sync"),
+    keep: inp("keep", { type: "checkbox", checked: existing ? !r.is_discardable : false }),
+    gifts: inp("gifts", { placeholder: "Rose, Galaxy", value: (c.gifts || []).join(", ") }),
+    minDiamonds: inp("min_diamonds", { type: "number", min: 0, value: c.min_diamonds ?? "" }),
+    minCount: inp("min_count", { type: "number", min: 0, value: c.min_count ?? "" }),
+    prefix: inp("comment_prefix", { placeholder: "!jump", value: c.comment_prefix || "" }),
+    regex: inp("comment_regex", { value: c.comment_regex || "" }),
+    from: select(id("from"), AUDIENCES, (c.from || [])[0] || "", "anyone"),
+    level: inp("min_gifter_level", { type: "number", min: 0, value: c.min_gifter_level ?? "" }),
+    users: inp("users", { placeholder: "@alice @bob", value: (c.users || []).map((u) => "@" + u).join(" ") }),
+    likes: inp("min_likes", { type: "number", min: 0, value: c.min_likes ?? "" }),
+    cooldown: inp("cooldown", { placeholder: "30s", value: secs(r.cooldown_ms) }),
+    userCooldown: inp("user_cooldown", { placeholder: "5m", value: secs(r.user_cooldown_ms) }),
+    streak: select(id("streak"), ["each", "end"], r.streak_policy || "each"),
+    action: inp("action", { placeholder: "alert, jump, none…", value: r.action || "" }),
   };
   const numOrNull = (el) => (el.value === "" ? undefined : Number(el.value));
+  // A field left empty: absent in a new rule, removed (null) from an existing one.
+  const textOrNone = (el) => el.value || (existing ? null : undefined);
   return h("form", {
     class: "form",
     onsubmit: async (e) => {
@@ -439,23 +455,27 @@ function ruleForm(sv) {
         min_likes: numOrNull(f.likes),
       };
       const body = {
-        name: f.name.value, event_type: f.type.value, priority: Number(f.priority.value),
+        event_type: f.type.value, priority: Number(f.priority.value),
         is_async: f.mode.value === "async", is_discardable: !f.keep.checked, conditions,
-        cooldown: f.cooldown.value || undefined, user_cooldown: f.userCooldown.value || undefined,
+        cooldown: textOrNone(f.cooldown), user_cooldown: textOrNone(f.userCooldown),
         streak_policy: f.type.value === "GiftEvent" ? f.streak.value : undefined,
-        action: f.action.value || undefined,
+        action: textOrNone(f.action),
       };
-      if (await attempt(() => api("POST", "/api/services/" + encodeURIComponent(sv.slug) + "/rules", body), "Added rule " + body.name)) viewServices(sv.slug);
+      const base = "/api/services/" + encodeURIComponent(sv.slug) + "/rules";
+      const done = existing
+        ? await attempt(() => api("PATCH", base + "/" + encodeURIComponent(existing.name), body), "Saved rule " + existing.name)
+        : await attempt(() => api("POST", base, Object.assign({ name: f.name.value }, body)), "Added rule " + f.name.value);
+      if (done) viewServices(sv.slug);
     },
   },
-  h("h2", { class: "field wide" }, "New rule for " + sv.name),
+  h("h2", { class: "field wide" }, existing ? "Edit rule " + existing.name : "New rule for " + sv.name),
   field("Rule name", f.name), field("Event type", f.type), field("Priority (1–10)", f.priority), field("Mode", f.mode),
   field("Gift names or ids", f.gifts), field("Min diamonds", f.minDiamonds), field("Min combo count", f.minCount),
   field("Comment starts with", f.prefix), field("Comment matches (regex)", f.regex), field("From", f.from),
   field("Min gifter level", f.level), field("Only these viewers", f.users), field("Min likes", f.likes),
   field("Cooldown", f.cooldown), field("Cooldown per viewer", f.userCooldown), field("Gift combos", f.streak),
   field("Action", f.action), field("Never drop (keep when the queue is full)", f.keep, { check: true }),
-  h("div", { class: "form-foot" }, h("button", { class: "primary", type: "submit", id: id("save") }, "Add rule")));
+  h("div", { class: "form-foot" }, h("button", { class: "primary", type: "submit", id: id("save") }, existing ? "Save rule" : "Add rule")));
 }
 
 // ── Queues ───────────────────────────────────────────────────────────────────────────────

@@ -113,6 +113,9 @@ async fn execute(service: &Arc<dyn QueueService>, job: &Arc<Job>, timeout: Durat
         tokio::spawn(async move { service.process_event(&job).await })
     };
     let abort = task.abort_handle();
+    // Abandoned mid-way (an operator's skip, the end of a stop's grace): the call stops too,
+    // so a page still holding its delivery is told to drop it.
+    let _abandoned = AbortOnDrop(abort.clone());
     let outcome = match tokio::time::timeout(timeout, task).await {
         Ok(Ok(Ok(()))) => Outcome::Completed,
         Ok(Ok(Err(e))) => Outcome::Failed(format!("{e:#}")),
@@ -131,6 +134,15 @@ async fn execute(service: &Arc<dyn QueueService>, job: &Arc<Job>, timeout: Durat
         outcome,
         elapsed,
         lag,
+    }
+}
+
+/// Aborts a task when dropped (a no-op once the task has finished).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
