@@ -649,18 +649,24 @@ function chart(series, key, kind) {
     return svg;
   }
   const max = Math.max(1, ...present);
-  const x = (i) => L + (series.length <= 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (series.length - 1));
+  const n = series.length;
+  const span = W - L - R;
+  // Bars sit in the middle of their minute's band; a line runs edge to edge.
+  const x = kind === "bar"
+    ? (i) => L + ((i + 0.5) * span) / n
+    : (i) => L + (n <= 1 ? span / 2 : (i * span) / (n - 1));
   const y = (v) => T + (H - T - B) * (1 - v / max);
+  const short = (v) => (v >= 10000 ? Math.round(v / 1000) + "k" : v >= 1000 ? (v / 1000).toFixed(1) + "k" : fmt.format(Math.round(v)));
   for (const f of [0, 0.5, 1]) {
     svg.append(s("line", { class: "grid-line", x1: L, x2: W - R, y1: y(max * f), y2: y(max * f) }),
-      s("text", { class: "tick", x: L - 6, y: y(max * f) + 4, "text-anchor": "end" }, fmt.format(Math.round(max * f))));
+      s("text", { class: "tick", x: L - 6, y: y(max * f) + 4, "text-anchor": "end" }, short(max * f)));
   }
   svg.append(s("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));
   const label = (i) => series[i].minute.slice(11, 16);
   svg.append(s("text", { class: "tick", x: L, y: H - 6 }, label(0)),
-    s("text", { class: "tick", x: W - R, y: H - 6, "text-anchor": "end" }, label(series.length - 1)));
+    s("text", { class: "tick", x: W - R, y: H - 6, "text-anchor": "end" }, label(n - 1)));
   if (kind === "bar") {
-    const w = Math.min(28, Math.max(1, ((W - L - R) / Math.max(1, series.length)) * 0.7));
+    const w = Math.min(28, Math.max(1, (span / Math.max(1, n)) * 0.7));
     values.forEach((v, i) => {
       if (!v) return;
       svg.append(s("rect", { class: "bar", x: x(i) - w / 2, y: y(v), width: w, height: H - B - y(v), rx: 2 }));

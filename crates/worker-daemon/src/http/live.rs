@@ -31,6 +31,8 @@ use crate::stats::{Counters, LagSnapshot};
 
 /// How often a snapshot is made while a dashboard is open.
 const EVERY: Duration = Duration::from_secs(1);
+/// The window of the items/s rates.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// The window of the lag percentiles: between one and two of these.
 const LAG_WINDOW: Duration = Duration::from_secs(30);
 
@@ -167,8 +169,8 @@ struct Producer {
 
 /// What a snapshot remembers of the previous ones, for rates and running sums.
 struct Memory {
-    /// (when, completed + failed) per service id.
-    processed: HashMap<i64, (Instant, i64)>,
+    /// (when, completed + failed) per service id, over the last [`RATE_WINDOW`].
+    processed: HashMap<i64, Vec<(Instant, i64)>>,
     /// The session followed, its last event id read, its diamonds and last viewer count.
     session: Option<(i64, report::Pulse, i64)>,
     /// (when, total_events) of the followed session over the last minute.
@@ -257,10 +259,7 @@ impl Producer {
             .map(|s| {
                 let q = queues.remove(&s.id).unwrap_or_default();
                 let done = q.completed + q.failed;
-                let rate = match self.memory.processed.insert(s.id, (at, done)) {
-                    Some((then, before)) => per_sec(done - before, at - then),
-                    None => 0.0,
-                };
+                let rate = self.items_per_sec(s.id, done, at);
                 let lag = lag.get(&s.slug);
                 let kind = s.kind().ok();
                 ServiceNow {
@@ -290,6 +289,18 @@ impl Producer {
             session,
             services,
             events_total: read.events_total,
+        }
+    }
+
+    /// Items finished per second over the last [`RATE_WINDOW`] (a slow SYNC service finishes
+    /// one every few seconds: a one-second rate would jump between 0 and 1).
+    fn items_per_sec(&mut self, service_id: i64, done: i64, at: Instant) -> f64 {
+        let samples = self.memory.processed.entry(service_id).or_default();
+        samples.retain(|(t, _)| at.duration_since(*t) <= RATE_WINDOW);
+        samples.push((at, done));
+        match samples.first() {
+            Some(&(then, before)) if at > then => per_sec(done - before, at - then),
+            _ => 0.0,
         }
     }
 
