@@ -67,6 +67,15 @@ pub fn list(conn: &mut DbConn) -> ModelResult<Vec<ConfigEntry>> {
         .load(c))?)
 }
 
+/// Every setting as `{key: value}`, by key: what `ctl config list --json` and
+/// `GET /api/config` show.
+pub fn as_map(conn: &mut DbConn) -> ModelResult<std::collections::BTreeMap<String, String>> {
+    Ok(list(conn)?
+        .into_iter()
+        .map(|e| (e.meta_key, e.meta_value))
+        .collect())
+}
+
 /// The streamer named by the `tiktok_user` setting: whose LIVE test events pretend to come
 /// from when none is given. Empty or unset is an error that says how to set it.
 pub fn default_streamer(conn: &mut DbConn) -> ModelResult<events::Streamer> {

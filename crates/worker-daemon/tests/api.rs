@@ -298,6 +298,11 @@ fn queues_test_events_sessions_events_config_and_metrics() {
         );
         assert_eq!(status, 200, "{set}");
         assert_eq!(api.get("/api/config/tiktok_user").1["value"], "streamer");
+        let (status, all) = api.get("/api/config");
+        assert_eq!(status, 200);
+        assert_eq!(all["tiktok_user"], "streamer", "{all}");
+        let (status, bad) = api.send("PUT", "/api/config/%20", json!({"value": "x"}));
+        assert_eq!(status, 422, "{bad}");
         assert_eq!(api.get("/api/config/nope").0, 404);
         let (status, bad) = api.send(
             "POST",

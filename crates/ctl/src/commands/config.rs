@@ -27,11 +27,7 @@ pub fn run(conn: &mut DbConn, cmd: ConfigCommand) -> anyhow::Result<()> {
         ConfigCommand::List(out) => {
             let entries = config_store::list(conn)?;
             if out.json {
-                let map: serde_json::Map<String, serde_json::Value> = entries
-                    .into_iter()
-                    .map(|e| (e.meta_key, serde_json::Value::String(e.meta_value)))
-                    .collect();
-                return output::json(&map);
+                return output::json(&config_store::as_map(conn)?);
             }
             let mut t = Table::new(&["KEY", "VALUE", "UPDATED (UTC)"]);
             for e in &entries {

@@ -745,12 +745,12 @@ async function viewSettings() {
   show(
     h("h1", {}, "Settings"),
     h("p", { class: "subtitle" }, "tiktok_user is the streamer capture-daemon follows when none is given, and the one test events pretend to come from."),
-    h("div", { class: "panel" }, rows.length ? h("table", {},
+    h("div", { class: "panel" }, Object.keys(rows).length ? h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Key"), h("th", {}, "Value"), h("th", {}, ""))),
-      h("tbody", {}, rows.map((r) => {
-        const input = h("input", { value: r.meta_value, "data-key": r.meta_key });
-        return h("tr", {}, h("td", { class: "mono" }, r.meta_key), h("td", {}, input),
-          h("td", {}, h("button", { class: "small", onclick: async () => { if (await save(r.meta_key, input.value)) viewSettings(); } }, "Save")));
+      h("tbody", {}, Object.entries(rows).map(([k, v]) => {
+        const input = h("input", { value: v, "data-key": k });
+        return h("tr", {}, h("td", { class: "mono" }, k), h("td", {}, input),
+          h("td", {}, h("button", { class: "small", onclick: async () => { if (await save(k, input.value)) viewSettings(); } }, "Save")));
       }))) : h("div", { class: "empty" }, "No settings yet.")),
     h("div", { class: "panel" }, h("form", {
       class: "form", onsubmit: async (e) => { e.preventDefault(); if (await save(key.value, value.value)) viewSettings(); },

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use crate::http::error::{json_body, ApiError};
 use crate::http::state::AppState;
 
-/// `GET /api/config` (as `ctl config list --json`).
+/// `GET /api/config`: `{key: value}` (as `ctl config list --json`).
 pub(crate) async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
     let all = app
         .db
-        .run(|c| Ok::<_, ApiError>(config_store::list(c)?))
+        .run(|c| Ok::<_, ApiError>(config_store::as_map(c)?))
         .await?;
     Ok(Json(all).into_response())
 }
