@@ -248,6 +248,12 @@ impl<'c> Engine<'c> {
         operations::skip(self.conn, slug, item)
     }
 
+    /// Of `item_ids`, those still `processing` under `owner` (the others were skipped,
+    /// rescued or finished meanwhile).
+    pub fn still_held(&mut self, owner: &str, item_ids: &[i64]) -> Result<Vec<i64>, EngineError> {
+        operations::still_held(self.conn, owner, item_ids)
+    }
+
     /// Sends a made-up event through [`Engine::dispatch`] into its streamer's test session.
     pub fn send_test_event(&mut self, event: &TestEvent) -> Result<TestSent, EngineError> {
         test_event::send(self.conn, event)

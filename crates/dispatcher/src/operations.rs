@@ -104,3 +104,22 @@ fn not_there(slug: &str, item: i64, state: &str) -> EngineError {
         if state == "running" { "processing" } else { state }
     )))
 }
+
+/// Of `item_ids`, those still `processing` under `owner`: what a worker whose lease renewal
+/// came up short asks, to let go of the items that were skipped (or rescued) meanwhile.
+pub(crate) fn still_held(
+    conn: &mut DbConn,
+    owner: &str,
+    item_ids: &[i64],
+) -> Result<Vec<i64>, EngineError> {
+    let mut held = Vec::with_capacity(item_ids.len());
+    for chunk in item_ids.chunks(500) {
+        held.extend(with_conn!(conn, |c| eq::table
+            .filter(eq::id.eq_any(chunk))
+            .filter(eq::status.eq(QueueStatus::Processing))
+            .filter(eq::locked_by.eq(owner))
+            .select(eq::id)
+            .load::<i64>(c))?);
+    }
+    Ok(held)
+}

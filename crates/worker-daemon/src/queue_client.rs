@@ -37,6 +37,14 @@ impl QueueClient {
             .await
     }
 
+    /// Of `ids`, those this worker still holds (`processing` under its name).
+    pub async fn still_held(&self, ids: Vec<i64>) -> QueueResult<Vec<i64>> {
+        let owner = self.owner.clone();
+        self.db
+            .run(move |c| Ok(Engine::new(c).still_held(&owner, &ids)?))
+            .await
+    }
+
     /// Gives a service's lease up.
     pub async fn release_service(&self, service_id: i64) -> QueueResult<()> {
         let owner = self.owner.clone();
@@ -102,18 +110,15 @@ impl QueueClient {
             .await
     }
 
-    /// Extends the claims on items still running.
-    pub async fn renew(&self, item_ids: Vec<i64>, lease: Duration) -> QueueResult<()> {
+    /// Extends the claims on items still running; returns how many were renewed (an item not
+    /// renewed was skipped, rescued or finished meanwhile).
+    pub async fn renew(&self, item_ids: Vec<i64>, lease: Duration) -> QueueResult<u64> {
         if item_ids.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let owner = self.owner.clone();
         self.db
-            .run(move |c| {
-                Ok(Engine::new(c)
-                    .renew_items(&owner, &item_ids, lease)
-                    .map(|_| ())?)
-            })
+            .run(move |c| Ok(Engine::new(c).renew_items(&owner, &item_ids, lease)?))
             .await
     }
 

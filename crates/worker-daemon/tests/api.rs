@@ -460,57 +460,82 @@ fn queues_test_events_sessions_events_config_and_metrics() {
 
 #[test]
 fn a_skipped_sync_item_lets_its_worker_move_on_at_once() {
-    for mut fx in Fixture::all() {
-        // A SYNC service that takes 60 s per item: without the skip, the second item would
-        // wait a minute.
-        let id = fx.add_service(
-            "slowpoke",
-            ServiceKind::Slow,
-            &[("delay_ms", json!(60_000)), ("timeout_ms", json!(120_000))],
-            false,
-            &[(EventType::Comment, 5)],
-        );
-        fx.enqueue(&[EventType::Comment, EventType::Comment]);
-        let worker = fx.spawn_worker("slow", &["--service", "slowpoke"]);
-        let base = worker.http_base();
-        let (_, _, csrf) = http_request(&base, "GET", "/api/csrf", &[], None);
-        let token = parse(&csrf)["token"].as_str().expect("token").to_owned();
-        let running = |fx: &Fixture| {
-            fx.items(id)
-                .into_iter()
-                .filter(|i| i.status == QueueStatus::Processing)
-                .map(|i| i.id)
-                .collect::<Vec<_>>()
-        };
-        common::wait_until_or(
-            LONG,
-            "the first item running",
-            || running(&fx).len() == 1,
-            || worker.output(),
-        );
-        let first = running(&fx)[0];
-        let started = std::time::Instant::now();
-        let (status, _, body) = http_request(
-            &base,
-            "POST",
-            "/api/queue/slowpoke/skip",
-            &[("X-CSRF-Token", &token)],
-            Some(&json!({ "id": first }).to_string()),
-        );
-        assert_eq!(status, 200, "{body}");
-        common::wait_until_or(
-            LONG,
-            "the second item running",
-            || running(&fx).iter().any(|&i| i != first),
-            || worker.output(),
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the worker waited for the skipped item"
-        );
-        let skipped = fx.items(id).into_iter().find(|i| i.id == first).unwrap();
-        assert_eq!(skipped.status, QueueStatus::Failed);
-        assert_eq!(skipped.reason, Some(core_models::QueueReason::Skipped));
-        drop(worker);
+    for fx in Fixture::all() {
+        skip_and_move_on(fx, Skipper::Api);
     }
+}
+
+#[test]
+fn a_sync_item_skipped_elsewhere_is_let_go_of_at_the_next_heartbeat() {
+    for fx in Fixture::all() {
+        skip_and_move_on(fx, Skipper::Ctl);
+    }
+}
+
+/// Who skips: this daemon's API (its runner hears at once), or another process (`ctl queue
+/// skip`: the runner finds out when its item lease is not renewed).
+enum Skipper {
+    Api,
+    Ctl,
+}
+
+fn skip_and_move_on(mut fx: Fixture, skipper: Skipper) {
+    // A SYNC service that takes 60 s per item: without the skip, the second item would wait
+    // a minute.
+    let id = fx.add_service(
+        "slowpoke",
+        ServiceKind::Slow,
+        &[("delay_ms", json!(60_000)), ("timeout_ms", json!(120_000))],
+        false,
+        &[(EventType::Comment, 5)],
+    );
+    fx.enqueue(&[EventType::Comment, EventType::Comment]);
+    let worker = fx.spawn_worker("slow", &["--service", "slowpoke"]);
+    let base = worker.http_base();
+    let running = |fx: &Fixture| {
+        fx.items(id)
+            .into_iter()
+            .filter(|i| i.status == QueueStatus::Processing)
+            .map(|i| i.id)
+            .collect::<Vec<_>>()
+    };
+    common::wait_until_or(
+        LONG,
+        "the first item running",
+        || running(&fx).len() == 1,
+        || worker.output(),
+    );
+    let first = running(&fx)[0];
+    let started = std::time::Instant::now();
+    match skipper {
+        Skipper::Api => {
+            let (_, _, csrf) = http_request(&base, "GET", "/api/csrf", &[], None);
+            let token = parse(&csrf)["token"].as_str().expect("token").to_owned();
+            let (status, _, body) = http_request(
+                &base,
+                "POST",
+                "/api/queue/slowpoke/skip",
+                &[("X-CSRF-Token", &token)],
+                Some(&json!({ "id": first }).to_string()),
+            );
+            assert_eq!(status, 200, "{body}");
+        }
+        Skipper::Ctl => Engine::new(&mut fx.conn())
+            .skip("slowpoke", first)
+            .expect("skip"),
+    }
+    common::wait_until_or(
+        LONG,
+        "the second item running",
+        || running(&fx).iter().any(|&i| i != first),
+        || worker.output(),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the worker waited for the skipped item"
+    );
+    let skipped = fx.items(id).into_iter().find(|i| i.id == first).unwrap();
+    assert_eq!(skipped.status, QueueStatus::Failed);
+    assert_eq!(skipped.reason, Some(core_models::QueueReason::Skipped));
+    drop(worker);
 }

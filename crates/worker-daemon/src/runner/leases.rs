@@ -8,6 +8,7 @@ use std::time::Duration;
 use core_models::Service;
 use lifecycle::{Shutdown, Trigger};
 
+use super::skips::Skips;
 use crate::queue_client::QueueClient;
 
 /// Items this runner holds, so they can be renewed while running and released on stop. An
@@ -55,6 +56,9 @@ pub(super) struct Heartbeat {
     /// a long database outage). Item leases are still renewed then, so the items already
     /// running finish here instead of running twice.
     pub(super) lease_lost: Trigger,
+    /// Where items found skipped (or rescued) are announced, so a SYNC one still running
+    /// here is let go of.
+    pub(super) skips: Skips,
 }
 
 impl Heartbeat {
@@ -85,8 +89,28 @@ impl Heartbeat {
         if ids.is_empty() {
             return;
         }
-        if let Err(e) = self.queue.renew(ids, self.item_lease).await {
-            tracing::warn!(service = %self.service.slug, "item lease renewal failed: {e:#}");
+        match self.queue.renew(ids.clone(), self.item_lease).await {
+            Ok(renewed) if (renewed as usize) < ids.len() => self.let_go_of_lost(ids).await,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(service = %self.service.slug, "item lease renewal failed: {e:#}")
+            }
+        }
+    }
+
+    /// Some held items were not renewed: skipped by an operator (from `ctl` or another
+    /// daemon's control room) or rescued by another worker. Their outcome would be ignored;
+    /// announcing them stops a SYNC one from holding the service up.
+    async fn let_go_of_lost(&self, ids: Vec<i64>) {
+        let held = match self.queue.still_held(ids.clone()).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(service = %self.service.slug, "cannot check held items: {e:#}");
+                return;
+            }
+        };
+        for id in ids.into_iter().filter(|id| !held.contains(id)) {
+            self.skips.announce(id);
         }
     }
 }

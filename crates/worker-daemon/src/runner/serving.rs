@@ -87,6 +87,7 @@ impl Serving {
             service_lease: ctx.config.service_lease,
             item_lease: ctx.config.item_lease,
             lease_lost: lease_lost_trigger,
+            skips: ctx.skips.clone(),
         };
         let heartbeat = Helper::spawn("lease heartbeat", |quit| heartbeat.beat_until(quit));
         let processor = Arc::new(Processor {
