@@ -29,16 +29,8 @@ const LONG: Duration = Duration::from_secs(120);
 
 /// A binary of the workspace next to `ctl` (the CI step builds them first).
 fn binary(name: &str) -> PathBuf {
-    let ctl = PathBuf::from(env!("CARGO_BIN_EXE_ctl"));
-    let path = ctl
-        .parent()
-        .expect("bin dir")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{name} is not built next to ctl: run `cargo build -p capture-daemon -p worker-daemon` first"
-    );
-    path
+    test_support::binaries::sibling(Path::new(env!("CARGO_BIN_EXE_ctl")), name)
+        .unwrap_or_else(|| panic!("{name} is not built next to ctl: run `cargo build -p capture-daemon -p worker-daemon` first"))
 }
 
 fn connect(url: &str) -> DbConn {

@@ -2,7 +2,7 @@
 //! change is picked up without a restart (issue: "no code, no restart"), on SQLite and (with
 //! TEST_MYSQL_URL) MariaDB/MySQL.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,21 +14,7 @@ const LONG: Duration = Duration::from_secs(60);
 
 /// The worker daemon next to `ctl` (built by `cargo test --workspace`).
 fn worker_binary() -> Option<PathBuf> {
-    let ctl = PathBuf::from(env!("CARGO_BIN_EXE_ctl"));
-    let path = ctl
-        .parent()
-        .expect("bin dir")
-        .join(format!("worker-daemon{}", std::env::consts::EXE_SUFFIX));
-    if path.is_file() {
-        return Some(path);
-    }
-    let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty());
-    assert!(
-        !in_ci,
-        "CI is set but worker-daemon is not built next to ctl"
-    );
-    eprintln!("note: worker-daemon not built (run cargo test --workspace); test skipped");
-    None
+    test_support::binaries::sibling(Path::new(env!("CARGO_BIN_EXE_ctl")), "worker-daemon")
 }
 
 fn ctl(db: &TestDb, args: &[&str]) -> String {

@@ -4,7 +4,7 @@
 //! were dropped for cooldown, and what a gift combo with `--streak end` becomes. On SQLite,
 //! and on MariaDB/MySQL when TEST_MYSQL_URL is set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,21 +17,7 @@ use webcast_sim::{Scenario, Simulator, SimulatorConfig, Step};
 
 /// The capture daemon next to `ctl` (built by `cargo test --workspace`).
 fn capture_binary() -> Option<PathBuf> {
-    let ctl = PathBuf::from(env!("CARGO_BIN_EXE_ctl"));
-    let path = ctl
-        .parent()
-        .expect("bin dir")
-        .join(format!("capture-daemon{}", std::env::consts::EXE_SUFFIX));
-    if path.is_file() {
-        return Some(path);
-    }
-    let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty());
-    assert!(
-        !in_ci,
-        "CI is set but capture-daemon is not built next to ctl"
-    );
-    eprintln!("note: capture-daemon not built (run cargo test --workspace); test skipped");
-    None
+    test_support::binaries::sibling(Path::new(env!("CARGO_BIN_EXE_ctl")), "capture-daemon")
 }
 
 fn ctl(db: &TestDb, args: &[&str]) -> String {

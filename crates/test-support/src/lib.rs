@@ -10,6 +10,7 @@
 //! MySQL/MariaDB server, dropped afterwards. If `TEST_MYSQL_URL` is set but the server cannot be
 //! used, the test fails: the MySQL tests are never skipped silently.
 
+pub mod binaries;
 pub mod browser;
 pub mod galera;
 pub mod recorder;
