@@ -518,7 +518,7 @@ function queueTable(slug, items, reload) {
   if (!items.length) return h("div", { class: "empty" }, "Nothing here.");
   const base = "/api/queue/" + encodeURIComponent(slug) + "/";
   return scroller(h("table", {},
-    h("thead", {}, h("tr", {}, ["#", "Status", "Reason", "Priority", "Event", "Viewer", "Rule", "Tries", "Queued", "Error", ""].map((t) => h("th", {}, t)))),
+    h("thead", {}, h("tr", {}, ["#", "Status", "Reason", "Priority", "Event", "Viewer", "Rule", "Tries", "Queued", "Error", ""].map((t) => h("th", { class: t === "Tries" ? "num" : "" }, t)))),
     h("tbody", {}, items.map((it) => h("tr", { "data-item": it.id },
       h("td", { class: "mono" }, it.id),
       h("td", {}, h("span", { class: "badge " + ({ completed: "ok", failed: "bad", processing: "warn", pending: "test" }[it.status] || "") }, it.status)),
@@ -582,7 +582,7 @@ async function viewSessions(id) {
   const box = document.getElementById("sessions");
   if (!box) return;
   box.replaceChildren(list.length ? h("table", {},
-    h("thead", {}, h("tr", {}, ["#", "Streamer", "Status", "Events", "Started", "Ended", ""].map((t) => h("th", {}, t)))),
+    h("thead", {}, h("tr", {}, ["#", "Streamer", "Status", "Events", "Started", "Ended", ""].map((t) => h("th", { class: t === "Events" ? "num" : "" }, t)))),
     h("tbody", {}, list.map((x) => h("tr", { class: "clickable", "data-session": x.id, onclick: () => { location.hash = "sessions/" + x.id; } },
       h("td", { class: "mono" }, x.id), h("td", {}, "@" + x.streamer_unique_id),
       h("td", {}, h("span", { class: "badge " + (x.is_test ? "test" : x.status === "active" ? "ok" : "") }, x.is_test ? "test" : x.status)),
