@@ -140,6 +140,10 @@ pub struct SqliteInsert<From, V, Tab> {
     into: From,
     rows: Vec<ValuesClause<V, Tab>>,
     keep: bool,
+    /// The columns of a unique key whose conflicts skip the row (`ON CONFLICT (…) DO
+    /// NOTHING`): only that key, unlike `INSERT OR IGNORE`, which would also drop rows
+    /// breaking NOT NULL or CHECK constraints.
+    skip_conflicts_on: Option<&'static str>,
 }
 
 impl<Tab, V> SqliteInsert<Tab::FromClause, V, Tab>
@@ -155,7 +159,15 @@ where
             into: table.from_clause(),
             rows: records.iter().map(Insertable::values).collect(),
             keep,
+            skip_conflicts_on: None,
         }
+    }
+
+    /// Rows whose `columns` (a unique key, comma-separated) are already stored are skipped,
+    /// not an error: with `RETURNING`, only the rows inserted come back.
+    pub fn skip_conflicts_on(mut self, columns: &'static str) -> Self {
+        self.skip_conflicts_on = Some(columns);
+        self
     }
 }
 
@@ -191,6 +203,11 @@ where
             out.push_sql("(");
             row.values.walk_ast(out.reborrow())?;
             out.push_sql(")");
+        }
+        if let Some(columns) = self.skip_conflicts_on {
+            out.push_sql(" ON CONFLICT (");
+            out.push_sql(columns);
+            out.push_sql(") DO NOTHING");
         }
         Ok(())
     }

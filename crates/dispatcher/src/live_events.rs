@@ -162,8 +162,14 @@ pub(crate) fn store(
     let Some(room_id) = rows.first().map(|r| r.room_id.as_str()) else {
         return Ok(Vec::new());
     };
-    let keyed: Vec<i64> = rows.iter().filter_map(|r| r.msg_id).collect();
-    let already = stored_ids(conn, room_id, &keyed)?;
+    let already = match conn {
+        // SQLite skips stored messages in the INSERT itself (see `insert_keyed`).
+        DbConn::Sqlite(_) => HashMap::new(),
+        DbConn::Mysql(_) => {
+            let keyed: Vec<i64> = rows.iter().filter_map(|r| r.msg_id).collect();
+            stored_ids(conn, room_id, &keyed)?
+        }
+    };
     let fresh = fresh_rows(conn, rows, events, room_id, &already)?;
 
     let to_insert: Vec<NewLiveEvent> = rows
@@ -193,7 +199,9 @@ pub(crate) fn store(
 /// Inserts rows that all have a msg_id; returns the ids they got, by msg_id.
 ///
 /// MariaDB 10.5+ and SQLite hand the ids back from the INSERT itself (`RETURNING id,
-/// msg_id`, matched by msg_id, so the order of the returned rows does not matter). On MySQL
+/// msg_id`, matched by msg_id, so the order of the returned rows does not matter). SQLite
+/// also skips the messages already stored there (`ON CONFLICT (room_id, msg_id) DO
+/// NOTHING`: they come back as no id, a duplicate), so it needs no read before. On MySQL
 /// they are read back by the unique key (room_id, msg_id): MySQL 8's default
 /// `innodb_autoinc_lock_mode = 2` (and Galera's) does not promise a multi-row insert
 /// consecutive ids, so LAST_INSERT_ID arithmetic would be a guess.
@@ -218,7 +226,8 @@ fn insert_keyed(
                 Cached::when(keep, insert).execute(c)?;
             }
             DbConn::Sqlite(c) => {
-                let insert = SqliteInsert::new::<NewLiveEvent>(le::table, chunk, keep);
+                let insert = SqliteInsert::new::<NewLiveEvent>(le::table, chunk, keep)
+                    .skip_conflicts_on("room_id, msg_id");
                 let made: Vec<(i64, Option<i64>)> = ReturningKeys(insert).load(c)?;
                 ids.extend(made.into_iter().filter_map(|(id, m)| Some((m?, id))));
             }
