@@ -11,6 +11,9 @@
 //! that grows without bound, one entry per list length; so callers give [`Cached`] only a
 //! bounded set of shapes: `IN` lists [`padded`] to a power of two, and multi-row inserts whose
 //! row count is small or a full chunk (see [`cacheable_rows`]).
+//!
+//! [`SqliteInsert`] does the same for SQLite's multi-row inserts, which diesel runs through a
+//! path of its own that no wrapper can reach.
 
 use std::sync::OnceLock;
 
