@@ -8,9 +8,11 @@
 //! runtime worker.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use diesel::connection::{Connection, SimpleConnection, TransactionManager};
+use diesel::connection::{
+    Connection, Instrumentation, InstrumentationEvent, SimpleConnection, TransactionManager,
+};
 use diesel::sqlite::SqliteConnection;
 use diesel::RunQueryDsl;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -295,11 +297,12 @@ impl DbConn {
                     reason: e.to_string(),
                     hint: "The server accepted the connection but refused the session settings; MySQL 8.0+ or MariaDB 10.6+ is required.",
                 })?;
-                galera_session(&mut conn).map_err(|e| DbError::Connect {
+                let server = galera_session(&mut conn).map_err(|e| DbError::Connect {
                     url: url.masked(),
                     reason: e.to_string(),
                     hint: "The server is a Galera node but refused wsrep_sync_wait; MariaDB 10.6+ with galera-4 is required.",
                 })?;
+                conn.set_instrumentation(SessionWatch::new(server));
                 Ok(DbConn::Mysql(conn))
             }
             Backend::Sqlite => {
@@ -331,6 +334,7 @@ impl DbConn {
                     reason: e.to_string(),
                     hint: "Check that the file is a SQLite database and that no other program keeps it locked.",
                 })?;
+                conn.set_instrumentation(SessionWatch::new(ServerInfo::default()));
                 Ok(DbConn::Sqlite(conn))
             }
         }
@@ -340,9 +344,38 @@ impl DbConn {
     /// then waits for the cluster before each read ([`GALERA_SYNC_WAIT`]).
     pub fn is_galera(&mut self) -> diesel::QueryResult<bool> {
         match self {
-            DbConn::Mysql(c) => wsrep_on(c),
+            DbConn::Mysql(c) => Ok(server_info(c).is_galera),
             DbConn::Sqlite(_) => Ok(false),
         }
+    }
+
+    /// True when the engine takes `INSERT … RETURNING` (MariaDB 10.5+ and the bundled
+    /// SQLite; not MySQL): a multi-row insert can then hand back the ids it made in the same
+    /// statement.
+    pub fn insert_returning(&mut self) -> bool {
+        match self {
+            DbConn::Mysql(c) => server_info(c).insert_returning,
+            DbConn::Sqlite(_) => true,
+        }
+    }
+
+    /// True when this connection must not be used again: a statement failed in a way that
+    /// may have left it dead or desynchronised (see [`SessionWatch`]), or a transaction was
+    /// left open or could not be rolled back.
+    pub fn is_broken(&mut self) -> bool {
+        fn open_or_failed<C: Connection>(c: &mut C) -> bool {
+            C::TransactionManager::transaction_manager_status_mut(c)
+                .transaction_depth()
+                .map_or(true, |depth| depth.is_some())
+        }
+        let failed = with_conn!(self, |c| watch_of(c).is_some_and(|w| w.failed));
+        failed || with_conn!(self, |c| open_or_failed(c))
+    }
+
+    /// How long since this connection last ran a statement.
+    fn idle_for(&mut self) -> Duration {
+        with_conn!(self, |c| watch_of(c)
+            .map_or(Duration::MAX, |w| w.last_used.elapsed()))
     }
 
     /// The engine of this connection.
@@ -467,11 +500,10 @@ impl DbConn {
         }
     }
 
-    /// A cheap round trip, used to check a pooled connection is still alive.
+    /// A cheap round trip, used to check a pooled connection is still alive: one text-protocol
+    /// query, not a prepared statement (which would cost a prepare and an execute).
     pub fn ping(&mut self) -> diesel::QueryResult<()> {
-        with_conn!(self, |c| diesel::sql_query("SELECT 1")
-            .execute(c)
-            .map(|_| ()))
+        with_conn!(self, |c| c.batch_execute("SELECT 1"))
     }
 }
 
@@ -565,24 +597,127 @@ pub fn retry_transient<T, E: std::fmt::Display>(
 /// refuses a write based on a stale row, and the writer retries.
 pub const GALERA_SYNC_WAIT: u32 = 1;
 
-/// `wsrep_on` of the session's server: ON on a Galera node, OFF (MariaDB) or missing
-/// (MySQL) elsewhere.
-fn wsrep_on(c: &mut MysqlConnection) -> diesel::QueryResult<bool> {
+/// What a connection's server can do, read once when it connects.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerInfo {
+    /// A Galera cluster node (`wsrep_on`).
+    pub is_galera: bool,
+    /// Takes `INSERT … RETURNING`: MariaDB 10.5 and later.
+    pub insert_returning: bool,
+}
+
+impl ServerInfo {
+    /// From `wsrep_on` (ON on a Galera node, OFF on MariaDB, missing on MySQL) and `version`
+    /// (MariaDB's says so: `10.11.6-MariaDB-…`).
+    fn from_variables(wsrep_on: Option<&str>, version: &str) -> ServerInfo {
+        let mariadb = version.to_ascii_lowercase().contains("mariadb");
+        let mut numbers = version
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse::<u32>().unwrap_or(0));
+        let major_minor = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        ServerInfo {
+            is_galera: wsrep_on.is_some_and(|v| v.eq_ignore_ascii_case("ON")),
+            insert_returning: mariadb && major_minor >= (10, 5),
+        }
+    }
+}
+
+/// The server's `wsrep_on` and `version`, in one statement.
+fn server_variables(c: &mut MysqlConnection) -> diesel::QueryResult<ServerInfo> {
     #[derive(diesel::QueryableByName)]
     struct Variable {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "Variable_name")]
+        name: String,
         #[diesel(sql_type = diesel::sql_types::Text, column_name = "Value")]
         value: String,
     }
-    let rows: Vec<Variable> = diesel::sql_query("SHOW VARIABLES LIKE 'wsrep_on'").load(c)?;
-    Ok(rows.iter().any(|v| v.value.eq_ignore_ascii_case("ON")))
+    let rows: Vec<Variable> =
+        diesel::sql_query("SHOW VARIABLES WHERE Variable_name IN ('wsrep_on', 'version')")
+            .load(c)?;
+    let value = |name: &str| {
+        rows.iter()
+            .find(|v| v.name.eq_ignore_ascii_case(name))
+            .map(|v| v.value.as_str())
+    };
+    Ok(ServerInfo::from_variables(
+        value("wsrep_on"),
+        value("version").unwrap_or_default(),
+    ))
 }
 
 /// On a Galera node, makes the session read its writes and everyone's ([`GALERA_SYNC_WAIT`]).
-fn galera_session(c: &mut MysqlConnection) -> diesel::QueryResult<()> {
-    if wsrep_on(c)? {
+/// Returns what the server can do.
+fn galera_session(c: &mut MysqlConnection) -> diesel::QueryResult<ServerInfo> {
+    let server = server_variables(c)?;
+    if server.is_galera {
         c.batch_execute(&format!("SET SESSION wsrep_sync_wait = {GALERA_SYNC_WAIT}"))?;
     }
-    Ok(())
+    Ok(server)
+}
+
+/// How long a pooled connection may sit unused before a checkout pings it first. A
+/// connection in steady use is handed out without a round trip (it was fine a moment ago, and
+/// if it died since, its first statement fails, [`SessionWatch`] marks it and the pool drops
+/// it); one that sat idle through a database restart or a server-side timeout is caught
+/// before the caller sees it.
+pub const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
+
+/// What a connection knows about itself, kept as its diesel instrumentation (which sees
+/// every statement's end, including `BEGIN`, `COMMIT` and text queries): when it last ran a
+/// statement, whether one failed in a way that may have left the connection unusable, and
+/// what its server can do.
+#[derive(Debug)]
+pub struct SessionWatch {
+    last_used: Instant,
+    failed: bool,
+    server: ServerInfo,
+}
+
+impl SessionWatch {
+    fn new(server: ServerInfo) -> SessionWatch {
+        SessionWatch {
+            last_used: Instant::now(),
+            failed: false,
+            server,
+        }
+    }
+}
+
+impl Instrumentation for SessionWatch {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::FinishQuery { error, .. } = event {
+            self.last_used = Instant::now();
+            if error.is_some_and(|e| !leaves_connection_usable(e)) {
+                self.failed = true;
+            }
+        }
+    }
+}
+
+/// True for the errors the server answers on a healthy connection and that the callers
+/// handle as part of normal work: lock conflicts (retried) and constraint violations. Any
+/// other failure (the driver's I/O errors, a lost connection, a server going away) may have
+/// left the connection dead or mid-protocol, so it is not handed out again.
+fn leaves_connection_usable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    match e {
+        Error::DatabaseError(
+            Kind::UniqueViolation
+            | Kind::ForeignKeyViolation
+            | Kind::NotNullViolation
+            | Kind::CheckViolation,
+            _,
+        ) => true,
+        e => is_lock_conflict(e),
+    }
+}
+
+fn watch_of<C: Connection>(c: &mut C) -> Option<&SessionWatch> {
+    c.instrumentation().downcast_ref::<SessionWatch>()
+}
+
+fn server_info(c: &mut MysqlConnection) -> ServerInfo {
+    watch_of(c).map(|w| w.server).unwrap_or_default()
 }
 
 /// Opens connections for the pool.
@@ -599,12 +734,18 @@ impl r2d2::ManageConnection for ConnectionManager {
         DbConn::establish(&self.url)
     }
 
+    /// Called on every checkout: a round trip only for a connection idle longer than
+    /// [`IDLE_PING_AFTER`].
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        if conn.idle_for() < IDLE_PING_AFTER {
+            return Ok(());
+        }
         conn.ping().map_err(DbError::Query)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// Called when a connection returns to the pool: a broken one is dropped, not reused.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
     }
 }
 
@@ -613,8 +754,10 @@ pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 
 /// A pool of connections to one database, for long-running processes.
 ///
-/// Connections are checked before use, so a database restart costs one failed checkout at
-/// most, not a poisoned pool.
+/// A connection idle for a while is pinged before use, and one whose statement failed on a
+/// lost connection is dropped when it comes back, so a database restart costs a failed
+/// operation at most, not a poisoned pool; a connection in steady use costs no extra round
+/// trip.
 #[derive(Clone)]
 pub struct Db {
     pool: std::sync::Arc<PoolOwner>,
@@ -795,6 +938,39 @@ mod tests {
         let r: Result<(), _> = retry_transient(|e: &String| e == "conflict", || Err("bad".into()));
         let failure = r.unwrap_err();
         assert_eq!((failure.error.as_str(), failure.attempts), ("bad", 1));
+    }
+
+    #[test]
+    fn reads_what_the_server_can_do_from_its_variables() {
+        let maria = ServerInfo::from_variables(Some("OFF"), "10.11.6-MariaDB-0+deb12u1");
+        assert!(!maria.is_galera && maria.insert_returning);
+        let galera = ServerInfo::from_variables(Some("ON"), "10.6.16-MariaDB-log");
+        assert!(galera.is_galera && galera.insert_returning);
+        let old = ServerInfo::from_variables(Some("OFF"), "10.4.32-MariaDB");
+        assert!(!old.insert_returning, "RETURNING on INSERT came with 10.5");
+        let mysql = ServerInfo::from_variables(None, "8.0.36");
+        assert!(!mysql.is_galera && !mysql.insert_returning);
+    }
+
+    #[test]
+    fn a_connection_survives_conflicts_and_constraints_only() {
+        use diesel::result::{DatabaseErrorKind::*, Error};
+        let db = |kind, msg: &str| Error::DatabaseError(kind, Box::new(msg.to_owned()));
+        assert!(leaves_connection_usable(&db(
+            UniqueViolation,
+            "Duplicate entry"
+        )));
+        assert!(leaves_connection_usable(&db(
+            Unknown,
+            "Deadlock found when trying to get lock; try restarting transaction"
+        )));
+        for lost in [
+            "Input/output error: Connection reset by peer (os error 104)",
+            "Connection to the server is closed.",
+            "Server shutdown in progress",
+        ] {
+            assert!(!leaves_connection_usable(&db(Unknown, lost)), "{lost}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod services;
 pub mod sessions;
 mod sql_text;
 pub mod status;
+pub mod stmt;
 pub mod text;
 pub mod validate;
 

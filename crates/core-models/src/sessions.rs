@@ -131,12 +131,14 @@ pub fn add_events(conn: &mut DbConn, id: i64, n: i64) -> ModelResult<()> {
     if n == 0 {
         return Ok(());
     }
-    with_conn!(conn, |c| diesel::update(ls::table.find(id))
-        .set((
+    // Once per dispatched batch: its statement is kept (diesel would prepare every UPDATE anew).
+    with_conn!(conn, |c| crate::stmt::Cached::new(
+        diesel::update(ls::table.find(id)).set((
             ls::total_events.eq(ls::total_events + n),
             ls::updated_at.eq(now()),
         ))
-        .execute(c))?;
+    )
+    .execute(c))?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use core_models::models::now;
 use core_models::schema::{
     event_queue as eq, live_events as le, service_event_configs as sec, service_leases as sl,
 };
+use core_models::stmt::{padded, Cached};
 use core_models::{with_conn, DbConn, LiveEvent, QueueItem, QueueStatus};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -154,7 +155,7 @@ fn claim_in_tx(
     let q = diesel::sql_query(sql)
         .bind::<BigInt, _>(service_id)
         .bind::<BigInt, _>(limit);
-    let ids: Vec<i64> = with_conn!(conn, |c| q.clone().load::<Id>(c))?
+    let ids: Vec<i64> = with_conn!(conn, |c| Cached::new(q).load::<Id>(c))?
         .into_iter()
         .map(|r| r.id)
         .collect();
@@ -163,23 +164,26 @@ fn claim_in_tx(
     }
     let t = now();
     let until = deadline(t, lease);
-    with_conn!(conn, |c| diesel::update(
-        eq::table.filter(eq::id.eq_any(&ids))
+    // The ids are distinct, so repeating the last one to pad the list changes nothing.
+    let ids = padded(&ids);
+    with_conn!(conn, |c| Cached::new(
+        diesel::update(eq::table.filter(eq::id.eq_any(&ids))).set((
+            eq::status.eq(QueueStatus::Processing),
+            eq::locked_by.eq(Some(owner)),
+            eq::locked_until.eq(Some(until)),
+            eq::attempts.eq(eq::attempts + 1),
+            eq::updated_at.eq(t),
+        ))
     )
-    .set((
-        eq::status.eq(QueueStatus::Processing),
-        eq::locked_by.eq(Some(owner)),
-        eq::locked_until.eq(Some(until)),
-        eq::attempts.eq(eq::attempts + 1),
-        eq::updated_at.eq(t),
-    ))
     .execute(c))?;
-    let rows: Vec<(QueueItem, LiveEvent)> = with_conn!(conn, |c| eq::table
-        .inner_join(le::table)
-        .filter(eq::id.eq_any(&ids))
-        .order((eq::priority.desc(), eq::id.asc()))
-        .select((QueueItem::as_select(), LiveEvent::as_select()))
-        .load(c))?;
+    let rows: Vec<(QueueItem, LiveEvent)> = with_conn!(conn, |c| Cached::new(
+        eq::table
+            .inner_join(le::table)
+            .filter(eq::id.eq_any(&ids))
+            .order((eq::priority.desc(), eq::id.asc()))
+            .select((QueueItem::as_select(), LiveEvent::as_select()))
+    )
+    .load(c))?;
     let actions = rule_actions(conn, service_id, &rows)?;
     Ok(rows
         .into_iter()
@@ -213,12 +217,15 @@ fn rule_actions(
     if names.is_empty() {
         return Ok(HashMap::new());
     }
-    let found: Vec<(String, Option<String>)> = with_conn!(conn, |c| sec::table
-        .filter(sec::service_id.eq(service_id))
-        .filter(sec::name.eq_any(&names))
-        .filter(sec::action.is_not_null())
-        .select((sec::name, sec::action))
-        .load(c))?;
+    let names = padded(&names);
+    let found: Vec<(String, Option<String>)> = with_conn!(conn, |c| Cached::new(
+        sec::table
+            .filter(sec::service_id.eq(service_id))
+            .filter(sec::name.eq_any(&names))
+            .filter(sec::action.is_not_null())
+            .select((sec::name, sec::action))
+    )
+    .load(c))?;
     Ok(found
         .into_iter()
         .filter_map(|(name, action)| Some((name, action?)))

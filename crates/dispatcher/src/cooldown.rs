@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{NaiveDateTime, TimeDelta};
 use core_models::schema::rule_cooldowns as rc;
+use core_models::stmt::{cacheable_rows, padded, Cached};
 use core_models::DbConn;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
@@ -115,6 +116,7 @@ impl CooldownBook {
             let sql = format!(
                 "INSERT INTO rule_cooldowns (rule_id, viewer, fired_at) VALUES {values} {upsert}"
             );
+            let keep = cacheable_rows(chunk.len(), UPSERT_CHUNK);
             core_models::with_conn!(conn, |c| {
                 let mut q = diesel::sql_query(&sql).into_boxed();
                 for r in chunk {
@@ -123,7 +125,7 @@ impl CooldownBook {
                         .bind::<Text, _>(&r.viewer)
                         .bind::<Timestamp, _>(r.fired_at);
                 }
-                q.execute(c)
+                Cached::when(keep, q).execute(c)
             })?;
         }
         Ok(())
@@ -135,9 +137,12 @@ fn with_conn_rows(
     rule_id: i64,
     viewers: &[&str],
 ) -> Result<Vec<(String, NaiveDateTime)>, EngineError> {
-    Ok(core_models::with_conn!(conn, |c| rc::table
-        .filter(rc::rule_id.eq(rule_id))
-        .filter(rc::viewer.eq_any(viewers))
-        .select((rc::viewer, rc::fired_at))
-        .load(c))?)
+    let viewers = padded(viewers);
+    Ok(core_models::with_conn!(conn, |c| Cached::new(
+        rc::table
+            .filter(rc::rule_id.eq(rule_id))
+            .filter(rc::viewer.eq_any(&viewers))
+            .select((rc::viewer, rc::fired_at))
+    )
+    .load(c))?)
 }

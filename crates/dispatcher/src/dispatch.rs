@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use core_models::models::now;
 use core_models::schema::event_queue as eq;
+use core_models::stmt::{cacheable_rows, padded, Cached, SqliteInsert};
 use core_models::{
     sessions, with_conn, CapturedEvent, DbConn, EventType, Priority, QueueReason, QueueStatus,
 };
@@ -94,13 +95,27 @@ fn dispatch_in_tx(
     let needed = table.cooldown_keys(&active_ids, &stored.captured());
     let mut cooldowns = CooldownBook::load(conn, &needed)?;
 
+    // Each service's events in turn, so each event meets the cooldowns the ones before left.
+    let routed: Vec<(&LockedService, Vec<RoutedEvent<'_>>)> = active
+        .into_iter()
+        .map(|service| (service, stored.routed(table, service.id, &mut cooldowns)))
+        .filter(|(_, events)| !events.is_empty())
+        .collect();
+    let caps: Vec<(i64, i64)> = routed
+        .iter()
+        .map(|(service, _)| (service.id, queue_limit(service)))
+        .collect();
+    let pending = routes::pending_counts(conn, &caps)?;
+
     let mut plan = Plan::default();
-    for service in active {
-        let events = stored.routed(table, service.id, &mut cooldowns);
-        if events.is_empty() {
-            continue;
-        }
-        let sr = plan.service(conn, service, &events, t)?;
+    for (service, events) in &routed {
+        // Every branch of the batch's count returns a row; were one missing, the service is
+        // counted alone rather than taken for empty.
+        let pending = match pending.get(&service.id) {
+            Some(&n) => n,
+            None => routes::pending_count(conn, service.id, queue_limit(service))?,
+        };
+        let sr = plan.service(conn, service, events, pending, t)?;
         report.services.insert(service.id, sr);
     }
     cooldowns.write(conn)?;
@@ -223,9 +238,10 @@ impl Plan {
         conn: &mut DbConn,
         service: &LockedService,
         events: &[RoutedEvent<'_>],
+        pending: u64,
         t: NaiveDateTime,
     ) -> Result<ServiceReport, EngineError> {
-        let mut state = queue_state(conn, service, events)?;
+        let mut state = queue_state(conn, service, events, pending)?;
         let mut report = ServiceReport {
             slug: service.slug.clone(),
             ..ServiceReport::default()
@@ -312,17 +328,21 @@ impl Plan {
     /// Discards the stored victims, by primary key and only if still `pending`.
     fn discard_victims(&self, conn: &mut DbConn, t: NaiveDateTime) -> Result<(), EngineError> {
         for chunk in self.victims.chunks(IN_CHUNK) {
-            let n = with_conn!(conn, |c| diesel::update(
-                eq::table
-                    .filter(eq::id.eq_any(chunk))
-                    .filter(eq::status.eq(QueueStatus::Pending))
+            // Victims are distinct, so padding the list changes no count.
+            let ids = padded(chunk);
+            let n = with_conn!(conn, |c| Cached::new(
+                diesel::update(
+                    eq::table
+                        .filter(eq::id.eq_any(&ids))
+                        .filter(eq::status.eq(QueueStatus::Pending))
+                )
+                .set((
+                    eq::status.eq(QueueStatus::Discarded),
+                    eq::reason.eq(Some(QueueReason::Overflow)),
+                    eq::processed_at.eq(Some(t)),
+                    eq::updated_at.eq(t),
+                ))
             )
-            .set((
-                eq::status.eq(QueueStatus::Discarded),
-                eq::reason.eq(Some(QueueReason::Overflow)),
-                eq::processed_at.eq(Some(t)),
-                eq::updated_at.eq(t),
-            ))
             .execute(c))?;
             if n != chunk.len() {
                 // A worker claimed a victim after it was read: decide again from scratch.
@@ -335,24 +355,37 @@ impl Plan {
     /// Writes the new rows with multi-row INSERTs.
     fn insert_rows(&self, conn: &mut DbConn) -> Result<(), EngineError> {
         for chunk in self.rows.chunks(INSERT_CHUNK) {
-            with_conn!(conn, |c| diesel::insert_into(eq::table)
-                .values(chunk)
-                .execute(c))?;
+            let keep = cacheable_rows(chunk.len(), INSERT_CHUNK);
+            match conn {
+                DbConn::Mysql(c) => {
+                    let insert = diesel::insert_into(eq::table).values(chunk);
+                    Cached::when(keep, insert).execute(c)?
+                }
+                DbConn::Sqlite(c) => {
+                    SqliteInsert::new::<NewQueueRow>(eq::table, chunk, keep).execute(c)?
+                }
+            };
         }
         Ok(())
     }
 }
 
-/// A service's queue as the policy needs it: a bounded pending count and, only if the batch
-/// can fill the queue, the victim candidates. A batch of n events takes at most n victims,
-/// lowest first, so the n lowest candidates are enough.
+/// A service's queue size limit, which is also what its pending count is capped at.
+fn queue_limit(service: &LockedService) -> i64 {
+    i64::from(service.max_queue_size.max(0))
+}
+
+/// A service's queue as the policy needs it: its bounded pending count (read for every
+/// service of the batch at once) and, only if the batch can fill the queue, the victim
+/// candidates. A batch of n events takes at most n victims, lowest first, so the n lowest
+/// candidates are enough.
 fn queue_state(
     conn: &mut DbConn,
     service: &LockedService,
     events: &[RoutedEvent<'_>],
+    pending: u64,
 ) -> Result<QueueState, EngineError> {
-    let max = i64::from(service.max_queue_size.max(0));
-    let pending = routes::pending_count(conn, service.id, max)?;
+    let max = queue_limit(service);
     let n = events.len() as u64;
     let candidates = match events.iter().map(|e| e.rule().priority).max() {
         Some(top) if pending + n > max as u64 => {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use core_models::models::now;
 use core_models::schema::event_queue as eq;
+use core_models::stmt::{padded, Cached};
 use core_models::text::clean_text;
 use core_models::{with_conn, DbConn, QueueStatus};
 use diesel::prelude::*;
@@ -28,18 +29,21 @@ pub(crate) fn complete_in_tx(
     owner: &str,
     t: NaiveDateTime,
 ) -> Result<u64, EngineError> {
-    let n = with_conn!(conn, |c| diesel::update(
-        eq::table
-            .filter(eq::id.eq_any(item_ids))
-            .filter(eq::status.eq(QueueStatus::Processing))
-            .filter(eq::locked_by.eq(owner))
+    let ids = padded(item_ids);
+    let n = with_conn!(conn, |c| Cached::new(
+        diesel::update(
+            eq::table
+                .filter(eq::id.eq_any(&ids))
+                .filter(eq::status.eq(QueueStatus::Processing))
+                .filter(eq::locked_by.eq(owner))
+        )
+        .set((
+            eq::status.eq(QueueStatus::Completed),
+            eq::locked_until.eq(None::<NaiveDateTime>),
+            eq::processed_at.eq(Some(t)),
+            eq::updated_at.eq(t),
+        ))
     )
-    .set((
-        eq::status.eq(QueueStatus::Completed),
-        eq::locked_until.eq(None::<NaiveDateTime>),
-        eq::processed_at.eq(Some(t)),
-        eq::updated_at.eq(t),
-    ))
     .execute(c))?;
     Ok(n as u64)
 }

@@ -6,9 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use core_models::schema::live_events as le;
+use core_models::stmt::{cacheable_rows, padded, Cached, SqliteInsert};
 use core_models::text::{clean_json_string, clean_line};
 use core_models::{with_conn, CapturedEvent, DbConn, EventType, StreakStatus};
+use diesel::backend::Backend;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Nullable};
 
 use crate::batch::SessionRef;
 use crate::error::EngineError;
@@ -85,11 +89,14 @@ fn stored_ids(
 ) -> Result<HashMap<i64, i64>, EngineError> {
     let mut found = HashMap::with_capacity(msg_ids.len());
     for chunk in msg_ids.chunks(IN_CHUNK) {
-        let rows: Vec<(Option<i64>, i64)> = with_conn!(conn, |c| le::table
-            .filter(le::room_id.eq(room_id))
-            .filter(le::msg_id.eq_any(chunk))
-            .select((le::msg_id, le::id))
-            .load(c))?;
+        let chunk = padded(chunk);
+        let rows: Vec<(Option<i64>, i64)> = with_conn!(conn, |c| Cached::new(
+            le::table
+                .filter(le::room_id.eq(room_id))
+                .filter(le::msg_id.eq_any(&chunk))
+                .select((le::msg_id, le::id))
+        )
+        .load(c))?;
         found.extend(rows.into_iter().filter_map(|(m, id)| Some((m?, id))));
     }
     Ok(found)
@@ -144,11 +151,9 @@ fn fresh_rows(
 /// (`None` for a duplicate of a stored message or of an earlier row of the batch). `rows` are
 /// [`prepare`]d from `events`, in the same order.
 ///
-/// Rows with a msg_id go in multi-row INSERTs and their ids are read back by the unique key
-/// (room_id, msg_id): with concurrent inserts MySQL does not promise consecutive ids, so
-/// LAST_INSERT_ID arithmetic would be a guess. Rows without a msg_id (rare: TikTok gives
-/// nearly every message one) cannot be found again by key, so each is inserted alone and
-/// takes its id from `last_insert_id`.
+/// Rows with a msg_id go in multi-row INSERTs (see [`insert_keyed`] for how their ids come
+/// back). Rows without a msg_id (rare: TikTok gives nearly every message one) cannot be found
+/// again by key, so each is inserted alone and takes its id from `last_insert_id`.
 pub(crate) fn store(
     conn: &mut DbConn,
     rows: &[NewLiveEvent],
@@ -157,8 +162,14 @@ pub(crate) fn store(
     let Some(room_id) = rows.first().map(|r| r.room_id.as_str()) else {
         return Ok(Vec::new());
     };
-    let keyed: Vec<i64> = rows.iter().filter_map(|r| r.msg_id).collect();
-    let already = stored_ids(conn, room_id, &keyed)?;
+    let already = match conn {
+        // SQLite skips stored messages in the INSERT itself (see `insert_keyed`).
+        DbConn::Sqlite(_) => HashMap::new(),
+        DbConn::Mysql(_) => {
+            let keyed: Vec<i64> = rows.iter().filter_map(|r| r.msg_id).collect();
+            stored_ids(conn, room_id, &keyed)?
+        }
+    };
     let fresh = fresh_rows(conn, rows, events, room_id, &already)?;
 
     let to_insert: Vec<NewLiveEvent> = rows
@@ -167,13 +178,7 @@ pub(crate) fn store(
         .filter(|(r, f)| **f && r.msg_id.is_some())
         .map(|(r, _)| r.clone())
         .collect();
-    for chunk in to_insert.chunks(INSERT_CHUNK) {
-        with_conn!(conn, |c| diesel::insert_into(le::table)
-            .values(chunk)
-            .execute(c))?;
-    }
-    let new_keys: Vec<i64> = to_insert.iter().filter_map(|r| r.msg_id).collect();
-    let inserted = stored_ids(conn, room_id, &new_keys)?;
+    let inserted = insert_keyed(conn, room_id, &to_insert)?;
 
     let mut ids = Vec::with_capacity(rows.len());
     for (row, fresh) in rows.iter().zip(fresh) {
@@ -190,3 +195,70 @@ pub(crate) fn store(
     }
     Ok(ids)
 }
+
+/// Inserts rows that all have a msg_id; returns the ids they got, by msg_id.
+///
+/// MariaDB 10.5+ and SQLite hand the ids back from the INSERT itself (`RETURNING id,
+/// msg_id`, matched by msg_id, so the order of the returned rows does not matter). SQLite
+/// also skips the messages already stored there (`ON CONFLICT (room_id, msg_id) DO
+/// NOTHING`: they come back as no id, a duplicate), so it needs no read before. On MySQL
+/// they are read back by the unique key (room_id, msg_id): MySQL 8's default
+/// `innodb_autoinc_lock_mode = 2` (and Galera's) does not promise a multi-row insert
+/// consecutive ids, so LAST_INSERT_ID arithmetic would be a guess.
+fn insert_keyed(
+    conn: &mut DbConn,
+    room_id: &str,
+    rows: &[NewLiveEvent],
+) -> Result<HashMap<i64, i64>, EngineError> {
+    let returning = conn.insert_returning();
+    let mut ids = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let keep = cacheable_rows(chunk.len(), INSERT_CHUNK);
+        match conn {
+            DbConn::Mysql(c) if returning => {
+                let insert = diesel::insert_into(le::table).values(chunk);
+                let made: Vec<(i64, Option<i64>)> =
+                    Cached::when(keep, ReturningKeys(insert)).load(c)?;
+                ids.extend(made.into_iter().filter_map(|(id, m)| Some((m?, id))));
+            }
+            DbConn::Mysql(c) => {
+                let insert = diesel::insert_into(le::table).values(chunk);
+                Cached::when(keep, insert).execute(c)?;
+            }
+            DbConn::Sqlite(c) => {
+                let insert = SqliteInsert::new::<NewLiveEvent>(le::table, chunk, keep)
+                    .skip_conflicts_on("room_id, msg_id");
+                let made: Vec<(i64, Option<i64>)> = ReturningKeys(insert).load(c)?;
+                ids.extend(made.into_iter().filter_map(|(id, m)| Some((m?, id))));
+            }
+        }
+    }
+    if !returning {
+        let keys: Vec<i64> = rows.iter().filter_map(|r| r.msg_id).collect();
+        ids = stored_ids(conn, room_id, &keys)?;
+    }
+    Ok(ids)
+}
+
+/// `INSERT … RETURNING id, msg_id` (MariaDB 10.5+, SQLite): each new row's id with its
+/// msg_id.
+struct ReturningKeys<I>(I);
+
+impl<I> QueryId for ReturningKeys<I> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<I: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for ReturningKeys<I> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING id, msg_id");
+        Ok(())
+    }
+}
+
+impl<I> Query for ReturningKeys<I> {
+    type SqlType = (BigInt, Nullable<BigInt>);
+}
+
+impl<I, Conn> RunQueryDsl<Conn> for ReturningKeys<I> {}

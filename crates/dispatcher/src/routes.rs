@@ -3,7 +3,10 @@
 //! (Which services take which events is the rules' business: [`crate::rules`].)
 
 use core_models::schema::{event_queue as eq, service_event_configs as sec, services as sv};
+use core_models::stmt::{padded, Cached};
 use core_models::{with_conn, DbConn, Priority, QueueStatus};
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
@@ -30,19 +33,24 @@ pub(crate) fn lock_services(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let ids = padded(ids);
     if let DbConn::Mysql(c) = conn {
-        let _locked: Vec<i64> = sec::table
-            .filter(sec::service_id.eq_any(ids))
-            .order(sec::id.asc())
-            .select(sec::id)
-            .for_update()
-            .load(c)?;
+        let _locked: Vec<i64> = Cached::new(
+            sec::table
+                .filter(sec::service_id.eq_any(&ids))
+                .order(sec::id.asc())
+                .select(sec::id)
+                .for_update(),
+        )
+        .load(c)?;
     }
-    let rows: Vec<(i64, String, i32, bool)> = with_conn!(conn, |c| sv::table
-        .filter(sv::id.eq_any(ids))
-        .order(sv::id.asc())
-        .select((sv::id, sv::slug, sv::max_queue_size, sv::is_active))
-        .load(c))?;
+    let rows: Vec<(i64, String, i32, bool)> = with_conn!(conn, |c| Cached::new(
+        sv::table
+            .filter(sv::id.eq_any(&ids))
+            .order(sv::id.asc())
+            .select((sv::id, sv::slug, sv::max_queue_size, sv::is_active))
+    )
+    .load(c))?;
     Ok(rows
         .into_iter()
         .map(|(id, slug, max_queue_size, is_active)| LockedService {
@@ -74,8 +82,53 @@ pub(crate) fn pending_count(
     )
     .bind::<BigInt, _>(service_id)
     .bind::<BigInt, _>(cap.max(0));
-    let row: Count = with_conn!(conn, |c| q.clone().get_result(c))?;
+    let row: Count = with_conn!(conn, |c| Cached::new(q).get_result(c))?;
     Ok(u64::try_from(row.n).unwrap_or(0))
+}
+
+#[derive(QueryableByName)]
+struct ServiceCount {
+    #[diesel(sql_type = BigInt)]
+    service_id: i64,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// [`pending_count`] of several services in one statement (one round trip for the whole
+/// batch, not one per service): `(service_id, cap)` in, the capped counts by service out.
+pub(crate) fn pending_counts(
+    conn: &mut DbConn,
+    caps: &[(i64, i64)],
+) -> Result<HashMap<i64, u64>, EngineError> {
+    if caps.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // A repeated last branch counts the same service again: harmless, and it keeps the
+    // statement to a few shapes, so it can be kept prepared.
+    let caps = padded(caps);
+    let cast = match conn {
+        DbConn::Mysql(_) => "SIGNED",
+        DbConn::Sqlite(_) => "INTEGER",
+    };
+    let branch = format!(
+        "SELECT CAST(? AS {cast}) AS service_id, COUNT(*) AS n FROM (SELECT 1 AS one \
+         FROM event_queue WHERE service_id = ? AND status = 'pending' LIMIT ?) AS capped"
+    );
+    let sql = vec![branch; caps.len()].join(" UNION ALL ");
+    let rows: Vec<ServiceCount> = with_conn!(conn, |c| {
+        let mut q = diesel::sql_query(&sql).into_boxed();
+        for &(service_id, cap) in &caps {
+            q = q
+                .bind::<BigInt, _>(service_id)
+                .bind::<BigInt, _>(service_id)
+                .bind::<BigInt, _>(cap.max(0));
+        }
+        Cached::new(q).load(c)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.service_id, u64::try_from(r.n).unwrap_or(0)))
+        .collect())
 }
 
 /// The `limit` lowest-priority, oldest pending discardable items of a service with a
