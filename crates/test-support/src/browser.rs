@@ -58,7 +58,8 @@ pub struct Browser {
 
 impl Browser {
     /// Starts Chromium with a fresh profile and a 1920×1080 page with a transparent
-    /// background; `None` when Chromium is missing outside CI.
+    /// background; `None` when Chromium is missing outside CI. With `CHROMIUM_LOG=FILE`,
+    /// Chromium's own log goes to FILE (how a crash of the browser is looked into).
     pub fn launch() -> Option<Browser> {
         let binary = chromium()?;
         let profile = tempfile::tempdir().expect("profile dir");
@@ -81,7 +82,10 @@ impl Browser {
             .arg("about:blank")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("CHROMIUM_LOG") {
+                Some(path) => std::fs::File::create(path).map_or(Stdio::null(), Stdio::from),
+                None => Stdio::null(),
+            })
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let endpoint = devtools_endpoint(profile.path());
@@ -199,19 +203,41 @@ impl Browser {
         self.call("Input.insertText", json!({ "text": text }));
     }
 
-    /// Picks the option `value` of the `<select>` `selector` matches, as choosing it from the
-    /// list would (a `change` event follows).
+    /// Picks the option `value` of the `<select>` `selector` matches with the keyboard, as a
+    /// user tabbing through a form does: focus it, then arrow keys until it shows the option
+    /// (a closed select changes with the arrows and fires `change`). Clicking would open the
+    /// native option popup, which headless Chromium can crash on under load.
     pub fn choose(&mut self, selector: &str, value: &str) {
-        self.click(selector);
-        let done = self.eval(&format!(
-            "(() => {{ const el = document.querySelector({}); \
-             if (![...el.options].some(o => o.value === {v})) return false; \
-             el.value = {v}; el.dispatchEvent(new Event('change', {{bubbles: true}})); \
-             el.blur(); return true; }})()",
-            json!(selector),
+        let sel = json!(selector);
+        let target = self.eval(&format!(
+            "(() => {{ const el = document.querySelector({sel}); if (!el) return -1; \
+             el.scrollIntoView({{block: 'center'}}); el.focus(); \
+             return [...el.options].findIndex(o => o.value === {v}); }})()",
             v = json!(value)
         ));
-        assert_eq!(done, json!(true), "{selector} has no option {value}");
+        let target = target.as_i64().unwrap_or(-1);
+        assert!(target >= 0, "{selector} has no option {value}");
+        for _ in 0..64 {
+            let at = self
+                .eval(&format!("document.querySelector({sel}).selectedIndex"))
+                .as_i64()
+                .unwrap_or(-1);
+            if at == target {
+                return;
+            }
+            let (key, code) = if at < target {
+                ("ArrowDown", 40)
+            } else {
+                ("ArrowUp", 38)
+            };
+            for kind in ["rawKeyDown", "keyUp"] {
+                self.call(
+                    "Input.dispatchKeyEvent",
+                    json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code}),
+                );
+            }
+        }
+        panic!("the arrow keys never reached option {value} of {selector}");
     }
 
     /// Writes a PNG of the page to `path`.

@@ -129,6 +129,8 @@ fn a_streamer_sets_up_tests_and_reviews_a_stream_in_the_control_room() {
     let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.contains(&"roses") && names.contains(&"greetings"));
+    let greetings = rules.iter().find(|r| r.name == "greetings").unwrap();
+    assert_eq!(greetings.event_type, core_models::EventType::Comment);
     let roses = rules.iter().find(|r| r.name == "roses").unwrap();
     assert_eq!(roses.conditions.as_deref(), Some(r#"{"gifts":["Rose"]}"#));
     assert_eq!(roses.action.as_deref(), Some("jump"));
