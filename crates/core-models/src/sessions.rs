@@ -25,7 +25,8 @@ pub fn start(
 
 /// The open test session of a streamer, opened now if there is none: where test events
 /// (`ctl event send`, the control room's test form) go, apart from the LIVEs. It stays open
-/// (a capture starting for the streamer leaves it alone) until `ctl session` closes it.
+/// (a capture starting for the streamer leaves it alone), so a streamer's test events gather
+/// in one session, whose report shows what the rules made of them.
 pub fn open_test(conn: &mut DbConn, streamer_unique_id: &str) -> ModelResult<LiveSession> {
     conn.write_transaction(|conn| {
         let open = with_conn!(conn, |c| ls::table
