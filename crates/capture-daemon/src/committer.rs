@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use core_models::{Db, DbError};
-use dispatcher::{Batch, DispatchReport, Engine, EngineError, RuleCache};
+use dispatcher::{Batch, BatchGroup, DispatchReport, Engine, EngineError, RuleCache};
 use lifecycle::Backoff;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -237,17 +237,25 @@ impl CommitLoop {
         if self.attempt.is_some() || self.spool.is_empty() || Instant::now() < self.retry_at {
             return Ok(());
         }
-        if let Some((batch, frames)) = self.spool.front_group(GROUP_MAX_EVENTS)? {
+        let frames = self.spool.front_group(GROUP_MAX_EVENTS)?;
+        if let Some((first, rest)) = frames.split_first() {
+            let (first, rest) = (Arc::clone(first), rest.to_vec());
             let db = self.db.clone();
             let rules = Arc::clone(&self.rules);
             let job = async move {
-                db.run(move |conn| Engine::new(conn).dispatch_cached(&batch, &rules))
-                    .await
+                db.run(move |conn| {
+                    let group = BatchGroup::join(&first, rest.iter().map(Arc::as_ref));
+                    let report = Engine::new(conn).dispatch_cached(&group, &rules)?;
+                    Ok(Committed {
+                        report,
+                        frames: group.batches(),
+                    })
+                })
+                .await
             };
             self.attempt = Some(Attempt {
                 task: tokio::spawn(job),
                 started: Instant::now(),
-                frames,
             });
         }
         Ok(())
@@ -262,13 +270,10 @@ impl CommitLoop {
         })
     }
 
-    fn attempt_ended(
-        &mut self,
-        result: Result<DispatchReport, EngineError>,
-    ) -> Result<(), SpoolError> {
-        let frames = self.attempt.take().map_or(0, |a| a.frames);
+    fn attempt_ended(&mut self, result: Result<Committed, EngineError>) -> Result<(), SpoolError> {
+        self.attempt = None;
         match result {
-            Ok(report) => self.committed(frames, &report),
+            Ok(Committed { report, frames }) => self.committed(frames, &report),
             Err(error) => self.failed(&error),
         }
     }
@@ -343,14 +348,19 @@ impl CommitLoop {
 
 /// A commit in flight.
 struct Attempt {
-    task: JoinHandle<Result<DispatchReport, EngineError>>,
+    task: JoinHandle<Result<Committed, EngineError>>,
     started: Instant,
-    /// Spool batches (frames) it commits together.
+}
+
+/// What a successful attempt committed.
+struct Committed {
+    report: DispatchReport,
+    /// The spool's oldest batches (frames) it committed together.
     frames: usize,
 }
 
 /// The outcome of the attempt in flight (pending forever when there is none).
-async fn wait_attempt(attempt: &mut Option<Attempt>) -> Result<DispatchReport, EngineError> {
+async fn wait_attempt(attempt: &mut Option<Attempt>) -> Result<Committed, EngineError> {
     match attempt {
         Some(a) => (&mut a.task)
             .await

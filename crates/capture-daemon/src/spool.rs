@@ -27,6 +27,7 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dispatcher::Batch;
 
@@ -61,8 +62,9 @@ pub enum SpoolError {
 
 #[derive(Debug)]
 struct Pending {
-    /// The batch, when cached in memory.
-    batch: Option<Batch>,
+    /// The batch, when cached in memory. Shared with the commit in flight, which reads it
+    /// where it is rather than from a copy.
+    batch: Option<Arc<Batch>>,
     /// Events in it (for the memory bound).
     events: usize,
     /// Where its line is in the file, once written: (offset, length without newline).
@@ -171,7 +173,7 @@ impl Spool {
             self.mem_events += events;
         }
         self.queue.push_back(Pending {
-            batch: cached.then_some(batch),
+            batch: cached.then(|| Arc::new(batch)),
             events,
             at,
         });
@@ -235,7 +237,7 @@ impl Spool {
         let mut writes = Vec::new();
         for (i, p) in self.queue.iter().enumerate() {
             if let (None, Some(batch)) = (p.at, &p.batch) {
-                writes.push((i, batch.clone()));
+                writes.push((i, Arc::clone(batch)));
             }
         }
         for (i, batch) in writes {
@@ -251,40 +253,38 @@ impl Spool {
 
     /// The oldest batches that can be committed as one: consecutive batches of the same
     /// session, with at most `max_events` events between them (but always the oldest batch,
-    /// however big), merged into one batch in order. The second value is how many batches it
-    /// holds, for [`Spool::pop_committed_many`]. Batches not cached in memory are read back
-    /// from the file.
+    /// however big), in order; they are shared, not copied (see [`BatchGroup`]), and
+    /// [`Spool::pop_committed_many`] forgets them once committed. Batches not cached in
+    /// memory are read back from the file.
     ///
     /// Committing frames together is what keeps up with a burst: a transaction's fixed cost
     /// (round trips, the commit itself) is paid once for everything that queued up while the
     /// previous one ran, and a lone frame still goes alone, at once.
-    pub(crate) fn front_group(
-        &mut self,
-        max_events: usize,
-    ) -> Result<Option<(Batch, usize)>, SpoolError> {
+    pub(crate) fn front_group(&mut self, max_events: usize) -> Result<Vec<Arc<Batch>>, SpoolError> {
         let Some(first) = self.queue.front() else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let mut group = self.load(first)?;
-        let mut count = 1;
+        let first = self.load(first)?;
+        let mut events = first.events.len();
+        let mut group = vec![Arc::clone(&first)];
         for p in self.queue.iter().skip(1) {
-            if group.events.len() + p.events > max_events {
+            if events + p.events > max_events {
                 break;
             }
             let next = self.load(p)?;
-            if group.session != next.session {
+            if next.session != first.session {
                 break;
             }
-            group.events.extend(next.events);
-            count += 1;
+            events += next.events.len();
+            group.push(next);
         }
-        Ok(Some((group, count)))
+        Ok(group)
     }
 
-    /// A copy of a queued batch, from memory or read back from the file.
-    fn load(&self, p: &Pending) -> Result<Batch, SpoolError> {
+    /// A queued batch, shared from memory or read back from the file.
+    fn load(&self, p: &Pending) -> Result<Arc<Batch>, SpoolError> {
         if let Some(b) = &p.batch {
-            return Ok(b.clone());
+            return Ok(Arc::clone(b));
         }
         let Some((offset, len)) = p.at else {
             // Unreachable by the invariant (a batch is in memory, in the file, or both).
@@ -296,11 +296,13 @@ impl Spool {
         file.seek(SeekFrom::Start(offset)).map_err(|e| self.io(e))?;
         let mut buf = vec![0u8; len as usize];
         file.read_exact(&mut buf).map_err(|e| self.io(e))?;
-        serde_json::from_slice(&buf).map_err(|e| SpoolError::Corrupt {
-            path: self.path.display().to_string(),
-            offset,
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&buf)
+            .map(Arc::new)
+            .map_err(|e| SpoolError::Corrupt {
+                path: self.path.display().to_string(),
+                offset,
+                reason: e.to_string(),
+            })
     }
 
     /// Forgets the `n` oldest batches, which were committed. When nothing is left, the file
@@ -386,9 +388,24 @@ mod tests {
         }
     }
 
+    /// The front group merged into one batch (to check its events), and how many batches it
+    /// holds.
+    fn front(spool: &mut Spool, max_events: usize) -> Option<(Batch, usize)> {
+        let frames = spool.front_group(max_events).expect("front");
+        let first = frames.first()?;
+        let mut merged = Batch {
+            session: first.session.clone(),
+            events: Vec::new(),
+        };
+        for frame in &frames {
+            merged.events.extend(frame.events.iter().cloned());
+        }
+        Some((merged, frames.len()))
+    }
+
     fn tags(spool: &mut Spool) -> Vec<i64> {
         let mut out = Vec::new();
-        while let Some((b, n)) = spool.front_group(0).expect("front") {
+        while let Some((b, n)) = front(spool, 0) {
             assert_eq!(n, 1, "the oldest batch alone");
             out.push(b.events[0].msg_id.expect("id") / 100);
             spool.pop_committed_many(1).expect("pop");
@@ -459,26 +476,26 @@ mod tests {
         assert!(spool.is_durable(), "some only on file");
 
         let ids = |b: &Batch| -> Vec<i64> { b.events.iter().filter_map(|e| e.msg_id).collect() };
-        let (group, n) = spool.front_group(7).expect("group").expect("some");
+        let (group, n) = front(&mut spool, 7).expect("some");
         assert_eq!(n, 3, "3 frames of 2 events fit in 7");
         assert_eq!(ids(&group), vec![100, 101, 200, 201, 300, 301]);
         spool.pop_committed_many(n).expect("pop");
 
-        let (group, n) = spool.front_group(100).expect("group").expect("some");
+        let (group, n) = front(&mut spool, 100).expect("some");
         assert_eq!(
             (n, ids(&group)),
             (1, vec![400, 401]),
             "stops at the next session"
         );
         spool.pop_committed_many(n).expect("pop");
-        let (group, n) = spool.front_group(1).expect("group").expect("some");
+        let (group, n) = front(&mut spool, 1).expect("some");
         assert_eq!(
             (n, group.session.session_id),
             (1, 2),
             "the oldest goes even over the bound"
         );
         spool.pop_committed_many(n).expect("pop");
-        let (_, n) = spool.front_group(100).expect("group").expect("some");
+        let (_, n) = front(&mut spool, 100).expect("some");
         spool.pop_committed_many(n).expect("pop");
         assert!(spool.is_empty() && !spool.is_durable());
         assert_eq!(std::fs::metadata(&path).expect("meta").len(), 0);
@@ -528,7 +545,7 @@ mod tests {
         std::fs::write(&path, format!("{line}\n{line}\n")).expect("write");
         let mut spool = Spool::open(&path, 100).expect("open");
         assert_eq!((spool.len(), spool.events()), (2, 2));
-        let (group, n) = spool.front_group(100).expect("group").expect("some");
+        let (group, n) = front(&mut spool, 100).expect("some");
         assert_eq!(n, 2, "one session: committed together");
         assert_eq!(group.session.session_id, 4);
         assert_eq!(group.session.streamer_unique_id, "s");

@@ -167,7 +167,8 @@ where
     }
 
     /// Rows whose `columns` (a unique key, comma-separated) are already stored are skipped,
-    /// not an error: with `RETURNING`, only the rows inserted come back.
+    /// not an error: only the rows inserted count as affected (and come back from a
+    /// `RETURNING`).
     pub fn skip_conflicts_on(mut self, columns: &'static str) -> Self {
         self.skip_conflicts_on = Some(columns);
         self

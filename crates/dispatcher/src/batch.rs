@@ -45,6 +45,61 @@ pub struct Batch {
     pub events: Vec<CapturedEvent>,
 }
 
+/// Consecutive batches of one session committed in one transaction, borrowed where they are:
+/// the capture's spool keeps its queued frames until they are committed (to retry them, or to
+/// write them to disk while the database is slow), so a group points at their events rather
+/// than copying them into one [`Batch`].
+#[derive(Debug, Clone)]
+pub struct BatchGroup<'a> {
+    session: &'a SessionRef,
+    events: Vec<&'a CapturedEvent>,
+    batches: usize,
+}
+
+impl<'a> BatchGroup<'a> {
+    /// `first`, then the batches of `rest` up to the first of another session (a transaction
+    /// stores one session's events): [`BatchGroup::batches`] says how many it took.
+    pub fn join<I>(first: &'a Batch, rest: I) -> BatchGroup<'a>
+    where
+        I: IntoIterator<Item = &'a Batch>,
+    {
+        let mut group = BatchGroup::from(first);
+        for batch in rest {
+            if batch.session != *group.session {
+                break;
+            }
+            group.events.extend(&batch.events);
+            group.batches += 1;
+        }
+        group
+    }
+
+    /// The session every event of the group was captured in.
+    pub fn session(&self) -> &'a SessionRef {
+        self.session
+    }
+
+    /// The events, in order.
+    pub fn events(&self) -> &[&'a CapturedEvent] {
+        &self.events
+    }
+
+    /// How many batches the group holds.
+    pub fn batches(&self) -> usize {
+        self.batches
+    }
+}
+
+impl<'a> From<&'a Batch> for BatchGroup<'a> {
+    fn from(batch: &'a Batch) -> Self {
+        BatchGroup {
+            session: &batch.session,
+            events: batch.events.iter().collect(),
+            batches: 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

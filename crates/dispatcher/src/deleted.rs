@@ -27,7 +27,7 @@ pub(crate) struct Deletions {
 impl Deletions {
     /// The deletions named by the batch's CommentDeletedEvents (the event_data contract:
     /// `deleted_msg_ids` numbers, `deleted_user_ids` strings).
-    pub(crate) fn of(events: &[CapturedEvent]) -> Deletions {
+    pub(crate) fn of(events: &[&CapturedEvent]) -> Deletions {
         let mut deletions = Deletions::default();
         for e in events
             .iter()

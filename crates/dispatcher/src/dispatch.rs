@@ -16,14 +16,14 @@ use core_models::{
 };
 use diesel::prelude::*;
 
-use crate::batch::{Batch, SessionRef};
+use crate::batch::{BatchGroup, SessionRef};
 use crate::cooldown::CooldownBook;
 use crate::deleted::{self, Deletions};
 use crate::error::{retry, EngineError};
 use crate::live_events::{self, NewLiveEvent};
 use crate::overflow::{Candidate, Decision, QueueState};
 use crate::report::{DispatchReport, ServiceReport};
-use crate::routes::{self, LockedService};
+use crate::routes::{self, LockedService, QueueProbe};
 use crate::rules::{CompiledRule, RuleCache, RuleTable, Verdict};
 
 /// Rows per multi-row INSERT into `event_queue` (11 columns).
@@ -36,15 +36,15 @@ const IN_CHUNK: usize = 1000;
 /// cache, the rules come from it; without, they are read in the transaction.
 pub(crate) fn dispatch(
     conn: &mut DbConn,
-    batch: &Batch,
+    batch: &BatchGroup<'_>,
     cache: Option<&RuleCache>,
 ) -> Result<DispatchReport, EngineError> {
-    if batch.events.is_empty() {
+    if batch.events().is_empty() {
         return Ok(DispatchReport::default());
     }
     let t = now();
-    let rows = live_events::prepare(&batch.session, &batch.events, t);
-    let deletions = Deletions::of(&batch.events);
+    let rows = live_events::prepare(batch.session(), batch.events(), t);
+    let deletions = Deletions::of(batch.events());
     retry(|| {
         conn.transaction(|conn| {
             let input = Input {
@@ -60,7 +60,7 @@ pub(crate) fn dispatch(
 
 /// A batch prepared for its transaction.
 struct Input<'a> {
-    batch: &'a Batch,
+    batch: &'a BatchGroup<'a>,
     rows: &'a [NewLiveEvent],
     deletions: &'a Deletions,
     cache: Option<&'a RuleCache>,
@@ -73,8 +73,8 @@ fn dispatch_in_tx(
     t: NaiveDateTime,
 ) -> Result<DispatchReport, EngineError> {
     let batch = input.batch;
-    let event_ids = live_events::store(conn, input.rows, &batch.events)?;
-    let stored = StoredEvents::new(input.rows, &batch.events, &event_ids);
+    let event_ids = live_events::store(conn, input.rows, batch.events())?;
+    let stored = StoredEvents::new(input.rows, batch.events(), &event_ids);
     let mut report = DispatchReport {
         stored: stored.len() as u64,
         duplicates: (input.rows.len() - stored.len()) as u64,
@@ -88,7 +88,7 @@ fn dispatch_in_tx(
         None => std::sync::Arc::new(RuleTable::load(conn, Some(&types))?),
     };
     let table: &RuleTable = &table;
-    let ids = table.services_for(&types, &batch.session.streamer_unique_id);
+    let ids = table.services_for(&types, &batch.session().streamer_unique_id);
     let services = routes::lock_services(conn, &ids)?;
     let active: Vec<&LockedService> = services.iter().filter(|s| s.is_active).collect();
     let active_ids: Vec<i64> = active.iter().map(|s| s.id).collect();
@@ -101,11 +101,15 @@ fn dispatch_in_tx(
         .map(|service| (service, stored.routed(table, service.id, &mut cooldowns)))
         .filter(|(_, events)| !events.is_empty())
         .collect();
-    let caps: Vec<(i64, i64)> = routed
+    let probes: Vec<QueueProbe> = routed
         .iter()
-        .map(|(service, _)| (service.id, queue_limit(service)))
+        .map(|(service, events)| QueueProbe {
+            service_id: service.id,
+            cap: queue_limit(service),
+            incoming: i64::try_from(events.len()).unwrap_or(i64::MAX),
+        })
         .collect();
-    let pending = routes::pending_counts(conn, &caps)?;
+    let pending = routes::pending_counts(conn, &probes)?;
 
     let mut plan = Plan::default();
     for (service, events) in &routed {
@@ -122,8 +126,8 @@ fn dispatch_in_tx(
     plan.discard_victims(conn, t)?;
     plan.insert_rows(conn)?;
     // After the inserts: a comment deleted in its own batch is caught too.
-    report.deleted = deleted::discard(conn, &batch.session, input.deletions, t)?;
-    count_session_events(conn, &batch.session, report.stored)?;
+    report.deleted = deleted::discard(conn, batch.session(), input.deletions, t)?;
+    count_session_events(conn, batch.session(), report.stored)?;
     Ok(report)
 }
 
@@ -134,11 +138,11 @@ struct StoredEvents<'r> {
 
 impl<'r> StoredEvents<'r> {
     /// `rows` and `captured` are the same batch, in order.
-    fn new(rows: &'r [NewLiveEvent], captured: &'r [CapturedEvent], ids: &[Option<i64>]) -> Self {
+    fn new(rows: &'r [NewLiveEvent], captured: &[&'r CapturedEvent], ids: &[Option<i64>]) -> Self {
         StoredEvents {
             events: rows
                 .iter()
-                .zip(captured)
+                .zip(captured.iter().copied())
                 .zip(ids)
                 .filter_map(|((row, c), id)| Some(((*id)?, row, c)))
                 .collect(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use core_models::{CapturedEvent, DbConn};
 use events::Outcome;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, BatchGroup};
 use crate::capture_lease::{CaptureClaim, CaptureRelease};
 use crate::claim::{ClaimParams, Claimed};
 use crate::error::EngineError;
@@ -61,17 +61,18 @@ impl<'c> Engine<'c> {
     /// rules are read in the transaction; a long-running caller keeps them in a
     /// [`RuleCache`] instead ([`Engine::dispatch_cached`]).
     pub fn dispatch(&mut self, batch: &Batch) -> Result<DispatchReport, EngineError> {
-        dispatch::dispatch(self.conn, batch, None)
+        dispatch::dispatch(self.conn, &BatchGroup::from(batch), None)
     }
 
-    /// [`Engine::dispatch`] with the rules of `cache` (reloaded when it is older than its
-    /// age limit): what the capture daemon calls, so a batch costs no rule query.
+    /// [`Engine::dispatch`] of a group of batches (one batch converts into a group), with the
+    /// rules of `cache` (reloaded when it is older than its age limit): what the capture
+    /// daemon calls, so a group of frames costs no rule query and no copy of its events.
     pub fn dispatch_cached(
         &mut self,
-        batch: &Batch,
+        group: &BatchGroup<'_>,
         cache: &RuleCache,
     ) -> Result<DispatchReport, EngineError> {
-        dispatch::dispatch(self.conn, batch, Some(cache))
+        dispatch::dispatch(self.conn, group, Some(cache))
     }
 
     /// What each of a service's rules makes of `event` now (`ctl rule test`): the one that

@@ -122,7 +122,7 @@ mod time;
 mod view;
 pub mod workload;
 
-pub use batch::{Batch, SessionRef};
+pub use batch::{Batch, BatchGroup, SessionRef};
 pub use capture_lease::{CaptureClaim, CaptureLease, CaptureRelease};
 pub use claim::{ClaimParams, Claimed, ClaimedItem, MYSQL_CLAIM_SQL, SQLITE_CLAIM_SQL};
 pub use engine::Engine;

@@ -49,7 +49,7 @@ pub(crate) struct NewLiveEvent {
 /// once per retry).
 pub(crate) fn prepare(
     session: &SessionRef,
-    events: &[CapturedEvent],
+    events: &[&CapturedEvent],
     now: NaiveDateTime,
 ) -> Vec<NewLiveEvent> {
     use chrono::SubsecRound;
@@ -129,7 +129,7 @@ fn streak_end_stored(
 fn fresh_rows(
     conn: &mut DbConn,
     rows: &[NewLiveEvent],
-    events: &[CapturedEvent],
+    events: &[&CapturedEvent],
     room_id: &str,
     already: &HashMap<i64, i64>,
 ) -> Result<Vec<bool>, EngineError> {
@@ -157,7 +157,7 @@ fn fresh_rows(
 pub(crate) fn store(
     conn: &mut DbConn,
     rows: &[NewLiveEvent],
-    events: &[CapturedEvent],
+    events: &[&CapturedEvent],
 ) -> Result<Vec<Option<i64>>, EngineError> {
     let Some(room_id) = rows.first().map(|r| r.room_id.as_str()) else {
         return Ok(Vec::new());
@@ -198,13 +198,16 @@ pub(crate) fn store(
 
 /// Inserts rows that all have a msg_id; returns the ids they got, by msg_id.
 ///
-/// MariaDB 10.5+ and SQLite hand the ids back from the INSERT itself (`RETURNING id,
-/// msg_id`, matched by msg_id, so the order of the returned rows does not matter). SQLite
-/// also skips the messages already stored there (`ON CONFLICT (room_id, msg_id) DO
-/// NOTHING`: they come back as no id, a duplicate), so it needs no read before. On MySQL
-/// they are read back by the unique key (room_id, msg_id): MySQL 8's default
-/// `innodb_autoinc_lock_mode = 2` (and Galera's) does not promise a multi-row insert
-/// consecutive ids, so LAST_INSERT_ID arithmetic would be a guess.
+/// MariaDB 10.5+ hands the ids back from the INSERT itself (`RETURNING id, msg_id`, matched
+/// by msg_id, so the order of the returned rows does not matter). On older MySQL they are read
+/// back by the unique key (room_id, msg_id): MySQL 8's default `innodb_autoinc_lock_mode = 2`
+/// (and Galera's) does not promise a multi-row insert consecutive ids, so LAST_INSERT_ID
+/// arithmetic would be a guess.
+///
+/// SQLite skips the messages already stored (`ON CONFLICT (room_id, msg_id) DO NOTHING`), so
+/// it needs no read before, and numbers the rows itself (see [`sqlite_ids`]): `RETURNING`
+/// would copy every new row into a temporary table first, which cost about a third of the
+/// insert.
 fn insert_keyed(
     conn: &mut DbConn,
     room_id: &str,
@@ -226,22 +229,78 @@ fn insert_keyed(
                 Cached::when(keep, insert).execute(c)?;
             }
             DbConn::Sqlite(c) => {
-                let insert = SqliteInsert::new::<NewLiveEvent>(le::table, chunk, keep)
-                    .skip_conflicts_on("room_id, msg_id");
-                let made: Vec<(i64, Option<i64>)> = ReturningKeys(insert).load(c)?;
-                ids.extend(made.into_iter().filter_map(|(id, m)| Some((m?, id))));
+                let inserted = SqliteInsert::new::<NewLiveEvent>(le::table, chunk, keep)
+                    .skip_conflicts_on("room_id, msg_id")
+                    .execute(c)?;
+                ids.extend(sqlite_ids(conn, room_id, chunk, inserted)?);
             }
         }
     }
-    if !returning {
+    if matches!(conn, DbConn::Mysql(_)) && !returning {
         let keys: Vec<i64> = rows.iter().filter_map(|r| r.msg_id).collect();
         ids = stored_ids(conn, room_id, &keys)?;
     }
     Ok(ids)
 }
 
-/// `INSERT … RETURNING id, msg_id` (MariaDB 10.5+, SQLite): each new row's id with its
-/// msg_id.
+/// The ids SQLite gave the `inserted` rows of a chunk it has just inserted (skipping those
+/// already stored), by msg_id.
+///
+/// The batch holds SQLite's write lock (`BEGIN IMMEDIATE`) and `live_events` is an
+/// `AUTOINCREMENT` table, so when every row of the chunk went in, they were numbered
+/// consecutively in VALUES order, the last being `last_insert_rowid()`. That is checked by
+/// reading the first and the last back by id. Otherwise (some rows were already stored: a
+/// skipped row may still have used up an id, so the numbers have gaps), the chunk is read
+/// back by key: its `inserted` highest ids are the new rows, as every id handed out before
+/// this INSERT is lower.
+fn sqlite_ids(
+    conn: &mut DbConn,
+    room_id: &str,
+    chunk: &[NewLiveEvent],
+    inserted: usize,
+) -> Result<HashMap<i64, i64>, EngineError> {
+    if inserted == 0 {
+        return Ok(HashMap::new());
+    }
+    if inserted == chunk.len() {
+        let last = conn.last_insert_id()?;
+        let first = last - i64::try_from(inserted).unwrap_or(i64::MAX) + 1;
+        let numbered: Vec<(Option<i64>, i64)> =
+            chunk.iter().map(|r| r.msg_id).zip(first..).collect();
+        if ends_stored_as(conn, &numbered)? {
+            return Ok(numbered
+                .into_iter()
+                .filter_map(|(m, id)| Some((m?, id)))
+                .collect());
+        }
+        tracing::warn!("SQLite numbered an insert unexpectedly; reading its ids back");
+    }
+    let keys: Vec<i64> = chunk.iter().filter_map(|r| r.msg_id).collect();
+    let mut found: Vec<(i64, i64)> = stored_ids(conn, room_id, &keys)?.into_iter().collect();
+    found.sort_unstable_by_key(|&(_, id)| std::cmp::Reverse(id));
+    found.truncate(inserted);
+    Ok(found.into_iter().collect())
+}
+
+/// Whether the first and the last of `numbered` rows, `(msg_id, id)`, are stored under those
+/// ids.
+fn ends_stored_as(conn: &mut DbConn, numbered: &[(Option<i64>, i64)]) -> Result<bool, EngineError> {
+    let (Some(&first), Some(&last)) = (numbered.first(), numbered.last()) else {
+        return Ok(true);
+    };
+    let ends = [first.1, last.1];
+    let stored: Vec<(i64, Option<i64>)> = with_conn!(conn, |c| Cached::new(
+        le::table
+            .filter(le::id.eq_any(&ends))
+            .select((le::id, le::msg_id))
+    )
+    .load(c))?;
+    Ok([first, last]
+        .iter()
+        .all(|&(msg_id, id)| stored.contains(&(id, msg_id))))
+}
+
+/// `INSERT … RETURNING id, msg_id` (MariaDB 10.5+): each new row's id with its msg_id.
 struct ReturningKeys<I>(I);
 
 impl<I> QueryId for ReturningKeys<I> {

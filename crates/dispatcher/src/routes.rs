@@ -94,34 +94,66 @@ struct ServiceCount {
     n: i64,
 }
 
+/// What a batch asks about one service's queue: its limit, and how many events the batch
+/// brings it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueProbe {
+    pub service_id: i64,
+    /// The queue size limit, which is also what the count is capped at.
+    pub cap: i64,
+    /// The events this batch routes to the service.
+    pub incoming: i64,
+}
+
+impl QueueProbe {
+    /// The most items that may be pending for the whole batch to fit.
+    fn room_bound(&self) -> i64 {
+        self.cap.max(0).saturating_sub(self.incoming).max(0)
+    }
+}
+
 /// [`pending_count`] of several services in one statement (one round trip for the whole
-/// batch, not one per service): `(service_id, cap)` in, the capped counts by service out.
+/// batch, not one per service), by service.
+///
+/// A queue with room for far more than it holds is not counted at all: the span of the
+/// queue's ids (`MAX(id) - MIN(id) + 1`, two index look-ups) bounds how many rows the whole
+/// table holds, so when that span plus the batch fits under a service's limit, the span is
+/// returned in place of the count. It is an upper bound on the pending items, and small
+/// enough that the policy finds room for every event, which is all the count decides. Without
+/// it, a generous limit (say 10,000 on a busy queue) made every batch read every pending
+/// entry. Each branch's `CASE` evaluates its count only when the span does not settle it.
 pub(crate) fn pending_counts(
     conn: &mut DbConn,
-    caps: &[(i64, i64)],
+    probes: &[QueueProbe],
 ) -> Result<HashMap<i64, u64>, EngineError> {
-    if caps.is_empty() {
+    if probes.is_empty() {
         return Ok(HashMap::new());
     }
     // A repeated last branch counts the same service again: harmless, and it keeps the
     // statement to a few shapes, so it can be kept prepared.
-    let caps = padded(caps);
+    let probes = padded(probes);
     let cast = match conn {
         DbConn::Mysql(_) => "SIGNED",
         DbConn::Sqlite(_) => "INTEGER",
     };
+    // MIN and MAX in separate subqueries: SQLite reads one end of an index only for a query
+    // with a single MIN or MAX.
     let branch = format!(
-        "SELECT CAST(? AS {cast}) AS service_id, COUNT(*) AS n FROM (SELECT 1 AS one \
-         FROM event_queue WHERE service_id = ? AND status = 'pending' LIMIT ?) AS capped"
+        "SELECT CAST(? AS {cast}) AS service_id, CASE WHEN span.n <= ? THEN span.n \
+         ELSE (SELECT COUNT(*) FROM (SELECT 1 AS one FROM event_queue \
+         WHERE service_id = ? AND status = 'pending' LIMIT ?) AS capped) END AS n \
+         FROM (SELECT COALESCE((SELECT MAX(id) FROM event_queue) \
+         - (SELECT MIN(id) FROM event_queue) + 1, 0) AS n) AS span"
     );
-    let sql = vec![branch; caps.len()].join(" UNION ALL ");
+    let sql = vec![branch; probes.len()].join(" UNION ALL ");
     let rows: Vec<ServiceCount> = with_conn!(conn, |c| {
         let mut q = diesel::sql_query(&sql).into_boxed();
-        for &(service_id, cap) in &caps {
+        for probe in &probes {
             q = q
-                .bind::<BigInt, _>(service_id)
-                .bind::<BigInt, _>(service_id)
-                .bind::<BigInt, _>(cap.max(0));
+                .bind::<BigInt, _>(probe.service_id)
+                .bind::<BigInt, _>(probe.room_bound())
+                .bind::<BigInt, _>(probe.service_id)
+                .bind::<BigInt, _>(probe.cap.max(0));
         }
         Cached::new(q).load(c)
     })?;

@@ -9,7 +9,7 @@ use events::Streamer;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::batch::{Batch, SessionRef};
+use crate::batch::{Batch, BatchGroup, SessionRef};
 use crate::error::EngineError;
 use crate::report::DispatchReport;
 
@@ -174,7 +174,7 @@ pub(crate) fn send(conn: &mut DbConn, event: &TestEvent) -> Result<TestSent, Eng
         session: SessionRef::of(&session),
         events: vec![event.captured()],
     };
-    let dispatch = crate::dispatch::dispatch(conn, &batch, None)?;
+    let dispatch = crate::dispatch::dispatch(conn, &BatchGroup::from(&batch), None)?;
     Ok(TestSent {
         session_id: session.id,
         event_id: dispatch.event_ids.first().copied().flatten(),

@@ -240,6 +240,50 @@ fn duplicates_are_neither_stored_nor_dispatched() {
     }
 }
 
+/// A batch that mixes stored and new messages gets, for each new one, the id of its own row
+/// (SQLite numbers a whole insert itself and reads a partial one back; MariaDB returns them),
+/// and its queue rows point at that row.
+#[test]
+fn new_messages_among_stored_ones_get_their_own_ids() {
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let svc = service(&mut conn, "s", 100, &[(EventType::Like, 3, true)]);
+        let ctx = session(&mut conn, "room1");
+        let like = |m: i64| event(EventType::Like, Some(m));
+        dispatch(&mut conn, &ctx, &[like(7), like(8), like(9)]).unwrap();
+        let batches: [&[i64]; 3] = [&[20, 7, 21, 8, 22], &[30, 31, 32], &[9, 40]];
+        for msg_ids in batches {
+            let events: Vec<_> = msg_ids.iter().map(|&m| like(m)).collect();
+            let report = dispatch(&mut conn, &ctx, &events).unwrap();
+            for (&m, id) in msg_ids.iter().zip(&report.event_ids) {
+                let Some(id) = id else {
+                    assert!([7, 8, 9].contains(&m), "{m} is new but got no id");
+                    continue;
+                };
+                let stored: Option<i64> = with_conn!(&mut conn, |c| le::table
+                    .find(*id)
+                    .select(le::msg_id)
+                    .first(c))
+                .unwrap();
+                assert_eq!(stored, Some(m), "msg {m} got the id of another row");
+            }
+        }
+        let mut queued: Vec<i64> = queue(&mut conn, svc)
+            .iter()
+            .map(|item| {
+                with_conn!(&mut conn, |c| le::table
+                    .find(item.live_event_id)
+                    .select(le::msg_id)
+                    .first::<Option<i64>>(c))
+                .unwrap()
+                .unwrap()
+            })
+            .collect();
+        queued.sort_unstable();
+        assert_eq!(queued, [7, 8, 9, 20, 21, 22, 30, 31, 32, 40]);
+    }
+}
+
 #[test]
 fn overflow_policy_rules_one_to_four() {
     use EventType::*;

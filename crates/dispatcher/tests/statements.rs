@@ -9,7 +9,7 @@ use chrono::Utc;
 use core_models::{seed, sessions, CapturedEvent, DbConn, EventType};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use dispatcher::{Batch, ClaimParams, Engine, Outcome, RuleCache, SessionRef};
+use dispatcher::{Batch, BatchGroup, ClaimParams, Engine, Outcome, RuleCache, SessionRef};
 use test_support::TestDb;
 
 /// The counters read, as `SHOW SESSION STATUS` names them.
@@ -134,13 +134,13 @@ fn a_frame_and_a_claim_take_few_round_trips_on_mysql() {
 
     // Warm-up: the first frame prepares what later frames reuse.
     Engine::new(&mut conn)
-        .dispatch_cached(&batch(0), &rules)
+        .dispatch_cached(&BatchGroup::from(&batch(0)), &rules)
         .expect("dispatch");
     let frames = 50;
     let mut next = 1_000;
     let dispatch = per_call(&mut conn, frames, |conn| {
         Engine::new(conn)
-            .dispatch_cached(&batch(next), &rules)
+            .dispatch_cached(&BatchGroup::from(&batch(next)), &rules)
             .expect("dispatch");
         next += 1_000;
     });
