@@ -19,7 +19,7 @@
 //!
 //! | group | operation | result | called by |
 //! | --- | --- | --- | --- |
-//! | store and route | [`Engine::dispatch`] a [`Batch`] ([`Engine::dispatch_cached`] with a [`RuleCache`]) | [`DispatchReport`] | capture-daemon's committer |
+//! | store and route | [`Engine::dispatch`] a [`Batch`] ([`Engine::dispatch_cached`] a [`BatchGroup`] with a [`RuleCache`]) | [`DispatchReport`] | capture-daemon's committer |
 //! | | [`Engine::explain_rules`] | [`RuleVerdict`]s | `ctl rule test` |
 //! | claim side | [`Engine::claim`] ([`ClaimParams`], with the finished items) | [`Claimed`] | worker runner |
 //! | | [`Engine::finish`] | [`Finished`] | worker runner |
