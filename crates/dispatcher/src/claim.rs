@@ -2,7 +2,6 @@
 //! priority then age order under an item lease, in one short transaction, and only while the
 //! daemon holds the service lease.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use core_models::models::now;
@@ -176,58 +175,31 @@ fn claim_in_tx(
         ))
     )
     .execute(c))?;
-    let rows: Vec<(QueueItem, LiveEvent)> = with_conn!(conn, |c| Cached::new(
+    // Each item with its event and the action of the rule it went under (none when the rule
+    // has none or is gone), in one read: (service_id, name) is unique among the rules.
+    let rows: Vec<(QueueItem, LiveEvent, Option<String>)> = with_conn!(conn, |c| Cached::new(
         eq::table
             .inner_join(le::table)
+            .left_join(
+                sec::table.on(sec::service_id
+                    .eq(eq::service_id)
+                    .and(sec::name.nullable().eq(eq::rule_name))),
+            )
             .filter(eq::id.eq_any(&ids))
             .order((eq::priority.desc(), eq::id.asc()))
-            .select((QueueItem::as_select(), LiveEvent::as_select()))
+            .select((
+                QueueItem::as_select(),
+                LiveEvent::as_select(),
+                sec::action.nullable(),
+            ))
     )
     .load(c))?;
-    let actions = rule_actions(conn, service_id, &rows)?;
     Ok(rows
         .into_iter()
-        .map(|(item, event)| {
-            let action = item
-                .rule_name
-                .as_ref()
-                .and_then(|name| actions.get(name).cloned());
-            ClaimedItem {
-                item,
-                event,
-                action,
-            }
+        .map(|(item, event, action)| ClaimedItem {
+            item,
+            event,
+            action,
         })
-        .collect())
-}
-
-/// The actions of the rules the claimed items went under, by rule name (a plain read of the
-/// service's rules; only rules with an action).
-fn rule_actions(
-    conn: &mut DbConn,
-    service_id: i64,
-    rows: &[(QueueItem, LiveEvent)],
-) -> Result<HashMap<String, String>, EngineError> {
-    let mut names: Vec<&str> = rows
-        .iter()
-        .filter_map(|(item, _)| item.rule_name.as_deref())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    if names.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let names = padded(&names);
-    let found: Vec<(String, Option<String>)> = with_conn!(conn, |c| Cached::new(
-        sec::table
-            .filter(sec::service_id.eq(service_id))
-            .filter(sec::name.eq_any(&names))
-            .filter(sec::action.is_not_null())
-            .select((sec::name, sec::action))
-    )
-    .load(c))?;
-    Ok(found
-        .into_iter()
-        .filter_map(|(name, action)| Some((name, action?)))
         .collect())
 }

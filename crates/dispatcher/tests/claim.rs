@@ -67,6 +67,51 @@ fn claims_by_priority_then_age_with_a_lease() {
     }
 }
 
+/// A claimed item carries the action of the rule it went under, read with the item: `boost`
+/// for the comment rule that has it, none for the rules without one.
+#[test]
+fn claimed_items_carry_their_rules_action() {
+    use core_models::rules::{self, Basics, NewRule};
+    for db in TestDb::all_migrated() {
+        let mut conn = db.conn();
+        let svc = service(
+            &mut conn,
+            "s",
+            100,
+            &[
+                (EventType::Like, 2, true, true),
+                (EventType::Comment, 5, true, true),
+            ],
+        );
+        let boost = NewRule {
+            name: "boost".into(),
+            event_type: Some(EventType::Comment),
+            basics: Basics {
+                priority: Some(core_models::Priority::new(9).unwrap()),
+                ..Basics::default()
+            },
+            action: Some("boost".into()),
+            ..NewRule::default()
+        };
+        rules::add(&mut conn, "s", &boost).unwrap();
+        let ctx = session(&mut conn, "r");
+        let events = [
+            event(EventType::Comment, Some(1)),
+            event(EventType::Like, Some(2)),
+        ];
+        dispatch(&mut conn, &ctx, &events).unwrap();
+        let got = claim(&mut conn, svc, 10, "w1", HOUR).unwrap();
+        let actions: Vec<(Option<&str>, Option<&str>)> = got
+            .iter()
+            .map(|c| (c.item.rule_name.as_deref(), c.action.as_deref()))
+            .collect();
+        assert_eq!(
+            actions,
+            [(Some("boost"), Some("boost")), (Some("LikeEvent"), None)]
+        );
+    }
+}
+
 #[test]
 fn only_the_holder_completes_fails_releases_or_renews() {
     for db in TestDb::all_migrated() {
