@@ -5,13 +5,11 @@
 use std::time::Duration;
 
 use core_models::models::now;
-use core_models::schema::{
-    event_queue as eq, live_events as le, service_event_configs as sec, service_leases as sl,
-};
+use core_models::schema::{event_queue as eq, live_events as le, service_event_configs as sec};
 use core_models::stmt::{padded, Cached};
 use core_models::{with_conn, DbConn, LiveEvent, QueueItem, QueueStatus};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use events::Outcome;
 use serde::Serialize;
 
@@ -19,24 +17,38 @@ use crate::error::{check_owner, retry, EngineError};
 use crate::finish::{finish_in_tx, Finished, PreparedOutcomes};
 use crate::time::deadline;
 
-/// The claim's SELECT on MySQL/MariaDB. Its WHERE + ORDER BY are exactly the index
-/// `idx_eq_claim (service_id, status, priority DESC, id)`, so it reads only the rows it
-/// returns (plus the ones other claimers hold, which `SKIP LOCKED` passes by) and never sorts.
-/// Public so a test can `EXPLAIN` the very statement that runs.
+/// The claim's SELECT on MySQL/MariaDB: the service lease and the items, in one round trip.
+/// Its first part locks the lease row (`FOR UPDATE`, waiting like any claimer: MariaDB has no
+/// `FOR SHARE`) and returns one NULL when the daemon holds the lease; its second takes the
+/// pending items under that same lease. A UNION ALL runs its parts in order, so the lease row
+/// is locked first, as the lock order says. The second part's WHERE + ORDER BY are exactly
+/// the index `idx_eq_claim (service_id, status, priority DESC, id)` (the lease row is a
+/// constant), so it reads only the rows it returns (plus the ones other claimers hold, which
+/// `SKIP LOCKED` passes by) and never sorts. Public so a test can `EXPLAIN` the very
+/// statement that runs. Binds: service, owner, now, service, owner, now, service, limit.
 ///
 /// `id` is the age: ids grow with commit order. On a Galera cluster too, where each node hands
 /// out ids in its own residue class: a transaction begins only after its node has applied
 /// every earlier commit (`wsrep_sync_wait`, see `core_models::db::GALERA_SYNC_WAIT`), and
 /// InnoDB raises the counter past every id it applies (tested in `ctl/tests/galera.rs`).
-pub const MYSQL_CLAIM_SQL: &str = "SELECT id FROM event_queue \
-     WHERE service_id = ? AND status = 'pending' \
-     ORDER BY priority DESC, id ASC LIMIT ? FOR UPDATE SKIP LOCKED";
+pub const MYSQL_CLAIM_SQL: &str = "(SELECT NULL AS id FROM service_leases \
+     WHERE service_id = ? AND owner = ? AND expires_at > ? FOR UPDATE) \
+     UNION ALL \
+     (SELECT q.id FROM service_leases l JOIN event_queue q ON q.service_id = l.service_id \
+     WHERE l.service_id = ? AND l.owner = ? AND l.expires_at > ? \
+     AND q.service_id = ? AND q.status = 'pending' \
+     ORDER BY q.priority DESC, q.id ASC LIMIT ? FOR UPDATE SKIP LOCKED)";
 
-/// The claim's SELECT on SQLite: the same order and index; the immediate transaction holds the
-/// database's write lock, so no row locking is needed.
-pub const SQLITE_CLAIM_SQL: &str = "SELECT id FROM event_queue \
-     WHERE service_id = ? AND status = 'pending' \
-     ORDER BY priority DESC, id ASC LIMIT ?";
+/// The claim's SELECT on SQLite: the same parts, binds and index; the immediate transaction
+/// holds the database's write lock, so no row locking is needed.
+pub const SQLITE_CLAIM_SQL: &str = "SELECT NULL AS id FROM service_leases \
+     WHERE service_id = ? AND owner = ? AND expires_at > ? \
+     UNION ALL \
+     SELECT id FROM (SELECT q.id FROM service_leases l \
+     JOIN event_queue q ON q.service_id = l.service_id \
+     WHERE l.service_id = ? AND l.owner = ? AND l.expires_at > ? \
+     AND q.service_id = ? AND q.status = 'pending' \
+     ORDER BY q.priority DESC, q.id ASC LIMIT ?)";
 
 /// What [`Engine::claim`](crate::Engine::claim) is asked: "these are done, give me up to
 /// `max` more".
@@ -82,13 +94,14 @@ pub struct ClaimedItem {
 }
 
 #[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
+struct LeaseOrItem {
+    /// NULL for the lease row, the item's id otherwise.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
 }
 
-/// Records the outcomes, then claims under the service lease, in one transaction (see
-/// [`Engine::claim`](crate::Engine::claim)).
+/// Chooses the items under the service lease, records the outcomes, then takes the items, in
+/// one transaction (see [`Engine::claim`](crate::Engine::claim)).
 pub(crate) fn claim(conn: &mut DbConn, params: &ClaimParams<'_>) -> Result<Claimed, EngineError> {
     let service_owner = check_owner(params.service_owner)?;
     let owner = check_owner(params.owner)?;
@@ -97,74 +110,64 @@ pub(crate) fn claim(conn: &mut DbConn, params: &ClaimParams<'_>) -> Result<Claim
     retry(|| {
         conn.transaction(|conn| {
             // The lease row first: one lock order for every claimer.
-            let held = holds_service_in_tx(conn, params.service_id, service_owner)?;
+            let chosen = choose_in_tx(conn, params.service_id, service_owner, limit)?;
             let finished = finish_in_tx(conn, &outcomes, owner, now())?;
-            let items = match (held, limit) {
-                (false, _) => None,
-                (true, 0) => Some(Vec::new()),
-                (true, limit) => Some(claim_in_tx(
-                    conn,
-                    params.service_id,
-                    limit,
-                    owner,
-                    params.lease,
-                )?),
+            let items = match chosen {
+                Some(ids) => Some(take_in_tx(conn, &ids, owner, params.lease)?),
+                None => None,
             };
             Ok(Claimed { finished, items })
         })
     })
 }
 
-/// True while `service_owner` holds an unexpired lease on the service. On MySQL/MariaDB the
-/// lease row stays locked (`FOR UPDATE`: MariaDB has no `FOR SHARE`) until the transaction
-/// ends, so a takeover waits for the claim instead of overlapping it.
-fn holds_service_in_tx(
+/// The ids of up to `limit` pending items of the service, highest priority first, then
+/// oldest, if `service_owner` holds an unexpired lease on it (`None` if not). On
+/// MySQL/MariaDB the lease row and the items stay locked until the transaction ends: a
+/// takeover waits for the claim instead of overlapping it, and concurrent claimers never take
+/// the same item and never wait for each other.
+fn choose_in_tx(
     conn: &mut DbConn,
     service_id: i64,
     service_owner: &str,
-) -> Result<bool, EngineError> {
-    let q = sl::table
-        .filter(sl::service_id.eq(service_id))
-        .filter(sl::owner.eq(service_owner))
-        .filter(sl::expires_at.gt(now()))
-        .select(sl::service_id);
-    let held: Option<i64> = match conn {
-        DbConn::Mysql(c) => q.for_update().first(c).optional()?,
-        DbConn::Sqlite(c) => q.first(c).optional()?,
-    };
-    Ok(held.is_some())
-}
-
-/// Claims up to `limit` pending items for `owner` inside the caller's transaction: highest
-/// priority first, then oldest; each becomes `processing` with `locked_by = owner`,
-/// `locked_until = now + lease` and one more attempt. MySQL/MariaDB: `SELECT … FOR UPDATE
-/// SKIP LOCKED` then an UPDATE by primary key, so concurrent claimers never take the same item
-/// and never wait for each other.
-fn claim_in_tx(
-    conn: &mut DbConn,
-    service_id: i64,
     limit: i64,
-    owner: &str,
-    lease: Duration,
-) -> Result<Vec<ClaimedItem>, EngineError> {
+) -> Result<Option<Vec<i64>>, EngineError> {
     let sql = match conn {
         DbConn::Mysql(_) => MYSQL_CLAIM_SQL,
         DbConn::Sqlite(_) => SQLITE_CLAIM_SQL,
     };
+    let t = now();
     let q = diesel::sql_query(sql)
         .bind::<BigInt, _>(service_id)
+        .bind::<Text, _>(service_owner)
+        .bind::<Timestamp, _>(t)
+        .bind::<BigInt, _>(service_id)
+        .bind::<Text, _>(service_owner)
+        .bind::<Timestamp, _>(t)
+        .bind::<BigInt, _>(service_id)
         .bind::<BigInt, _>(limit);
-    let ids: Vec<i64> = with_conn!(conn, |c| Cached::new(q).load::<Id>(c))?
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let rows = with_conn!(conn, |c| Cached::new(q).load::<LeaseOrItem>(c))?;
+    let held = rows.iter().any(|r| r.id.is_none());
+    Ok(held.then(|| rows.iter().filter_map(|r| r.id).collect()))
+}
+
+/// Makes the chosen items `owner`'s inside the caller's transaction: each becomes
+/// `processing` with `locked_by = owner`, `locked_until = now + lease` and one more attempt
+/// (an UPDATE by primary key), and comes back with its event and its rule's action, highest
+/// priority first, then oldest.
+fn take_in_tx(
+    conn: &mut DbConn,
+    ids: &[i64],
+    owner: &str,
+    lease: Duration,
+) -> Result<Vec<ClaimedItem>, EngineError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let t = now();
     let until = deadline(t, lease);
     // The ids are distinct, so repeating the last one to pad the list changes nothing.
-    let ids = padded(&ids);
+    let ids = padded(ids);
     with_conn!(conn, |c| Cached::new(
         diesel::update(eq::table.filter(eq::id.eq_any(&ids))).set((
             eq::status.eq(QueueStatus::Processing),

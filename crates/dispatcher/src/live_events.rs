@@ -162,13 +162,13 @@ pub(crate) fn store(
     let Some(room_id) = rows.first().map(|r| r.room_id.as_str()) else {
         return Ok(Vec::new());
     };
-    let already = match conn {
-        // SQLite skips stored messages in the INSERT itself (see `insert_keyed`).
-        DbConn::Sqlite(_) => HashMap::new(),
-        DbConn::Mysql(_) => {
-            let keyed: Vec<i64> = rows.iter().filter_map(|r| r.msg_id).collect();
-            stored_ids(conn, room_id, &keyed)?
-        }
+    // SQLite and MariaDB skip stored messages in the INSERT itself (see `insert_keyed`);
+    // MySQL finds them first.
+    let already = if conn.insert_returning() {
+        HashMap::new()
+    } else {
+        let keyed: Vec<i64> = rows.iter().filter_map(|r| r.msg_id).collect();
+        stored_ids(conn, room_id, &keyed)?
     };
     let fresh = fresh_rows(conn, rows, events, room_id, &already)?;
 
@@ -198,8 +198,9 @@ pub(crate) fn store(
 
 /// Inserts rows that all have a msg_id; returns the ids they got, by msg_id.
 ///
-/// MariaDB 10.5+ hands the ids back from the INSERT itself (`RETURNING id, msg_id`, matched
-/// by msg_id, so the order of the returned rows does not matter). On older MySQL they are read
+/// MariaDB 10.5+ skips the messages already stored and hands the new rows' ids back, in one
+/// statement (`INSERT IGNORE … RETURNING id, msg_id`, matched by msg_id, so the order of the
+/// returned rows does not matter; see [`insert_refused`] for the rows it skips). On older MySQL they are read
 /// back by the unique key (room_id, msg_id): MySQL 8's default `innodb_autoinc_lock_mode = 2`
 /// (and Galera's) does not promise a multi-row insert consecutive ids, so LAST_INSERT_ID
 /// arithmetic would be a guess.
@@ -219,10 +220,14 @@ fn insert_keyed(
         let keep = cacheable_rows(chunk.len(), INSERT_CHUNK);
         match conn {
             DbConn::Mysql(c) if returning => {
-                let insert = diesel::insert_into(le::table).values(chunk);
+                let insert = diesel::insert_or_ignore_into(le::table).values(chunk);
                 let made: Vec<(i64, Option<i64>)> =
                     Cached::when(keep, ReturningKeys(insert)).load(c)?;
+                let before = ids.len();
                 ids.extend(made.into_iter().filter_map(|(id, m)| Some((m?, id))));
+                if ids.len() - before < chunk.len() {
+                    ids.extend(insert_refused(conn, room_id, chunk, &ids)?);
+                }
             }
             DbConn::Mysql(c) => {
                 let insert = diesel::insert_into(le::table).values(chunk);
@@ -241,6 +246,42 @@ fn insert_keyed(
         ids = stored_ids(conn, room_id, &keys)?;
     }
     Ok(ids)
+}
+
+/// The rows of a MariaDB chunk that `INSERT IGNORE` did not store (absent from `ids`): those
+/// already stored are duplicates, as expected, and get no id. `IGNORE` also turns other
+/// refusals into warnings (a session gone from under its events, say), so any other row is
+/// inserted again without it, to fail with the database's own error, or to store it after all.
+/// Duplicates are rare (a replayed spool, an overlapping standby), so this costs nothing on
+/// the common path.
+fn insert_refused(
+    conn: &mut DbConn,
+    room_id: &str,
+    chunk: &[NewLiveEvent],
+    ids: &HashMap<i64, i64>,
+) -> Result<HashMap<i64, i64>, EngineError> {
+    let left: Vec<&NewLiveEvent> = chunk
+        .iter()
+        .filter(|r| r.msg_id.is_some_and(|m| !ids.contains_key(&m)))
+        .collect();
+    let keys: Vec<i64> = left.iter().filter_map(|r| r.msg_id).collect();
+    let stored = stored_ids(conn, room_id, &keys)?;
+    let refused: Vec<&NewLiveEvent> = left
+        .into_iter()
+        .filter(|r| r.msg_id.is_some_and(|m| !stored.contains_key(&m)))
+        .collect();
+    if refused.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let DbConn::Mysql(c) = conn else {
+        return Ok(HashMap::new());
+    };
+    let made: Vec<(i64, Option<i64>)> =
+        ReturningKeys(diesel::insert_into(le::table).values(refused)).load(c)?;
+    Ok(made
+        .into_iter()
+        .filter_map(|(id, m)| Some((m?, id)))
+        .collect())
 }
 
 /// The ids SQLite gave the `inserted` rows of a chunk it has just inserted (skipping those

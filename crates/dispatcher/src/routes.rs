@@ -5,7 +5,7 @@
 use core_models::schema::{event_queue as eq, service_event_configs as sec, services as sv};
 use core_models::stmt::{padded, Cached};
 use core_models::{with_conn, DbConn, Priority, QueueStatus};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -21,11 +21,19 @@ pub(crate) struct LockedService {
     pub is_active: bool,
 }
 
+/// A service as [`lock_services`] reads it: its id, slug, queue limit and whether it is
+/// active (NULL for a service gone meanwhile).
+type ServiceRow = (i64, Option<String>, Option<i32>, Option<bool>);
+
 /// Takes the per-service dispatch lock until the transaction ends, then reads the services.
 ///
 /// MySQL/MariaDB: `SELECT … FOR UPDATE` on the services' `service_event_configs` rows, in
-/// primary-key order, not on the `services` rows: the crate docs' lock order says why. SQLite:
-/// `BEGIN IMMEDIATE` already holds the database's write lock, which serialises every writer.
+/// primary-key order, not on the `services` rows: the crate docs' lock order says why. The
+/// services are read by scalar subqueries of that same statement, one round trip for both:
+/// a locking read does not lock what its subqueries read (InnoDB; a test holds the lock and
+/// takes the service rows from another connection). A service whose rules are all gone is
+/// left out, as there is nothing left to route it by. SQLite: `BEGIN IMMEDIATE` already
+/// holds the database's write lock, which serialises every writer; the services are read.
 pub(crate) fn lock_services(
     conn: &mut DbConn,
     ids: &[i64],
@@ -34,32 +42,45 @@ pub(crate) fn lock_services(
         return Ok(Vec::new());
     }
     let ids = padded(ids);
-    if let DbConn::Mysql(c) = conn {
-        let _locked: Vec<i64> = Cached::new(
-            sec::table
-                .filter(sec::service_id.eq_any(&ids))
-                .order(sec::id.asc())
-                .select(sec::id)
-                .for_update(),
-        )
-        .load(c)?;
-    }
-    let rows: Vec<(i64, String, i32, bool)> = with_conn!(conn, |c| Cached::new(
-        sv::table
-            .filter(sv::id.eq_any(&ids))
-            .order(sv::id.asc())
-            .select((sv::id, sv::slug, sv::max_queue_size, sv::is_active))
-    )
-    .load(c))?;
-    Ok(rows
+    let rows: Vec<ServiceRow> = match conn {
+        DbConn::Mysql(c) => {
+            let of_rule = || sv::table.filter(sv::id.eq(sec::service_id));
+            Cached::new(
+                sec::table
+                    .filter(sec::service_id.eq_any(&ids))
+                    .order(sec::id.asc())
+                    .select((
+                        sec::service_id,
+                        of_rule().select(sv::slug).single_value(),
+                        of_rule().select(sv::max_queue_size).single_value(),
+                        of_rule().select(sv::is_active).single_value(),
+                    ))
+                    .for_update(),
+            )
+            .load(c)?
+        }
+        DbConn::Sqlite(c) => Cached::new(sv::table.filter(sv::id.eq_any(&ids)).select((
+            sv::id,
+            sv::slug.nullable(),
+            sv::max_queue_size.nullable(),
+            sv::is_active.nullable(),
+        )))
+        .load(c)?,
+    };
+    // One row per rule on MySQL: each service once, in id order.
+    let services: BTreeMap<i64, LockedService> = rows
         .into_iter()
-        .map(|(id, slug, max_queue_size, is_active)| LockedService {
-            id,
-            slug,
-            max_queue_size,
-            is_active,
+        .filter_map(|(id, slug, max_queue_size, is_active)| {
+            let service = LockedService {
+                id,
+                slug: slug?,
+                max_queue_size: max_queue_size?,
+                is_active: is_active?,
+            };
+            Some((id, service))
         })
-        .collect())
+        .collect();
+    Ok(services.into_values().collect())
 }
 
 #[derive(QueryableByName)]

@@ -383,8 +383,25 @@ struct Plan {
     plan: String,
 }
 
-/// The claim's SELECT, as it runs, is served by idx_eq_claim in index order: no filesort, no
-/// full scan (MariaDB's JSON plan).
+/// The claim statement's binds, as the engine binds them, for the lease the test daemon holds.
+macro_rules! bind_claim {
+    ($query:expr, $service_id:expr, $limit:expr) => {{
+        use diesel::sql_types::{BigInt, Text, Timestamp};
+        let t = chrono::Utc::now().naive_utc();
+        $query
+            .bind::<BigInt, _>($service_id)
+            .bind::<Text, _>(common::DAEMON)
+            .bind::<Timestamp, _>(t)
+            .bind::<BigInt, _>($service_id)
+            .bind::<Text, _>(common::DAEMON)
+            .bind::<Timestamp, _>(t)
+            .bind::<BigInt, _>($service_id)
+            .bind::<BigInt, _>($limit)
+    }};
+}
+
+/// The claim's SELECT, as it runs, is served by idx_eq_claim in index order (the lease row a
+/// constant): no filesort, no full scan (MariaDB's JSON plan).
 #[test]
 fn mariadb_claim_uses_the_claim_index_without_filesort() {
     let Some(db) = TestDb::mysql() else {
@@ -398,6 +415,7 @@ fn mariadb_claim_uses_the_claim_index_without_filesort() {
     let evs: Vec<_> = (0..500).map(|i| event(EventType::Like, Some(i))).collect();
     dispatch(&mut conn, &ctx, &evs).unwrap();
     claim(&mut conn, svc, 100, "w", HOUR).unwrap();
+    claim(&mut conn, other, 0, "w", HOUR).unwrap();
     let DbConn::Mysql(c) = &mut conn else {
         unreachable!()
     };
@@ -405,24 +423,26 @@ fn mariadb_claim_uses_the_claim_index_without_filesort() {
         .execute(c)
         .unwrap();
     for (service_id, n) in [(svc, 10i64), (other, 1), (svc, 1000)] {
-        let plans: Vec<Plan> = diesel::sql_query(format!(
-            "EXPLAIN FORMAT=JSON {}",
-            dispatcher::MYSQL_CLAIM_SQL
-        ))
-        .bind::<diesel::sql_types::BigInt, _>(service_id)
-        .bind::<diesel::sql_types::BigInt, _>(n)
-        .load(c)
-        .unwrap();
+        let explain = format!("EXPLAIN FORMAT=JSON {}", dispatcher::MYSQL_CLAIM_SQL);
+        let plans: Vec<Plan> = bind_claim!(diesel::sql_query(explain), service_id, n)
+            .load(c)
+            .unwrap();
         let plan = &plans[0].plan;
         let json: serde_json::Value = serde_json::from_str(plan).unwrap();
         let mut tables = Vec::new();
         tables_of(&json, &mut tables);
-        assert_eq!(tables.len(), 1, "{plan}");
-        assert_eq!(tables[0]["table_name"], "event_queue", "{plan}");
-        assert_eq!(tables[0]["key"], "idx_eq_claim", "{plan}");
-        assert_ne!(tables[0]["access_type"], "ALL", "{plan}");
+        // The lease row, read by primary key in each part, then the queue.
+        let (leases, queue): (Vec<_>, Vec<_>) =
+            tables.into_iter().partition(|t| t["table_name"] != "q");
+        assert_eq!(leases.len(), 2, "{plan}");
+        for lease in leases {
+            assert_eq!(lease["access_type"], "const", "{plan}");
+        }
+        assert_eq!(queue.len(), 1, "{plan}");
+        assert_eq!(queue[0]["key"], "idx_eq_claim", "{plan}");
+        assert_ne!(queue[0]["access_type"], "ALL", "{plan}");
         assert_ne!(
-            tables[0]["access_type"], "index",
+            queue[0]["access_type"], "index",
             "a full index scan: {plan}"
         );
         assert!(!plan.contains("filesort"), "{plan}");
@@ -463,14 +483,10 @@ fn sqlite_claim_uses_the_claim_index_without_sorting() {
         unreachable!()
     };
     diesel::sql_query("ANALYZE").execute(c).unwrap();
-    let plan: Vec<SqlitePlan> = diesel::sql_query(format!(
-        "EXPLAIN QUERY PLAN {}",
-        dispatcher::SQLITE_CLAIM_SQL
-    ))
-    .bind::<diesel::sql_types::BigInt, _>(svc)
-    .bind::<diesel::sql_types::BigInt, _>(10i64)
-    .load(c)
-    .unwrap();
+    let explain = format!("EXPLAIN QUERY PLAN {}", dispatcher::SQLITE_CLAIM_SQL);
+    let plan: Vec<SqlitePlan> = bind_claim!(diesel::sql_query(explain), svc, 10i64)
+        .load(c)
+        .unwrap();
     let text: Vec<&str> = plan.iter().map(|p| p.detail.as_str()).collect();
     assert!(text.iter().any(|d| d.contains("idx_eq_claim")), "{text:?}");
     assert!(!text.iter().any(|d| d.contains("TEMP B-TREE")), "{text:?}");

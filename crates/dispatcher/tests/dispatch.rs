@@ -686,6 +686,71 @@ fn lock_wait_timeouts_are_retried() {
     assert_eq!(queue(&mut conn, svc).len(), 1);
 }
 
+/// The dispatch lock is on the rules, never on the services (MariaDB): a dispatch that reads
+/// its services in the statement that locks their rules leaves the service rows free for
+/// workers (their shared locks through the foreign keys). The dispatch is held mid-transaction by a shared lock on its session row (its
+/// last write waits for it; the foreign-key checks before do not) while another connection
+/// tries both kinds of row without waiting.
+#[test]
+fn a_dispatch_locks_the_rules_but_not_the_services() {
+    use diesel::connection::SimpleConnection;
+    let Some(db) = TestDb::mysql() else {
+        return;
+    };
+    let mut conn = db.conn();
+    conn.run_migrations().unwrap();
+    let svc = service(&mut conn, "s", 10, &[(EventType::Like, 2, true)]);
+    let ctx = session(&mut conn, "r");
+    let mut holder = db.conn();
+    let DbConn::Mysql(h) = &mut holder else {
+        unreachable!()
+    };
+    h.batch_execute(&format!(
+        "START TRANSACTION; SELECT id FROM live_sessions WHERE id = {} LOCK IN SHARE MODE;",
+        ctx.session_id
+    ))
+    .unwrap();
+    let dispatcher = std::thread::spawn(move || {
+        let r = dispatch(&mut conn, &ctx, &[event(EventType::Like, Some(1))]).unwrap();
+        r.services[&svc].enqueued
+    });
+    let mut probe = db.conn();
+    let DbConn::Mysql(p) = &mut probe else {
+        unreachable!()
+    };
+    let try_lock = |p: &mut core_models::db::MysqlConnection, table: &str, mode: &str| {
+        let column = if table == "services" {
+            "id"
+        } else {
+            "service_id"
+        };
+        p.batch_execute(&format!(
+            "START TRANSACTION; SELECT id FROM {table} WHERE {column} = {svc} {mode} NOWAIT;"
+        ))
+        .and_then(|()| p.batch_execute("ROLLBACK"))
+        .inspect_err(|_| {
+            let _ = p.batch_execute("ROLLBACK");
+        })
+    };
+    // Until the dispatch holds its rules, taking them succeeds; wait for it to fail.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while try_lock(p, "service_event_configs", "FOR UPDATE").is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dispatch never took its rules"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // What a worker's claim or completion takes on the service row (a shared lock, through
+    // the queue's foreign key) is free: the dispatch holds no exclusive lock there.
+    try_lock(p, "services", "LOCK IN SHARE MODE")
+        .expect("the service row is not locked by the dispatch");
+    if let DbConn::Mysql(h) = &mut holder {
+        h.batch_execute("COMMIT").unwrap();
+    }
+    assert_eq!(dispatcher.join().unwrap(), 1);
+}
+
 /// A victim claimed by a worker between the batch's read and its discard (MariaDB): the
 /// batch notices (the discard re-checks `pending`), is retried, and decides again on the
 /// queue as it now is.
