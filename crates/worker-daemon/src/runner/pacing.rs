@@ -31,8 +31,10 @@ pub(super) const GATHER_MAX: Duration = Duration::from_millis(2);
 /// What the last claims said about the queue, and so when and how much to claim next.
 #[derive(Debug)]
 pub(super) struct Pacing {
-    /// The pause before the next poll if this one finds nothing.
+    /// The interval between the starts of empty polls.
     idle: Duration,
+    /// When the last poll began.
+    polled_at: Instant,
     /// When a claim last found work.
     last_work: Instant,
     /// Whether the last claim that found work brought only ASYNC items (they run side by
@@ -47,6 +49,7 @@ impl Pacing {
     pub(super) fn new() -> Pacing {
         Pacing {
             idle: IDLE_POLL_MIN,
+            polled_at: Instant::now(),
             last_work: Instant::now(),
             async_last: false,
             backlog: false,
@@ -70,9 +73,16 @@ impl Pacing {
         }
     }
 
-    /// The pause before polling again after an empty claim.
+    /// A poll (a claim round trip) begins now.
+    pub(super) fn polling(&mut self) {
+        self.polled_at = Instant::now();
+    }
+
+    /// The pause before polling again after an empty claim: what is left of the interval
+    /// since that poll began. Polls are an interval apart start to start, so the lag polling
+    /// adds does not grow with the time the database takes to answer one.
     pub(super) fn idle(&self) -> Duration {
-        self.idle
+        (self.polled_at + self.idle).saturating_duration_since(Instant::now())
     }
 
     /// After that pause: the next one is longer.
@@ -117,6 +127,18 @@ fn claim_size(avg: Option<Duration>, free: usize, async_last: bool) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polls_are_an_interval_apart_start_to_start() {
+        let mut pacing = Pacing::new();
+        pacing.polling();
+        assert!(pacing.idle() <= IDLE_POLL_MIN);
+        // A poll that took longer than the interval is followed at once.
+        pacing.polled_at = Instant::now() - IDLE_POLL_MIN * 2;
+        assert_eq!(pacing.idle(), Duration::ZERO);
+        pacing.polled_at = Instant::now() - IDLE_POLL_MIN / 2;
+        assert!(pacing.idle() <= IDLE_POLL_MIN / 2);
+    }
 
     #[test]
     fn polls_slow_down_as_the_last_work_recedes() {

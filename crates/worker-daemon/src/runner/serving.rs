@@ -206,6 +206,7 @@ impl Serving {
         let want = self
             .pacing
             .claim_size(self.processor.counters.avg_item_time(), free);
+        self.pacing.polling();
         let round_trip = self.ctx.queue.finish_and_claim(
             self.service.id,
             batch.clone(),
