@@ -643,6 +643,26 @@ fn concurrent_duplicates_are_stored_once() {
     assert_eq!(queue(&mut conn, svc).len(), 300);
 }
 
+/// A second MariaDB connection holding the locks of `locking_read` in an open transaction.
+fn holding(db: &TestDb, locking_read: &str) -> DbConn {
+    use diesel::connection::SimpleConnection;
+    let mut holder = db.conn();
+    let DbConn::Mysql(h) = &mut holder else {
+        unreachable!("MariaDB only")
+    };
+    h.batch_execute(&format!("START TRANSACTION; {locking_read};"))
+        .unwrap();
+    holder
+}
+
+/// Ends the [`holding`] connection's transaction, releasing its locks.
+fn commit(holder: &mut DbConn) {
+    use diesel::connection::SimpleConnection;
+    if let DbConn::Mysql(h) = holder {
+        h.batch_execute("COMMIT").unwrap();
+    }
+}
+
 /// A lock-wait timeout (1205) while another transaction holds the service's dispatch lock (its
 /// config rows, MariaDB) is
 /// retried transparently: the batch goes in once the lock is released.
@@ -661,19 +681,13 @@ fn lock_wait_timeouts_are_retried() {
     };
     c.batch_execute("SET SESSION innodb_lock_wait_timeout = 1")
         .unwrap();
-    let mut holder = db.conn();
-    let DbConn::Mysql(h) = &mut holder else {
-        unreachable!()
-    };
-    h.batch_execute(&format!(
-        "START TRANSACTION; SELECT id FROM service_event_configs WHERE service_id = {svc} FOR UPDATE;"
-    ))
-    .unwrap();
+    let mut holder = holding(
+        &db,
+        &format!("SELECT id FROM service_event_configs WHERE service_id = {svc} FOR UPDATE"),
+    );
     let release = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(2500));
-        if let DbConn::Mysql(h) = &mut holder {
-            h.batch_execute("COMMIT").unwrap();
-        }
+        commit(&mut holder);
     });
     let started = std::time::Instant::now();
     let r = dispatch(&mut conn, &ctx, &[event(EventType::Like, Some(1))]).unwrap();
@@ -688,9 +702,10 @@ fn lock_wait_timeouts_are_retried() {
 
 /// The dispatch lock is on the rules, never on the services (MariaDB): a dispatch that reads
 /// its services in the statement that locks their rules leaves the service rows free for
-/// workers (their shared locks through the foreign keys). The dispatch is held mid-transaction by a shared lock on its session row (its
-/// last write waits for it; the foreign-key checks before do not) while another connection
-/// tries both kinds of row without waiting.
+/// workers (their shared locks through the foreign keys). The dispatch is held
+/// mid-transaction by a shared lock on its session row (its last write waits for it; the
+/// foreign-key checks before do not) while another connection tries both kinds of row
+/// without waiting.
 #[test]
 fn a_dispatch_locks_the_rules_but_not_the_services() {
     use diesel::connection::SimpleConnection;
@@ -701,15 +716,13 @@ fn a_dispatch_locks_the_rules_but_not_the_services() {
     conn.run_migrations().unwrap();
     let svc = service(&mut conn, "s", 10, &[(EventType::Like, 2, true)]);
     let ctx = session(&mut conn, "r");
-    let mut holder = db.conn();
-    let DbConn::Mysql(h) = &mut holder else {
-        unreachable!()
-    };
-    h.batch_execute(&format!(
-        "START TRANSACTION; SELECT id FROM live_sessions WHERE id = {} LOCK IN SHARE MODE;",
-        ctx.session_id
-    ))
-    .unwrap();
+    let mut holder = holding(
+        &db,
+        &format!(
+            "SELECT id FROM live_sessions WHERE id = {} LOCK IN SHARE MODE",
+            ctx.session_id
+        ),
+    );
     let dispatcher = std::thread::spawn(move || {
         let r = dispatch(&mut conn, &ctx, &[event(EventType::Like, Some(1))]).unwrap();
         r.services[&svc].enqueued
@@ -745,9 +758,7 @@ fn a_dispatch_locks_the_rules_but_not_the_services() {
     // the queue's foreign key) is free: the dispatch holds no exclusive lock there.
     try_lock(p, "services", "LOCK IN SHARE MODE")
         .expect("the service row is not locked by the dispatch");
-    if let DbConn::Mysql(h) = &mut holder {
-        h.batch_execute("COMMIT").unwrap();
-    }
+    commit(&mut holder);
     assert_eq!(dispatcher.join().unwrap(), 1);
 }
 
