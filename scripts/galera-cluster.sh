@@ -12,9 +12,11 @@
 # /etc/mysql nor touches the server on 3306, its socket or its data. Run it as root: the nodes
 # run as the `mysql` user in a directory owned by it.
 #
-# Ports (GALERA_BASE_PORT, default 33060): HAProxy on BASE, nodes on BASE+1..BASE+3, group
-# communication on 45671..45673, incremental state transfer on 45681..45683, rsync state
-# transfer on 45691..45693. HAProxy sends every connection to node 1 while it is up, then to
+# Ports (GALERA_BASE_PORT, default 23060): HAProxy on BASE, nodes on BASE+1..BASE+3, group
+# communication on 24671..24673, incremental state transfer on 24681..24683, rsync state
+# transfer on 24691..24693: all below Linux's ephemeral range (32768-60999), where a client
+# connection's local port, or its TIME_WAIT after a busy test run, could hold one of them and
+# make a bind fail. HAProxy sends every connection to node 1 while it is up, then to
 # node 2, then node 3 (one writer node at a time avoids certification conflicts).
 #
 # Every node accepts `tiklive` / `tiklive` from 127.0.0.1 with every privilege; HAProxy checks
@@ -25,7 +27,7 @@
 # stderr: the Galera tests fail on it when TEST_GALERA is set.
 set -euo pipefail
 
-BASE_PORT=${GALERA_BASE_PORT:-33060}
+BASE_PORT=${GALERA_BASE_PORT:-23060}
 DIR=${GALERA_DIR:-/tmp/tiklive-galera}
 MARIADBD=${MARIADBD:-/usr/sbin/mariadbd}
 PROVIDER=${GALERA_PROVIDER:-/usr/lib/galera/libgalera_smm.so}
@@ -82,13 +84,13 @@ innodb_autoinc_lock_mode = 2
 wsrep_on = ON
 wsrep_provider = $PROVIDER
 wsrep_cluster_name = tiklive_galera
-wsrep_cluster_address = gcomm://127.0.0.1:45671,127.0.0.1:45672,127.0.0.1:45673
+wsrep_cluster_address = gcomm://127.0.0.1:24671,127.0.0.1:24672,127.0.0.1:24673
 wsrep_node_name = node$n
-wsrep_node_address = 127.0.0.1:4567$n
+wsrep_node_address = 127.0.0.1:2467$n
 wsrep_node_incoming_address = 127.0.0.1:$(node_port "$n")
 wsrep_sst_method = rsync
-wsrep_sst_receive_address = 127.0.0.1:4569$n
-wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:4567$n;ist.recv_addr=127.0.0.1:4568$n;gcache.size=64M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT6S"
+wsrep_sst_receive_address = 127.0.0.1:2469$n
+wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:2467$n;ist.recv_addr=127.0.0.1:2468$n;gcache.size=64M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT6S"
 EOF
 }
 

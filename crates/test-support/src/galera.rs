@@ -27,7 +27,7 @@ fn base_port() -> u16 {
     std::env::var("GALERA_BASE_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
-        .unwrap_or(33060)
+        .unwrap_or(23060)
 }
 
 /// A running cluster; stopped (every node and HAProxy, its directory removed) when dropped.
