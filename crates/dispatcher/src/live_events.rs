@@ -200,10 +200,10 @@ pub(crate) fn store(
 ///
 /// MariaDB 10.5+ skips the messages already stored and hands the new rows' ids back, in one
 /// statement (`INSERT IGNORE … RETURNING id, msg_id`, matched by msg_id, so the order of the
-/// returned rows does not matter; see [`insert_refused`] for the rows it skips). On older MySQL they are read
-/// back by the unique key (room_id, msg_id): MySQL 8's default `innodb_autoinc_lock_mode = 2`
-/// (and Galera's) does not promise a multi-row insert consecutive ids, so LAST_INSERT_ID
-/// arithmetic would be a guess.
+/// returned rows does not matter; see [`insert_refused`] for the rows it skips). On older
+/// MySQL they are read back by the unique key (room_id, msg_id): MySQL 8's default
+/// `innodb_autoinc_lock_mode = 2` (and Galera's) does not promise a multi-row insert
+/// consecutive ids, so LAST_INSERT_ID arithmetic would be a guess.
 ///
 /// SQLite skips the messages already stored (`ON CONFLICT (room_id, msg_id) DO NOTHING`), so
 /// it needs no read before, and numbers the rows itself (see [`sqlite_ids`]): `RETURNING`
@@ -224,7 +224,7 @@ fn insert_keyed(
                 let made: Vec<(i64, Option<i64>)> =
                     Cached::when(keep, ReturningKeys(insert)).load(c)?;
                 let before = ids.len();
-                ids.extend(made.into_iter().filter_map(|(id, m)| Some((m?, id))));
+                ids.extend(by_msg_id(made));
                 if ids.len() - before < chunk.len() {
                     ids.extend(insert_refused(conn, room_id, chunk, &ids)?);
                 }
@@ -278,10 +278,12 @@ fn insert_refused(
     };
     let made: Vec<(i64, Option<i64>)> =
         ReturningKeys(diesel::insert_into(le::table).values(refused)).load(c)?;
-    Ok(made
-        .into_iter()
-        .filter_map(|(id, m)| Some((m?, id)))
-        .collect())
+    Ok(by_msg_id(made).collect())
+}
+
+/// What `RETURNING id, msg_id` gave back, as (msg_id, id) pairs.
+fn by_msg_id(made: Vec<(i64, Option<i64>)>) -> impl Iterator<Item = (i64, i64)> {
+    made.into_iter().filter_map(|(id, m)| Some((m?, id)))
 }
 
 /// The ids SQLite gave the `inserted` rows of a chunk it has just inserted (skipping those
